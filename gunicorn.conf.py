@@ -1,0 +1,27 @@
+"""gunicorn settings for `make run` (and `make bench`, which starts the server the same way)."""
+
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+# Sync workers, one per core: the render path is CPU-bound (each request is a few short indexed
+# lookups), so more processes than cores only add switching. WEB_CONCURRENCY overrides.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+worker_class = "sync"
+# Load the app before forking: workers share its memory and start answering at once.
+preload_app = True
+accesslog = os.environ.get("ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+timeout = 30
+graceful_timeout = 10
+# A worker that has served this many requests is replaced: a leak can never grow without bound.
+max_requests = 200_000
+max_requests_jitter = 20_000
+
+
+def post_fork(server, worker):
+    # Connections opened while preloading must not be shared between processes.
+    from django.db import connections
+
+    connections.close_all()

@@ -1,0 +1,141 @@
+"""The one place that shapes error bodies (API.md, "Conventions").
+
+Every error leaves the server as `{"error": {"code", "message", "fields"?}}`: DRF's own exceptions, our
+domain errors, and the 404/500 pages Django serves for /api/ paths that never reached a DRF view.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import set_rollback
+
+from lifecycle.core.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+class PayloadTooLarge(drf_exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = "The request body is too large."
+
+
+# DRF's exception classes, by the stable code our body gives them.
+_DRF_CODES: list[tuple[type[drf_exceptions.APIException], str]] = [
+    (drf_exceptions.ParseError, "malformed_request"),
+    (drf_exceptions.NotAuthenticated, "not_authenticated"),
+    (drf_exceptions.AuthenticationFailed, "authentication_failed"),
+    (drf_exceptions.PermissionDenied, "permission_denied"),
+    (drf_exceptions.NotFound, "not_found"),
+    (drf_exceptions.MethodNotAllowed, "method_not_allowed"),
+    (drf_exceptions.NotAcceptable, "not_acceptable"),
+    (drf_exceptions.UnsupportedMediaType, "unsupported_media_type"),
+    (drf_exceptions.Throttled, "throttled"),
+    (PayloadTooLarge, "payload_too_large"),
+]
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def flatten_validation_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn DRF's nested error detail into one list of messages per field path: `data.variables[1].name`."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            if isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            elif key == api_settings.NON_FIELD_ERRORS_KEY:
+                path = prefix or "non_field_errors"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            for sub_path, messages in flatten_validation_errors(value, path).items():
+                flat.setdefault(sub_path, []).extend(messages)
+    elif isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            flat[prefix or "non_field_errors"] = [str(item) for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                if item:
+                    flat.update(flatten_validation_errors(item, f"{prefix}[{index}]"))
+    else:
+        flat[prefix or "non_field_errors"] = [str(detail)]
+    return flat
+
+
+def _first_problem(fields: dict[str, list[str]]) -> str:
+    path, messages = next(iter(fields.items()))
+    return f"{path}: {messages[0]}" if path != "non_field_errors" else messages[0]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every error raised under a DRF view is shaped here."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, DomainError):
+        body = error_body(exc.code, exc.message, exc.fields)
+        status_code = exc.status
+    elif isinstance(exc, drf_exceptions.ValidationError):
+        fields = flatten_validation_errors(exc.detail)
+        message = f"Invalid input: {_first_problem(fields)}" if fields else "Invalid input."
+        body = error_body("invalid", message, fields)
+        status_code = status.HTTP_400_BAD_REQUEST
+    elif isinstance(exc, Http404):
+        body, status_code = error_body("not_found", "Not found."), status.HTTP_404_NOT_FOUND
+    elif isinstance(exc, DjangoPermissionDenied):
+        body = error_body("permission_denied", "You do not have permission to do this.")
+        status_code = status.HTTP_403_FORBIDDEN
+    elif isinstance(exc, drf_exceptions.APIException):
+        code = next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), "error")
+        message = str(exc.detail) if not isinstance(exc.detail, dict | list) else str(exc.default_detail)
+        if isinstance(exc, drf_exceptions.UnsupportedMediaType):
+            message = f"{message} Send JSON with the header 'Content-Type: application/json'."
+        body, status_code = error_body(code, message), exc.status_code
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+    else:
+        return None  # a bug, not bad input: Django's 500 handler answers (and it is logged)
+    set_rollback()
+    return Response(body, status=status_code, headers=headers)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return defaults.page_not_found(request, exception or Http404())
+
+
+def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+    return defaults.bad_request(request, exception or Exception())
+
+
+def json_forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(error_body("permission_denied", "You do not have permission to do this."), status=403)
+    return defaults.permission_denied(request, exception or DjangoPermissionDenied())
+
+
+def json_server_error(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
+    return defaults.server_error(request)

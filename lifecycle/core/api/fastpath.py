@@ -1,0 +1,64 @@
+"""A short way through an API view for its most common request, and DRF's full way for everything else.
+
+Render runs on every LLM call of every integration. DRF's per-request machinery (its Request wrapper,
+negotiation, authenticator and permission objects, Response rendering) costs more than the render itself.
+A view with this mixin first tries `serve_fast` for the request integrations send: `Authorization: Token`,
+a JSON body within the size limit. Whenever anything is off (no token, an unknown token, bad JSON, a
+domain error), it hands the request to DRF's normal dispatch, which answers it exactly as any other
+endpoint would; so every error body still comes from lifecycle.core.api.errors, and the short way needs
+no error handling of its own. The price of an error is one extra parse, paid only by bad requests.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from rest_framework.exceptions import ParseError
+
+from lifecycle.core.api.authentication import token_of, user_for_token
+from lifecycle.core.api.parsers import parse_json_object
+from lifecycle.core.exceptions import DomainError
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any] | None:
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if content_type != "application/json" and not content_type.startswith("application/json;"):
+        return None
+    length = request.META.get("CONTENT_LENGTH", "")
+    if not length.isdigit() or int(length) > settings.MAX_REQUEST_BODY_BYTES:
+        return None
+    try:
+        return parse_json_object(request.body)  # request.body keeps the bytes for DRF if we hand over
+    except ParseError:
+        return None
+
+
+class FastPathMixin:
+    """Mix into an APIView and implement `serve_fast`; see the module docstring."""
+
+    fast_methods: tuple[str, ...] = ("POST",)
+
+    def serve_fast(self, user: Any, data: dict[str, Any], **kwargs: Any) -> Any | None:
+        """The response body for a well-formed request by `user`, or None to let DRF answer."""
+        raise NotImplementedError
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method in self.fast_methods:
+            key = token_of(request.META.get("HTTP_AUTHORIZATION"))
+            user = user_for_token(key) if key is not None else None
+            data = _json_body(request) if user is not None and user.is_active else None
+            if data is not None:
+                request.user = user
+                try:
+                    body = self.serve_fast(user, data, **kwargs)
+                except DomainError:
+                    body = None  # DRF's way raises it again and shapes the answer
+                if body is not None:
+                    return HttpResponse(
+                        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+                        content_type="application/json",
+                    )
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]

@@ -1,0 +1,49 @@
+"""Reading request input: strict field types and helpers every view uses the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rest_framework import serializers
+
+from lifecycle.core.exceptions import InvalidInput
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: DRF's CharField would quietly turn 42 or true into "42" or "True"."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false: DRF's BooleanField would also take "yes", 1 or "off"."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict[str, Any]:
+    """The input's validated data, or a 400 naming every field that is wrong."""
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+@contextmanager
+def errors_under(prefix: str) -> Iterator[None]:
+    """Report a service's field errors at their place in the request body (`content` -> `data.content`)."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if not exc.fields:
+            raise
+        raise InvalidInput.of({f"{prefix}.{path}": messages for path, messages in exc.fields.items()}) from None

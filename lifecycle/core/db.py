@@ -1,0 +1,64 @@
+"""Hand-written SQL for the hot path (token lookup, active version lookup), on the driver's own cursor.
+
+Django's cursor wrapper costs about as much as the indexed SQLite lookup it runs (formatting the query,
+wrapping the cursor, converting the placeholders on every call). These few queries run on every render,
+so they skip it. They stay visible where Django shows queries (`connection.queries`, query-count tests),
+and a database error still marks the connection broken so that Django replaces it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+QuoteName = Callable[[str], str]
+
+
+class OneRowQuery:
+    """A query written once per database vendor, that returns its first row (or None)."""
+
+    def __init__(self, build_sql: Callable[[QuoteName], str]) -> None:
+        # build_sql(quote_name) returns the query with %s placeholders.
+        self._build_sql = build_sql
+        self._sql: dict[str, str] = {}
+
+    def sql(self, conn: BaseDatabaseWrapper) -> str:
+        sql = self._sql.get(conn.vendor)
+        if sql is None:
+            sql = self._build_sql(conn.ops.quote_name)
+            if conn.Database.paramstyle == "qmark":  # sqlite3
+                sql = sql.replace("%s", "?")
+            self._sql[conn.vendor] = sql
+        return sql
+
+    def __call__(self, *params: Any) -> tuple[Any, ...] | None:
+        # One lookup of the connection: every attribute read through django.db.connection costs another.
+        conn = connections[DEFAULT_DB_ALIAS]
+        sql = self.sql(conn)
+        if conn.connection is None:
+            conn.ensure_connection()
+        started = time.perf_counter()
+        with conn.wrap_database_errors:
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        if conn.queries_logged:
+            conn.queries_log.append({"sql": f"{sql} -- {params!r}", "time": f"{time.perf_counter() - started:.3f}"})
+        return row
+
+
+def uuid_param(value: UUID) -> UUID | str:
+    """A UUID as the database driver takes it: native on PostgreSQL, 32 hex digits on SQLite."""
+    return value if connections[DEFAULT_DB_ALIAS].features.has_native_uuid_field else value.hex
+
+
+def fetch_one_query(build_sql: Callable[[QuoteName], str]) -> OneRowQuery:
+    return OneRowQuery(build_sql)

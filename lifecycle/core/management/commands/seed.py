@@ -1,0 +1,18 @@
+"""`manage.py seed`: what a fresh installation needs before it serves. Idempotent; `make run` calls it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+
+from lifecycle.core.roles import Role
+
+
+class Command(BaseCommand):
+    help = "Make sure the roles (groups) exist. Safe to run on every start."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        created = [name for name in Role.values if Group.objects.get_or_create(name=name)[1]]
+        self.stdout.write(f"roles: {len(Role.values)} ({len(created)} created)")

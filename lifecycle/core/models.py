@@ -1,0 +1,11 @@
+from django.db import models
+
+
+class WorkerHeartbeat(models.Model):
+    """When a background process (the Celery worker, through beat's schedule) last proved it runs."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"

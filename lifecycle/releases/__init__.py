@@ -1,0 +1,1 @@
+"""What is live where: deployments per environment, the render and resolve path, the template's audit trail."""

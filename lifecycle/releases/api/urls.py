@@ -1,0 +1,9 @@
+from lifecycle.core.api.routes import api_path
+from lifecycle.releases.api import views
+
+urlpatterns = [
+    *api_path("templates/<uuid:template_id>/render", views.RenderApi.as_view(), "template-render"),
+    *api_path("templates/<uuid:template_id>/resolve", views.ResolveApi.as_view(), "template-resolve"),
+    *api_path("templates/<uuid:template_id>/history", views.TemplateHistoryApi.as_view(), "template-history"),
+    *api_path("versions/<uuid:version_id>/deploy", views.DeployApi.as_view(), "version-deploy"),
+]

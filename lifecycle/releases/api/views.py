@@ -1,0 +1,113 @@
+"""Render, resolve, deploy and the audit trail over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lifecycle.core.api.fastpath import FastPathMixin
+from lifecycle.core.api.inputs import validated
+from lifecycle.core.api.negotiation import JSONOnly
+from lifecycle.core.environments import Environment
+from lifecycle.core.exceptions import InvalidInput
+from lifecycle.releases import selectors
+from lifecycle.releases.api.serializers import (
+    AuditEntryOutput,
+    DeploymentOutput,
+    EnvironmentInput,
+    RenderInput,
+    RenderOutput,
+    ResolveOutput,
+    read_render_input,
+)
+from lifecycle.releases.services import deploy_version
+from templates_app.selectors import template_by_id
+
+
+class RenderApi(FastPathMixin, APIView):
+    """The product's hottest request: it runs on every LLM call of every integration.
+
+    Requests with a token and a JSON body take FastPathMixin's short way to `render`; others (session
+    users, and every error) take DRF's way to the same `render`.
+    """
+
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnly
+
+    @staticmethod
+    def render(data: dict[str, Any], template_id: UUID) -> dict[str, Any]:
+        body = read_render_input(data)
+        rendered = selectors.render_active(template_id=template_id, environment=body.environment, values=body.variables)
+        return rendered.to_json()
+
+    def serve_fast(self, user: Any, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self.render(data, kwargs["template_id"])
+
+    @extend_schema(request=RenderInput, responses=RenderOutput, summary="Render the active version")
+    def post(self, request: Request, template_id: UUID) -> Response:
+        return Response(self.render(request.data, template_id))
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    candidates = [part.strip().removeprefix("W/") for part in header.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+class ResolveApi(APIView):
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnly
+
+    @extend_schema(
+        parameters=[OpenApiParameter("environment", str, enum=Environment.values, default=Environment.PRODUCTION)],
+        responses={200: ResolveOutput, 304: OpenApiResponse(description="unchanged since the ETag you sent")},
+        summary="The active version, for clients that render themselves",
+    )
+    def get(self, request: Request, template_id: UUID) -> Response:
+        environment = request.query_params.get("environment", Environment.PRODUCTION)
+        if environment not in Environment.values:
+            raise InvalidInput.at("environment", f"must be one of {', '.join(Environment.values)}")
+        plan = selectors.active_plan(template_id, environment)
+        # A version never changes, so its id (with the environment echoed in the body) names the body.
+        etag = f'"{plan.version_id.hex}-{environment}"'
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+        if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+            return Response(status=304, headers=headers)
+        definition = plan.definition
+        body = {
+            "templateId": str(plan.template_id),
+            "versionId": str(plan.version_id),
+            "version": plan.version,
+            "environment": environment,
+            "content": definition.content,
+            "messages": definition.messages_json(),
+            "variables": definition.variables_json(),
+            "modelConfig": definition.model_config,
+            "provider": definition.provider,
+        }
+        return Response(body, headers=headers)
+
+
+class DeployApi(APIView):
+    @extend_schema(request=EnvironmentInput, responses=DeploymentOutput, summary="Deploy a version")
+    def put(self, request: Request, version_id: UUID) -> Response:
+        data = validated(EnvironmentInput, request.data)
+        deployment = deploy_version(actor=request.user, version_id=version_id, environment=data["environment"])
+        return Response(DeploymentOutput(deployment).data)
+
+
+class TemplateHistoryApi(generics.GenericAPIView):
+    serializer_class = AuditEntryOutput
+
+    @extend_schema(responses=AuditEntryOutput(many=True), summary="The template's audit trail, newest first")
+    def get(self, request: Request, template_id: UUID) -> Response:
+        template_by_id(template_id)  # 404 for an unknown template, rather than an empty trail
+        entries = selectors.audit_trail_for_template(template_id)
+        page = self.paginate_queryset(entries)
+        return self.get_paginated_response(AuditEntryOutput(page, many=True).data)

@@ -1,0 +1,154 @@
+"""What is live where, and the render/resolve path integrations call on every LLM request.
+
+Correct the instant a deploy returns, in every process: which version is active is read from the
+database on every request, never from a cache. It costs one indexed lookup (the partial unique index on
+active deployments), written as SQL because building the same query with the ORM costs twenty times as
+much (../shared/research/limits.md). What *is* cached in memory is the compiled version
+(templates_app.selectors.render_plan), which is safe because versions never change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from lifecycle.core.audit import AuditEntry, entries_from_history
+from lifecycle.core.db import QuoteName, fetch_one_query, uuid_param
+from lifecycle.core.environments import Environment
+from lifecycle.releases.exceptions import NothingActive
+from lifecycle.releases.models import Deployment
+from templates_app import selectors as template_selectors
+from templates_app.live_state import ActiveVersion, TemplateLiveState, VersionLiveState
+from templates_app.models import TemplateVersion
+from templates_app.rendering import RenderPlan
+from templates_app.selectors import render_plan
+
+
+def _active_version_sql(qn: QuoteName) -> str:
+    meta = Deployment._meta
+    column = {name: qn(meta.get_field(name).column) for name in ("version", "template", "environment", "state")}
+    # 'active' is a literal, not a parameter, so that the planner can match the partial index's condition.
+    return (
+        f"SELECT {column['version']} FROM {qn(meta.db_table)} "
+        f"WHERE {column['template']} = %s AND {column['environment']} = %s AND {column['state']} = 'active'"
+    )
+
+
+_active_version = fetch_one_query(_active_version_sql)
+
+
+def active_version_id(template_id: UUID, environment: str) -> UUID | None:
+    """The id of the version `template_id` serves in `environment`, or None. One indexed query."""
+    row = _active_version(uuid_param(template_id), environment)
+    if row is None:
+        return None
+    value = row[0]
+    return value if isinstance(value, UUID) else UUID(value)
+
+
+def active_plan(template_id: UUID, environment: str) -> RenderPlan:
+    """The compiled version active for the template in the environment; NothingActive if none."""
+    version_id = active_version_id(template_id, environment)
+    if version_id is None:
+        raise NothingActive(f"No version of this template is active in {environment}.")
+    return render_plan(version_id)
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    plan: RenderPlan
+    environment: str
+    output: str | list[dict[str, str]]
+
+    def to_json(self) -> dict[str, Any]:
+        plan = self.plan
+        body: dict[str, Any] = {
+            "templateId": str(plan.template_id),
+            "versionId": str(plan.version_id),
+            "version": plan.version,
+            "environment": self.environment,
+        }
+        body["messages" if isinstance(self.output, list) else "rendered"] = self.output
+        body["modelConfig"] = plan.definition.model_config
+        return body
+
+
+def render_active(*, template_id: UUID, environment: str, values: Mapping[str, Any]) -> RenderedPrompt:
+    """Render the version active in `environment` with `values` (ValuesInvalid if they break its schema)."""
+    plan = active_plan(template_id, environment)
+    return RenderedPrompt(plan=plan, environment=environment, output=plan.render(values))
+
+
+def is_approved_for(version: TemplateVersion, environment: str) -> bool:
+    """Whether the version may be deployed to the environment.
+
+    Development needs no approval. Staging and production need an approved request, which the approvals
+    app (next) provides; until then nothing is approved there.
+    """
+    return environment == Environment.DEVELOPMENT
+
+
+def active_deployments_of(template_id: UUID) -> dict[str, Deployment]:
+    deployments = Deployment.objects.filter(template_id=template_id, state=Deployment.State.ACTIVE).select_related(
+        "version", "deployed_by"
+    )
+    return {deployment.environment: deployment for deployment in deployments}
+
+
+class DeploymentLiveState:
+    """templates_app's LiveStateSource, answered from deployments (registered in apps.py)."""
+
+    def for_versions(self, version_ids: Iterable[UUID]) -> dict[UUID, VersionLiveState]:
+        ids = list(version_ids)
+        active: dict[UUID, list[str]] = {}
+        for version_id, environment in Deployment.objects.filter(
+            version_id__in=ids, state=Deployment.State.ACTIVE
+        ).values_list("version_id", "environment"):
+            active.setdefault(version_id, []).append(environment)
+        return {
+            version_id: VersionLiveState(
+                approved_for=(Environment.DEVELOPMENT,),
+                active_in=tuple(sorted(active.get(version_id, []), key=Environment.values.index)),
+            )
+            for version_id in ids
+        }
+
+    def for_template(self, template_id: UUID) -> TemplateLiveState:
+        return TemplateLiveState(
+            active={
+                environment: ActiveVersion(
+                    version_id=deployment.version_id,
+                    version=deployment.version.number,
+                    deployed_at=deployment.deployed_at,
+                    deployed_by=deployment.deployed_by.get_username(),
+                )
+                for environment, deployment in active_deployments_of(template_id).items()
+            }
+        )
+
+
+def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
+    """Every deployment of the template and its end, oldest first."""
+    records = (
+        Deployment.history.filter(template_id=template_id)
+        .select_related("history_user", "version")
+        .order_by("history_date", "history_id")
+    )
+
+    def describe(record: Any, action: str) -> str:
+        where = f"version {record.version.number} in {record.environment}"
+        if action == "created":
+            return f"{where} deployed"
+        return f"{where} {record.state.replace('_', ' ')}"
+
+    return entries_from_history(
+        records, subject="deployment", describe=describe, ignore_fields=["ended_at", "ended_by"]
+    )
+
+
+def audit_trail_for_template(template_id: UUID) -> list[AuditEntry]:
+    """Everything that happened to the template, newest first: its changes, versions and deployments."""
+    entries = template_selectors.audit_entries_for_template(template_id) + audit_entries_for_template(template_id)
+    return sorted(entries, key=lambda entry: (entry.at, entry.sequence), reverse=True)

@@ -1,0 +1,66 @@
+"""Every change of what is live where. Render and resolve read the result (selectors.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+
+from lifecycle.core.environments import ENVIRONMENTS, Environment
+from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.roles import Role, require_role
+from lifecycle.releases.exceptions import NotApproved
+from lifecycle.releases.models import Deployment
+from lifecycle.releases.selectors import is_approved_for
+from templates_app.models import TemplateVersion
+from templates_app.selectors import version_by_id
+from templates_app.services import lock_template
+
+
+@transaction.atomic
+def deploy_version(*, actor: Any, version_id: UUID, environment: str) -> Deployment:
+    """Make a version the one its template serves in `environment`.
+
+    Development needs the author (or deployer) role; staging and production need the deployer role and a
+    version approved for that environment. Deploying the version already active changes nothing.
+    """
+    if environment not in ENVIRONMENTS:
+        raise InvalidInput.at("environment", f"must be one of {', '.join(ENVIRONMENTS)}")
+    if environment == Environment.DEVELOPMENT:
+        require_role(actor, Role.AUTHOR, Role.DEPLOYER, to="deploy to development")
+    else:
+        require_role(actor, Role.DEPLOYER, to=f"deploy to {environment}")
+    version = version_by_id(version_id)
+    if not is_approved_for(version, environment):
+        raise NotApproved(f"Version {version.number} is not approved for {environment}: submit it for approval first.")
+    return _activate(version, environment, actor)
+
+
+def activate_new_version_in_development(*, version: TemplateVersion, actor: Any, **kwargs: Any) -> None:
+    """Receiver of templates_app's version_created: a new version is active in development at once."""
+    _activate(version, Environment.DEVELOPMENT, actor)
+
+
+def _activate(version: TemplateVersion, environment: str, actor: Any) -> Deployment:
+    """Supersede what is active and activate `version`. Call inside a transaction."""
+    # The template's lock serializes every change to what it serves; the partial unique index on active
+    # deployments is the backstop should anything bypass it.
+    lock_template(version.template_id)
+    current = (
+        Deployment.objects.select_for_update()
+        .filter(template_id=version.template_id, environment=environment, state=Deployment.State.ACTIVE)
+        .first()
+    )
+    if current is not None and current.version_id == version.pk:
+        return current
+    if current is not None:
+        current.supersede(by=actor)
+        current._history_user = actor  # type: ignore[attr-defined]
+        current.save()
+    deployment = Deployment(
+        template_id=version.template_id, version=version, environment=environment, deployed_by=actor
+    )
+    deployment._history_user = actor  # type: ignore[attr-defined]
+    deployment.save()
+    return deployment

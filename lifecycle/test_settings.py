@@ -1,0 +1,16 @@
+"""Settings for the test suite: the real settings with the few changes that make tests fast and isolated."""
+
+from lifecycle.settings import *  # noqa: F403
+from lifecycle.settings import DATABASES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Tasks called from tests run in-process; the end-to-end tests start a real worker.
+CELERY_TASK_ALWAYS_EAGER = True
+# A file, not ":memory:", so that threads in concurrency tests share one database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}  # noqa: F405

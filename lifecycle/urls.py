@@ -1,0 +1,29 @@
+"""Root URLs: the API under /api/, its schema and docs, the admin, the health check."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from lifecycle.core import views as core_views
+
+api_patterns = [
+    path("", include("templates_app.api.urls")),
+    path("", include("lifecycle.releases.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("health", core_views.health, name="health"),
+]
+
+urlpatterns = [
+    path("api/", include(api_patterns)),
+    path("admin/", admin.site.urls),
+]
+
+if settings.BENCH_VIEWS:
+    urlpatterns.append(path("bench/plain", core_views.bench_plain))
+
+handler400 = "lifecycle.core.api.errors.json_bad_request"
+handler403 = "lifecycle.core.api.errors.json_forbidden"
+handler404 = "lifecycle.core.api.errors.json_not_found"
+handler500 = "lifecycle.core.api.errors.json_server_error"

@@ -1,0 +1,258 @@
+"""The JSON of templates and versions (camelCase keys, as API.md).
+
+Input serializers check the shape and types of a body; the rules (placeholders, variable schemas,
+semantic versions) are checked once, in templates_app.services and the modules it calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from lifecycle.core.api.inputs import StrictBooleanField, StrictCharField
+from lifecycle.core.environments import Environment
+from templates_app.live_state import VersionLiveState
+from templates_app.models import Category, PromptTemplate, TemplateVersion
+from templates_app.semver import Bump
+from templates_app.variables import TYPES
+
+
+# -- documentation of the JSON-typed fields (the checks themselves are in templates_app.definitions) --
+class VariableDoc(serializers.Serializer):
+    name = StrictCharField(help_text="letters, digits and _, not starting with a digit")
+    type = serializers.ChoiceField(choices=TYPES, default="string")
+    required = StrictBooleanField(default=True)
+    description = StrictCharField(required=False)
+    default = serializers.JSONField(required=False, help_text="only for optional variables")
+    enum = serializers.ListField(child=serializers.JSONField(), required=False)
+    pattern = StrictCharField(required=False, help_text="a regular expression, matched anywhere unless anchored")
+    minLength = serializers.IntegerField(required=False, min_value=0)
+    maxLength = serializers.IntegerField(required=False, min_value=0)
+    minimum = serializers.FloatField(required=False)
+    maximum = serializers.FloatField(required=False)
+
+
+class MessageDoc(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = StrictCharField(help_text="may hold {{placeholders}}")
+
+
+class ModelConfigDoc(serializers.Serializer):
+    model = StrictCharField(required=False)
+    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
+    maxTokens = serializers.IntegerField(required=False, min_value=1)
+    topP = serializers.FloatField(required=False, min_value=0, max_value=1)
+    stop = serializers.ListField(child=StrictCharField(), required=False)
+
+
+class MetadataDoc(serializers.Serializer):
+    author = StrictCharField(required=False)
+    version = StrictCharField(required=False, help_text="the version number to give, e.g. 1.0.0")
+    changelog = StrictCharField(required=False)
+    estimatedTokens = serializers.IntegerField(required=False, min_value=0)
+    complexity = serializers.ChoiceField(choices=["low", "medium", "high"], required=False)
+    usageContext = serializers.ListField(child=StrictCharField(), required=False)
+
+
+@extend_schema_field({"type": "string", "nullable": True, "description": "text with {{placeholders}}"})
+class ContentField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(MessageDoc(many=True, allow_null=True))
+class MessagesField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(VariableDoc(many=True))
+class VariablesField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(ModelConfigDoc)
+class ModelConfigField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"type": "string", "nullable": True})
+class ProviderField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(MetadataDoc)
+class MetadataField(serializers.DictField):
+    pass
+
+
+class DefinitionInput(serializers.Serializer):
+    """The renderable part of a version; each field is checked by templates_app.definitions."""
+
+    content = ContentField(required=False, allow_null=True)
+    messages = MessagesField(required=False, allow_null=True)
+    variables = VariablesField(required=False, allow_null=True)
+    modelConfig = ModelConfigField(required=False, allow_null=True)
+    provider = ProviderField(required=False, allow_null=True)
+
+    @staticmethod
+    def fields_of(data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            key: data[key] for key in ("content", "messages", "variables", "modelConfig", "provider") if key in data
+        }
+
+
+class TemplateCreateInput(DefinitionInput):
+    name = StrictCharField(max_length=200)
+    description = StrictCharField(required=False, allow_blank=True, default="")
+    category = serializers.ChoiceField(choices=Category.choices, default=Category.OTHER)
+    tags = serializers.ListField(child=StrictCharField(), required=False, default=list)
+    metadata = MetadataField(required=False, default=dict)
+
+
+class VersionDataInput(DefinitionInput):
+    metadata = MetadataField(required=False, default=dict)
+    environment = serializers.ChoiceField(
+        choices=Environment.choices,
+        default=Environment.DEVELOPMENT,
+        help_text="accepted for compatibility: every new version starts active in development",
+    )
+    bump = serializers.ChoiceField(
+        choices=[bump.label for bump in Bump], required=False, help_text="ask for a bigger step than computed"
+    )
+
+
+class VersionCreateInput(serializers.Serializer):
+    templateId = serializers.UUIDField()
+    data = VersionDataInput()
+
+
+# -- output --
+def _username(user: Any) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+class VersionSummaryOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    version = serializers.CharField(source="number")
+    changelog = serializers.SerializerMethodField()
+    createdBy = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    def get_changelog(self, version: TemplateVersion) -> str | None:
+        return version.metadata.get("changelog")
+
+    def get_createdBy(self, version: TemplateVersion) -> str | None:
+        return _username(version.created_by)
+
+
+class VersionOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    templateId = serializers.UUIDField(source="template_id")
+    version = serializers.CharField(source="number")
+    content = ContentField()
+    messages = MessagesField()
+    variables = VariablesField()
+    modelConfig = ModelConfigField(source="model_config")
+    provider = serializers.CharField()
+    metadata = serializers.JSONField()
+    changes = serializers.JSONField(source="change_summary", help_text="what changed from the version before")
+    status = serializers.SerializerMethodField(help_text="active: serving in at least one environment")
+    approvedFor = serializers.SerializerMethodField()
+    activeIn = serializers.SerializerMethodField()
+    createdBy = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    def _live(self, version: TemplateVersion) -> VersionLiveState:
+        return self.context.get("live", {}).get(version.pk) or VersionLiveState()
+
+    def get_status(self, version: TemplateVersion) -> str:
+        return "active" if self._live(version).active_in else "inactive"
+
+    def get_approvedFor(self, version: TemplateVersion) -> list[str]:
+        return list(self._live(version).approved_for)
+
+    def get_activeIn(self, version: TemplateVersion) -> list[str]:
+        return list(self._live(version).active_in)
+
+    def get_createdBy(self, version: TemplateVersion) -> str | None:
+        return _username(version.created_by)
+
+
+class LatestVersionOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    version = serializers.CharField(source="number")
+
+
+class TemplateOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    category = serializers.CharField()
+    tags = serializers.SerializerMethodField()
+    provider = serializers.CharField(source="latest_version.provider")
+    metadata = serializers.JSONField()
+    latestVersion = LatestVersionOutput(source="latest_version")
+    createdBy = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    def get_tags(self, template: PromptTemplate) -> list[str]:
+        return [tag.name for tag in template.tags.all()]  # prefetched by templates_for_listing
+
+    def get_createdBy(self, template: PromptTemplate) -> str | None:
+        return _username(template.created_by)
+
+
+ActiveVersionOutput = inline_serializer(
+    "ActiveVersion",
+    {
+        "versionId": serializers.UUIDField(),
+        "version": serializers.CharField(),
+        "deployedAt": serializers.DateTimeField(),
+        "deployedBy": serializers.CharField(allow_null=True),
+    },
+    allow_null=True,
+)
+
+
+class TemplateDetailOutput(TemplateOutput):
+    content = ContentField(source="latest_version.content")
+    messages = MessagesField(source="latest_version.messages")
+    variables = VariablesField(source="latest_version.variables")
+    modelConfig = ModelConfigField(source="latest_version.model_config")
+    versions = serializers.SerializerMethodField()
+    activeVersions = serializers.SerializerMethodField()
+
+    @extend_schema_field(VersionSummaryOutput(many=True))
+    def get_versions(self, template: PromptTemplate) -> list[dict[str, Any]]:
+        return VersionSummaryOutput(self.context["versions"], many=True).data  # type: ignore[return-value]
+
+    @extend_schema_field({"type": "object", "additionalProperties": ActiveVersionOutput})
+    def get_activeVersions(self, template: PromptTemplate) -> dict[str, Any]:
+        active = self.context["live"].active
+        return {
+            environment: (
+                {
+                    "versionId": str(ref.version_id),
+                    "version": ref.version,
+                    "deployedAt": serializers.DateTimeField().to_representation(ref.deployed_at),
+                    "deployedBy": ref.deployed_by,
+                }
+                if (ref := active.get(environment)) is not None
+                else None
+            )
+            for environment in Environment.values
+        }
+
+
+class VersionDiffOutput(serializers.Serializer):
+    versionId = serializers.UUIDField(source="version.pk")
+    version = serializers.CharField(source="version.number")
+    againstVersionId = serializers.UUIDField(source="against.pk", allow_null=True)
+    againstVersion = serializers.CharField(source="against.number", allow_null=True)
+    diff = serializers.CharField(source="unified_diff", help_text="unified diff of the content")
+    variables = serializers.JSONField(help_text="{added: [...], removed: [...], changed: [{name, fields}]}")
+    modelConfig = serializers.JSONField(source="model_config", allow_null=True)
+    provider = serializers.JSONField(allow_null=True)
+    changes = serializers.JSONField(help_text="each change with the version step it needs")

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from simple_history.models import HistoricalRecords
+
+from templates_app.definitions import VersionDefinition
+from templates_app.semver import SemVer
+from templates_app.variables import parse_variables
+
+
+class Category(models.TextChoices):
+    ANALYSIS = "analysis"
+    GENERATION = "generation"
+    CLASSIFICATION = "classification"
+    EXTRACTION = "extraction"
+    SUMMARIZATION = "summarization"
+    TRANSLATION = "translation"
+    OTHER = "other"
+
+
+class Tag(models.Model):
+    """A label authors put on templates so that others can find them (`?tag=`)."""
+
+    name = models.CharField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# Kept by name so that services can write one audit record for a template and its tags together.
+template_history = HistoricalRecords(excluded_fields=["latest_version"], m2m_fields=["tags"])
+
+
+class PromptTemplate(models.Model):
+    """A named prompt that integrations render; what it says lives in its immutable versions."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=20, choices=Category.choices, default=Category.OTHER)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="templates")
+    metadata = models.JSONField(default=dict, blank=True)
+    # The newest version, kept here so that numbering the next one and listing templates is one row away.
+    latest_version = models.ForeignKey(
+        "TemplateVersion", null=True, blank=True, editable=False, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = template_history
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), name="template_name_unique_ignoring_case"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImmutableVersion(Exception):
+    """Versions are never changed or deleted once created: make a new version instead."""
+
+
+class TemplateVersion(models.Model):
+    """One immutable state of a template: its text or chat messages, variables and model settings."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    template = models.ForeignKey(PromptTemplate, on_delete=models.PROTECT, related_name="versions")
+    major = models.PositiveIntegerField()
+    minor = models.PositiveIntegerField()
+    patch = models.PositiveIntegerField()
+    content = models.TextField(null=True, blank=True)
+    messages = models.JSONField(null=True, blank=True)
+    variables = models.JSONField(default=list, blank=True)
+    model_config = models.JSONField(default=dict, blank=True)
+    provider = models.CharField(max_length=50, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # sha256 of the canonical definition: equal fingerprints mean the versions say the same thing.
+    fingerprint = models.CharField(max_length=64)
+    # What changed from the previous version, and so why it got its number ([{level, change}]).
+    change_summary = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["template", "-major", "-minor", "-patch"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "major", "minor", "patch"], name="version_number_unique"),
+            models.CheckConstraint(
+                condition=models.Q(content__isnull=False, messages__isnull=True)
+                | models.Q(content__isnull=True, messages__isnull=False),
+                name="version_has_content_or_messages",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_id} {self.number}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableVersion("A version cannot be changed; create a new version instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImmutableVersion("A version cannot be deleted.")
+
+    @property
+    def semver(self) -> SemVer:
+        return SemVer(self.major, self.minor, self.patch)
+
+    @property
+    def number(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+    def definition(self) -> VersionDefinition:
+        """The stored definition (checked when the version was created)."""
+        messages = tuple((m["role"], m["content"]) for m in self.messages) if self.messages is not None else None
+        return VersionDefinition.build(
+            content=self.content,
+            messages=messages,
+            variables=parse_variables(self.variables),
+            model_config=self.model_config,
+            provider=self.provider,
+        )

@@ -1,0 +1,57 @@
+"""The safe renderer: a version compiled once into literal pieces and variable slots.
+
+Rendering checks every value against the version's variable schema, then joins the literal pieces with
+the values' text. Nothing in a value is evaluated or scanned for placeholders, so `{{x}}` or any
+template syntax inside a value reaches the model as those exact characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from templates_app.definitions import VersionDefinition
+from templates_app.variables import resolve_values
+
+
+def _join(pieces: tuple[str, ...], texts: Mapping[str, str]) -> str:
+    if len(pieces) == 1:
+        return pieces[0]
+    out = list(pieces)
+    for index in range(1, len(out), 2):
+        out[index] = texts[out[index]]
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    """A version ready to render: immutable, so safe to keep in memory for as long as the process lives."""
+
+    version_id: UUID
+    template_id: UUID
+    version: str
+    definition: VersionDefinition
+    text_pieces: tuple[str, ...] | None
+    message_pieces: tuple[tuple[str, tuple[str, ...]], ...] | None
+
+    @classmethod
+    def compile(cls, *, version_id: UUID, template_id: UUID, version: str, definition: VersionDefinition) -> RenderPlan:
+        parsed = definition.parsed_texts()
+        if definition.messages is not None:
+            message_pieces = tuple(
+                (role, text.pieces) for (role, _), text in zip(definition.messages, parsed, strict=True)
+            )
+            text_pieces = None
+        else:
+            message_pieces, text_pieces = None, parsed[0].pieces
+        return cls(version_id, template_id, version, definition, text_pieces, message_pieces)
+
+    def render(self, values: Mapping[str, Any]) -> str | list[dict[str, str]]:
+        """The rendered text, or the rendered chat messages; ValuesInvalid when a value breaks the schema."""
+        texts = resolve_values(self.definition.variables, values)
+        if self.message_pieces is not None:
+            return [{"role": role, "content": _join(pieces, texts)} for role, pieces in self.message_pieces]
+        assert self.text_pieces is not None
+        return _join(self.text_pieces, texts)

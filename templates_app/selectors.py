@@ -1,0 +1,105 @@
+"""Reads of templates and versions, for the API, the admin and the layers above."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from lifecycle.core.audit import AuditEntry, entries_from_history
+from templates_app.exceptions import TemplateNotFound, VersionNotFound
+from templates_app.models import PromptTemplate, Tag, TemplateVersion
+from templates_app.rendering import RenderPlan
+
+
+def templates_for_listing() -> QuerySet[PromptTemplate]:
+    """Templates with what a list shows of them, in a fixed number of queries however many there are."""
+    return PromptTemplate.objects.select_related("latest_version", "created_by").prefetch_related("tags")
+
+
+def template_by_id(template_id: UUID) -> PromptTemplate:
+    template = templates_for_listing().filter(pk=template_id).first()
+    if template is None:
+        raise TemplateNotFound()
+    return template
+
+
+def version_by_id(version_id: UUID) -> TemplateVersion:
+    version = TemplateVersion.objects.select_related("template", "created_by").filter(pk=version_id).first()
+    if version is None:
+        raise VersionNotFound()
+    return version
+
+
+def versions_of(template_id: UUID) -> QuerySet[TemplateVersion]:
+    """Newest first."""
+    return TemplateVersion.objects.filter(template_id=template_id).select_related("created_by")
+
+
+def version_before(version: TemplateVersion) -> TemplateVersion | None:
+    """The version numbered just below this one, if any."""
+    return (
+        versions_of(version.template_id)
+        .filter(major__lte=version.major)
+        .exclude(major=version.major, minor__gt=version.minor)
+        .exclude(major=version.major, minor=version.minor, patch__gte=version.patch)
+        .first()
+    )
+
+
+@lru_cache(maxsize=4096)
+def render_plan(version_id: UUID) -> RenderPlan:
+    """The compiled version, from memory after its first use.
+
+    Versions are immutable, so a compiled one never goes stale: this cache needs no invalidation and is
+    correct in every process. (Which version is active where is *not* cached; see lifecycle.releases.)
+    """
+    version = TemplateVersion.objects.filter(pk=version_id).first()
+    if version is None:
+        raise VersionNotFound()
+    return RenderPlan.compile(
+        version_id=version.pk,
+        template_id=version.template_id,
+        version=version.number,
+        definition=version.definition(),
+    )
+
+
+def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
+    """The template's own changes and its versions' creation, oldest first."""
+    tag_names: dict[Any, str] = {}
+
+    def present(field_name: str, value: Any) -> Any:
+        if field_name != "tags" or not isinstance(value, list):
+            return value
+        ids = [row["tag"] for row in value]
+        missing = [tag_id for tag_id in ids if tag_id not in tag_names]
+        if missing:
+            tag_names.update(Tag.objects.filter(pk__in=missing).values_list("pk", "name"))
+        return sorted(tag_names.get(tag_id, str(tag_id)) for tag_id in ids)
+
+    template_records = (
+        PromptTemplate.history.filter(id=template_id)
+        .select_related("history_user")
+        .order_by("history_date", "history_id")
+    )
+    version_records = (
+        TemplateVersion.history.filter(template_id=template_id)
+        .select_related("history_user")
+        .order_by("history_date", "history_id")
+    )
+    entries = entries_from_history(
+        template_records,
+        subject="template",
+        describe=lambda record, action: f"template '{record.name}' {action}",
+        ignore_fields=["updated_at"],
+        present=present,
+    )
+    entries += entries_from_history(
+        version_records,
+        subject="version",
+        describe=lambda record, action: f"version {record.major}.{record.minor}.{record.patch} {action}",
+    )
+    return entries

@@ -1,0 +1,235 @@
+"""Every write to templates and versions. The API, the admin and tasks all come through here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.roles import Role, require_role
+from templates_app.definitions import DefinitionInvalid, VersionDefinition
+from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, TemplateNotFound
+from templates_app.metadata import check_metadata, normalize_tags
+from templates_app.models import Category, PromptTemplate, Tag, TemplateVersion, template_history
+from templates_app.semver import FIRST_VERSION, Bump, SemVer, classify_change
+from templates_app.signals import version_created
+
+# The version's own metadata: what the original system keeps per version.
+_VERSION_METADATA_KEYS = ("author", "changelog", "estimatedTokens", "complexity")
+
+
+def _check_category(category: str) -> str:
+    if category not in Category.values:
+        raise InvalidInput.at("category", f"must be one of {', '.join(Category.values)}")
+    return category
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 200:
+        raise InvalidInput.at("name", "must be a non-empty string of at most 200 characters")
+    return name.strip()
+
+
+def _requested_version(metadata: dict[str, Any]) -> SemVer | None:
+    if metadata.get("version") is None:
+        return None
+    try:
+        return SemVer.parse(metadata["version"])
+    except ValueError as exc:
+        raise InvalidInput.at("metadata.version", str(exc)) from None
+
+
+def parse_definition(fields: Mapping[str, Any]) -> VersionDefinition:
+    """A version definition from raw JSON fields, or InvalidInput naming every problem."""
+    try:
+        return VersionDefinition.parse(fields)
+    except DefinitionInvalid as exc:
+        raise InvalidInput.of(exc.problems) from None
+
+
+def _tags_named(names: Sequence[str]) -> list[Tag]:
+    # ignore_conflicts: two authors tagging at the same moment must not fail on the unique name.
+    Tag.objects.bulk_create([Tag(name=name) for name in names], ignore_conflicts=True)
+    return list(Tag.objects.filter(name__in=names))
+
+
+def _save_template(template: PromptTemplate, *, tags: Sequence[str] | None, actor: Any, created: bool) -> None:
+    """Save the template and its tags as one audit record (saving them apart would record two changes)."""
+    template.skip_history_when_saving = True  # type: ignore[attr-defined]
+    try:
+        with transaction.atomic():  # a savepoint: PostgreSQL can go on after the unique name is refused
+            template.save()
+    except IntegrityError:
+        raise DuplicateTemplateName(f"A template named '{template.name}' already exists.") from None
+    finally:
+        del template.skip_history_when_saving  # type: ignore[attr-defined]
+    if tags is not None:
+        template.skip_history_when_saving = True  # type: ignore[attr-defined]
+        template.tags.set(_tags_named(tags))
+        del template.skip_history_when_saving  # type: ignore[attr-defined]
+    template._history_user = actor  # type: ignore[attr-defined]
+    template_history.create_historical_record(template, "+" if created else "~")
+
+
+@transaction.atomic
+def create_template(
+    *,
+    actor: Any,
+    name: str,
+    definition: Mapping[str, Any],
+    description: str = "",
+    category: str = Category.OTHER,
+    tags: Sequence[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> PromptTemplate:
+    """Create a template with its first version (`1.0.0`, or `metadata.version`), active in development.
+
+    `definition` holds the version's raw JSON fields: `content` or `messages`, `variables`, `modelConfig`,
+    `provider`.
+    """
+    require_role(actor, Role.AUTHOR, to="create templates")
+    parsed = parse_definition(definition)
+    metadata = check_metadata(metadata)
+    first_number = _requested_version(metadata) or FIRST_VERSION
+    template = PromptTemplate(
+        name=_check_name(name),
+        description=description,
+        category=_check_category(category),
+        metadata={key: value for key, value in metadata.items() if key != "version"},
+        created_by=actor,
+    )
+    _save_template(template, tags=normalize_tags(tags), actor=actor, created=True)
+    version_metadata = {key: metadata[key] for key in _VERSION_METADATA_KEYS if key in metadata}
+    _add_version(template, parsed, number=first_number, metadata=version_metadata, change_summary=[], actor=actor)
+    return template
+
+
+@transaction.atomic
+def update_template(
+    *,
+    actor: Any,
+    template_id: UUID,
+    name: str | None = None,
+    description: str | None = None,
+    category: str | None = None,
+    tags: Sequence[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> PromptTemplate:
+    """Change a template's descriptive fields (its text changes only by new versions)."""
+    require_role(actor, Role.AUTHOR, to="edit templates")
+    template = lock_template(template_id)
+    if name is not None:
+        template.name = _check_name(name)
+    if description is not None:
+        template.description = description
+    if category is not None:
+        template.category = _check_category(category)
+    if metadata is not None:
+        template.metadata = check_metadata(metadata)
+    _save_template(template, tags=normalize_tags(tags) if tags is not None else None, actor=actor, created=False)
+    return template
+
+
+@transaction.atomic
+def create_version(
+    *,
+    actor: Any,
+    template_id: UUID,
+    definition: Mapping[str, Any],
+    metadata: dict[str, Any] | None = None,
+    bump: Bump | None = None,
+) -> TemplateVersion:
+    """Add the next version of a template, numbered from what changed since the latest one.
+
+    `definition` holds raw JSON fields like create_template's; `variables`, `modelConfig` and `provider`
+    left out (or null) are carried over from the latest version, so an author may send only new text.
+    `bump` may ask for a bigger step than the change needs, never a smaller one; `metadata.version` may
+    name the number outright if it is at least the number the change needs.
+    """
+    require_role(actor, Role.AUTHOR, to="create versions")
+    metadata = check_metadata(metadata)
+    # Lock the template: two versions created at once must get distinct numbers, each computed from the
+    # other (the unique constraint on the number is the backstop).
+    template = (
+        PromptTemplate.objects.select_for_update().select_related("latest_version").filter(pk=template_id).first()
+    )
+    if template is None:
+        raise TemplateNotFound()
+    latest = template.latest_version
+    assert latest is not None  # every template is created with its first version
+    parsed = parse_definition({**_carried_over(latest), **_given(definition)})
+    if latest.fingerprint == parsed.fingerprint:
+        raise IdenticalVersion(f"This is identical to the latest version, {latest.number}: nothing to create.")
+
+    change = classify_change(latest.definition(), parsed)
+    assert change.bump is not None  # equal fingerprints were refused above
+    if bump is not None and bump < change.bump:
+        why = "; ".join(change.reasons_for(change.bump))
+        raise InvalidInput.at("bump", f"this change needs at least a {change.bump.label} version ({why})")
+    number = latest.semver.bumped(max(change.bump, bump or Bump.PATCH))
+    requested = _requested_version(metadata)
+    if requested is not None:
+        if requested < number:
+            raise InvalidInput.at("metadata.version", f"must be {number} or later: the change needs that step")
+        number = requested
+    version_metadata = {key: value for key, value in metadata.items() if key != "version"}
+    return _add_version(
+        template, parsed, number=number, metadata=version_metadata, change_summary=change.summary(), actor=actor
+    )
+
+
+def _given(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _carried_over(latest: TemplateVersion) -> dict[str, Any]:
+    return {"variables": latest.variables, "modelConfig": latest.model_config, "provider": latest.provider}
+
+
+def _add_version(
+    template: PromptTemplate,
+    definition: VersionDefinition,
+    *,
+    number: SemVer,
+    metadata: dict[str, Any],
+    change_summary: list[dict[str, str]],
+    actor: Any,
+) -> TemplateVersion:
+    version = TemplateVersion(
+        template=template,
+        major=number.major,
+        minor=number.minor,
+        patch=number.patch,
+        content=definition.content,
+        messages=definition.messages_json(),
+        variables=definition.variables_json(),
+        model_config=definition.model_config,
+        provider=definition.provider,
+        metadata=metadata,
+        fingerprint=definition.fingerprint,
+        change_summary=change_summary,
+        created_by=actor,
+    )
+    version._history_user = actor  # type: ignore[attr-defined]
+    version.save()
+    # Not a history-worthy change of the template itself: the version has its own audit record.
+    PromptTemplate.objects.filter(pk=template.pk).update(latest_version=version, updated_at=timezone.now())
+    template.latest_version = version
+    version_created.send(sender=TemplateVersion, version=version, actor=actor)
+    return version
+
+
+def lock_template(template_id: UUID) -> PromptTemplate:
+    """The template's row, locked until the surrounding transaction ends; TemplateNotFound if none.
+
+    Anything that changes what a template serves (versions, deployments) takes this lock first, so that
+    changes to one template happen one at a time and always in the same lock order.
+    """
+    template = PromptTemplate.objects.select_for_update().filter(pk=template_id).first()
+    if template is None:
+        raise TemplateNotFound()
+    return template
