@@ -175,6 +175,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["lifecycle.core.api.schema.without_trailing_slash_twins"],
 }
 
 # CELERY
@@ -186,6 +187,7 @@ if not REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
+        "control_folder": str(DATA_DIR / "celery-control"),
         "polling_interval": 1.0,
     }
 CELERY_TASK_SERIALIZER = "json"

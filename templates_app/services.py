@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +16,7 @@ from templates_app.definitions import DefinitionInvalid, VersionDefinition
 from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, TemplateNotFound
 from templates_app.metadata import check_metadata, normalize_tags
 from templates_app.models import Category, PromptTemplate, Tag, TemplateVersion, template_history
-from templates_app.semver import FIRST_VERSION, Bump, SemVer, classify_change
+from templates_app.semver import FIRST_VERSION, Bump, Change, SemVer, classify_change
 from templates_app.signals import version_created
 
 # The version's own metadata: what the original system keeps per version.
@@ -92,20 +93,63 @@ def create_template(
     `provider`.
     """
     require_role(actor, Role.AUTHOR, to="create templates")
-    parsed = parse_definition(definition)
-    metadata = check_metadata(metadata)
-    first_number = _requested_version(metadata) or FIRST_VERSION
+    planned = plan_new_template(name=name, definition=definition, category=category, tags=tags, metadata=metadata)
     template = PromptTemplate(
-        name=_check_name(name),
+        name=planned.name,
         description=description,
-        category=_check_category(category),
-        metadata={key: value for key, value in metadata.items() if key != "version"},
+        category=planned.category,
+        metadata=planned.template_metadata,
         created_by=actor,
     )
-    _save_template(template, tags=normalize_tags(tags), actor=actor, created=True)
-    version_metadata = {key: metadata[key] for key in _VERSION_METADATA_KEYS if key in metadata}
-    _add_version(template, parsed, number=first_number, metadata=version_metadata, change_summary=[], actor=actor)
+    _save_template(template, tags=planned.tags, actor=actor, created=True)
+    _add_version(
+        template,
+        planned.definition,
+        number=planned.number,
+        metadata=planned.version_metadata,
+        change_summary=[],
+        actor=actor,
+    )
     return template
+
+
+@dataclass(frozen=True)
+class NewTemplate:
+    """What create_template would create, checked."""
+
+    name: str
+    category: str
+    tags: list[str]
+    template_metadata: dict[str, Any]
+    definition: VersionDefinition
+    number: SemVer
+    version_metadata: dict[str, Any]
+
+
+def plan_new_template(
+    *,
+    name: str,
+    definition: Mapping[str, Any],
+    category: str = Category.OTHER,
+    tags: Sequence[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> NewTemplate:
+    """Check a new template without writing anything (the admin shows the problems on its form).
+
+    A duplicate name is only found on writing: the unique constraint decides, so that two authors
+    racing for one name cannot both get it.
+    """
+    parsed = parse_definition(definition)
+    metadata = check_metadata(metadata)
+    return NewTemplate(
+        name=_check_name(name),
+        category=_check_category(category),
+        tags=normalize_tags(tags),
+        template_metadata={key: value for key, value in metadata.items() if key != "version"},
+        definition=parsed,
+        number=_requested_version(metadata) or FIRST_VERSION,
+        version_metadata={key: metadata[key] for key in _VERSION_METADATA_KEYS if key in metadata},
+    )
 
 
 @transaction.atomic
@@ -151,20 +195,53 @@ def create_version(
     name the number outright if it is at least the number the change needs.
     """
     require_role(actor, Role.AUTHOR, to="create versions")
-    metadata = check_metadata(metadata)
     # Lock the template: two versions created at once must get distinct numbers, each computed from the
     # other (the unique constraint on the number is the backstop).
     template = (
-        PromptTemplate.objects.select_for_update().select_related("latest_version").filter(pk=template_id).first()
+        PromptTemplate.objects.select_for_update(of=("self",))
+        .select_related("latest_version")
+        .filter(pk=template_id)
+        .first()
     )
     if template is None:
         raise TemplateNotFound()
-    latest = template.latest_version
-    assert latest is not None  # every template is created with its first version
+    assert template.latest_version is not None  # every template is created with its first version
+    planned = plan_next_version(template.latest_version, definition=definition, metadata=metadata, bump=bump)
+    return _add_version(
+        template,
+        planned.definition,
+        number=planned.number,
+        metadata=planned.metadata,
+        change_summary=planned.change.summary(),
+        actor=actor,
+    )
+
+
+@dataclass(frozen=True)
+class NextVersion:
+    """What create_version would create after `latest`: its definition, number and why that number."""
+
+    definition: VersionDefinition
+    number: SemVer
+    change: Change
+    metadata: dict[str, Any]
+
+
+def plan_next_version(
+    latest: TemplateVersion,
+    *,
+    definition: Mapping[str, Any],
+    metadata: dict[str, Any] | None = None,
+    bump: Bump | None = None,
+) -> NextVersion:
+    """Check a new version against the latest one and number it, without writing anything.
+
+    create_version calls it under the template's lock; the admin calls it to show problems on the form.
+    """
+    metadata = check_metadata(metadata)
     parsed = parse_definition({**_carried_over(latest), **_given(definition)})
     if latest.fingerprint == parsed.fingerprint:
         raise IdenticalVersion(f"This is identical to the latest version, {latest.number}: nothing to create.")
-
     change = classify_change(latest.definition(), parsed)
     assert change.bump is not None  # equal fingerprints were refused above
     if bump is not None and bump < change.bump:
@@ -177,9 +254,7 @@ def create_version(
             raise InvalidInput.at("metadata.version", f"must be {number} or later: the change needs that step")
         number = requested
     version_metadata = {key: value for key, value in metadata.items() if key != "version"}
-    return _add_version(
-        template, parsed, number=number, metadata=version_metadata, change_summary=change.summary(), actor=actor
-    )
+    return NextVersion(definition=parsed, number=number, change=change, metadata=version_metadata)
 
 
 def _given(fields: Mapping[str, Any]) -> dict[str, Any]:

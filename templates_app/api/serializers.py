@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field, inline_serializer
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from lifecycle.core.api.inputs import StrictBooleanField, StrictCharField
@@ -204,15 +204,18 @@ class TemplateOutput(serializers.Serializer):
         return _username(template.created_by)
 
 
-ActiveVersionOutput = inline_serializer(
-    "ActiveVersion",
-    {
-        "versionId": serializers.UUIDField(),
-        "version": serializers.CharField(),
-        "deployedAt": serializers.DateTimeField(),
-        "deployedBy": serializers.CharField(allow_null=True),
-    },
-    allow_null=True,
+class ActiveVersionOutput(serializers.Serializer):
+    versionId = serializers.UUIDField()
+    version = serializers.CharField()
+    deployedAt = serializers.DateTimeField()
+    deployedBy = serializers.CharField(allow_null=True)
+
+
+# For the schema: one key per environment, each the active version there or null.
+ActiveVersionsOutput = type(
+    "ActiveVersionsOutput",
+    (serializers.Serializer,),
+    {environment: ActiveVersionOutput(allow_null=True) for environment in Environment.values},
 )
 
 
@@ -228,7 +231,7 @@ class TemplateDetailOutput(TemplateOutput):
     def get_versions(self, template: PromptTemplate) -> list[dict[str, Any]]:
         return VersionSummaryOutput(self.context["versions"], many=True).data  # type: ignore[return-value]
 
-    @extend_schema_field({"type": "object", "additionalProperties": ActiveVersionOutput})
+    @extend_schema_field(ActiveVersionsOutput)
     def get_activeVersions(self, template: PromptTemplate) -> dict[str, Any]:
         active = self.context["live"].active
         return {

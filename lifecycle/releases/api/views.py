@@ -28,6 +28,7 @@ from lifecycle.releases.api.serializers import (
     read_render_input,
 )
 from lifecycle.releases.services import deploy_version
+from templates_app.models import PromptTemplate
 from templates_app.selectors import template_by_id
 
 
@@ -103,6 +104,7 @@ class DeployApi(APIView):
 
 
 class TemplateHistoryApi(generics.GenericAPIView):
+    queryset = PromptTemplate.objects.none()  # for the schema; the trail is gathered by a selector
     serializer_class = AuditEntryOutput
 
     @extend_schema(responses=AuditEntryOutput(many=True), summary="The template's audit trail, newest first")

@@ -1,0 +1,49 @@
+# The project's commands. `make run` and `make test` need only Python 3.11+ on the machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: run test lint bench setup setup-dev check-python clean
+
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
+
+$(VENV)/.installed: requirements.txt | check-python
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Migrate, seed and collect static files: what the server needs before it starts. Safe to repeat.
+setup: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+setup-dev: setup $(VENV)/.installed-dev
+
+## Serve on PORT (default 8000): gunicorn, a Celery worker and Celery beat, until Ctrl-C.
+run: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile start --port $(PORT) --no-colour
+
+## Lint, then the whole test suite (on DATABASE_URL's database; SQLite by default).
+test: setup-dev lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy .
+
+## Render under load against the real server, next to a plain Django view on the same server.
+bench: setup-dev
+	$(PY) bench/render.py
+
+clean:
+	rm -rf $(VENV) staticfiles var/test-db.sqlite3*

@@ -1,0 +1,118 @@
+"""Fixtures every app's tests share: users with roles, an API client that sends real tokens, templates."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+_usernames = itertools.count(1)
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., Any]:
+    """make_user("author", "deployer", superuser=False, username=None): a user holding those roles."""
+
+    def make(*roles: str, superuser: bool = False, username: str | None = None) -> Any:
+        user = get_user_model().objects.create_user(
+            username=username or f"user{next(_usernames)}", is_superuser=superuser, is_staff=superuser
+        )
+        user.groups.add(*[Group.objects.get(name=role) for role in roles])
+        return user
+
+    return make
+
+
+class Api:
+    """A DRF test client that authenticates the way integrations do: `Authorization: Token <key>`."""
+
+    def __init__(self) -> None:
+        self.client = APIClient()
+
+    def as_user(self, user: Any) -> Api:
+        token, _ = Token.objects.get_or_create(user=user)
+        self.client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return self
+
+    def anonymous(self) -> Api:
+        self.client.credentials()
+        return self
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, **kwargs)
+
+    def post(self, path: str, data: Any = None, **kwargs: Any) -> Any:
+        return self.client.post(path, data, format="json", **kwargs)
+
+    def put(self, path: str, data: Any = None, **kwargs: Any) -> Any:
+        return self.client.put(path, data, format="json", **kwargs)
+
+    def raw(self, method: str, path: str, body: bytes, content_type: str = "application/json") -> Any:
+        return self.client.generic(method, path, body, content_type=content_type)
+
+
+@pytest.fixture
+def api(db: None) -> Api:
+    return Api()
+
+
+@pytest.fixture
+def author(make_user: Callable[..., Any]) -> Any:
+    return make_user("author")
+
+
+@pytest.fixture
+def reader(make_user: Callable[..., Any]) -> Any:
+    """Authenticated, with no role: may read templates and render."""
+    return make_user()
+
+
+def template_payload(**overrides: Any) -> dict[str, Any]:
+    """The original README's create-template payload."""
+    payload: dict[str, Any] = {
+        "name": f"Customer Support Response {next(_usernames)}",
+        "description": "Template for generating customer support responses",
+        "content": "Please respond to the customer inquiry: {{inquiry}}",
+        "variables": [{"name": "inquiry", "type": "string", "required": True, "description": "Customer inquiry text"}],
+        "provider": "claude",
+        "modelConfig": {"model": "claude-sonnet", "temperature": 0.2, "maxTokens": 500},
+        "category": "generation",
+        "tags": ["support", "customer-service"],
+        "metadata": {
+            "author": "support-team",
+            "version": "1.0.0",
+            "changelog": "Initial version",
+            "estimatedTokens": 100,
+            "complexity": "low",
+            "usageContext": ["customer-support"],
+        },
+    }
+    payload.update(overrides)
+    return payload
+
+
+@pytest.fixture
+def create_template(author: Any) -> Callable[..., Any]:
+    """create_template(**payload overrides): a template made through the service, as `author`."""
+    from templates_app.api.serializers import DefinitionInput
+    from templates_app.services import create_template as create
+
+    def make(actor: Any = None, **overrides: Any) -> Any:
+        payload = template_payload(**overrides)
+        return create(
+            actor=actor or author,
+            name=payload["name"],
+            description=payload["description"],
+            category=payload["category"],
+            tags=payload["tags"],
+            metadata=payload["metadata"],
+            definition=DefinitionInput.fields_of(payload),
+        )
+
+    return make

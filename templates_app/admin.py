@@ -1,0 +1,340 @@
+"""The admin for templates and versions. Every write goes through templates_app.services, as the API's do.
+
+Forms check input with the services' own planning functions (plan_new_template, plan_next_version), so
+problems appear on the form with the input kept; a conflict only the write can see (a name taken a moment
+before) is shown as an error message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from lifecycle.core.exceptions import DomainError
+from templates_app.diff import diff_versions
+from templates_app.models import PromptTemplate, Tag, TemplateVersion
+from templates_app.selectors import version_before
+from templates_app.semver import Bump
+from templates_app.services import (
+    create_template,
+    create_version,
+    plan_new_template,
+    plan_next_version,
+    update_template,
+)
+
+
+def _pretty(value: Any) -> str:
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _definition_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "content": data.get("content") or None,
+        "messages": data.get("messages"),
+        "variables": data.get("variables"),
+        "modelConfig": data.get("model_config"),
+        "provider": data.get("provider") or None,
+    }
+
+
+def _show_domain_error(form: forms.Form, exc: DomainError) -> None:
+    """Put a service's error on the form: on the field it names if the form has it, else on top."""
+    names = {"modelConfig": "model_config"}
+    if not exc.fields:
+        form.add_error(None, exc.message)
+        return
+    for path, problems in exc.fields.items():
+        head = path.split(".")[0].split("[")[0]
+        field = names.get(head, head)
+        for problem in problems:
+            if field in form.fields and path == head:
+                form.add_error(field, problem)
+            else:
+                form.add_error(field if field in form.fields else None, f"{path}: {problem}")
+
+
+class _DefinitionFields(forms.Form):
+    content = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 100}),
+        required=False,
+        help_text="Text with {{placeholders}}; or leave empty and give chat messages.",
+    )
+    messages = forms.JSONField(required=False, help_text='Chat prompt: [{"role": "system", "content": "..."}]')
+    variables = forms.JSONField(required=False, help_text='[{"name": "inquiry", "type": "string", "required": true}]')
+    model_config = forms.JSONField(
+        required=False, label="Model config", help_text='{"model": "...", "temperature": 0.2}'
+    )
+    provider = forms.CharField(required=False, max_length=50)
+
+
+class TemplateAddForm(forms.ModelForm):
+    content = _DefinitionFields.base_fields["content"]
+    messages = _DefinitionFields.base_fields["messages"]
+    variables = _DefinitionFields.base_fields["variables"]
+    model_config = _DefinitionFields.base_fields["model_config"]
+    provider = _DefinitionFields.base_fields["provider"]
+
+    class Meta:
+        model = PromptTemplate
+        fields = ["name", "description", "category", "tags", "metadata"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            plan_new_template(
+                name=data["name"],
+                definition=_definition_fields(data),
+                category=data["category"],
+                tags=[tag.name for tag in data.get("tags", [])],
+                metadata=data.get("metadata") or {},
+            )
+        except DomainError as exc:
+            _show_domain_error(self, exc)
+        return data
+
+
+class VersionInline(admin.TabularInline):
+    model = TemplateVersion
+    fields = ["number_link", "provider", "created_by", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    @admin.display(description="version")
+    def number_link(self, version: TemplateVersion) -> str:
+        return format_html('<a href="../../templateversion/{}/change/">{}</a>', version.pk, version.number)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class DomainErrorsAsMessages:
+    """A conflict the form could not foresee (e.g. a name taken meanwhile) is shown, not a 500."""
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+@admin.register(PromptTemplate)
+class PromptTemplateAdmin(DomainErrorsAsMessages, SimpleHistoryAdmin):
+    list_display = ["name", "category", "latest_version_number", "provider", "updated_at"]
+    list_filter = ["category", "tags"]
+    search_fields = ["name", "description"]
+    filter_horizontal = ["tags"]
+    readonly_fields = ["id", "latest_version_number", "created_by", "created_at", "updated_at"]
+    inlines = [VersionInline]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("latest_version")
+
+    @admin.display(description="latest version")
+    def latest_version_number(self, template: PromptTemplate) -> str:
+        return template.latest_version.number if template.latest_version else "-"
+
+    @admin.display(description="provider")
+    def provider(self, template: PromptTemplate) -> str:
+        return template.latest_version.provider if template.latest_version else "-"
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = TemplateAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return [
+                (None, {"fields": ["name", "description", "category", "tags", "metadata"]}),
+                ("First version", {"fields": ["content", "messages", "variables", "model_config", "provider"]}),
+            ]
+        return [
+            (
+                None,
+                {
+                    "fields": [
+                        "id",
+                        "name",
+                        "description",
+                        "category",
+                        "tags",
+                        "metadata",
+                        "latest_version_number",
+                        "created_by",
+                        "created_at",
+                        "updated_at",
+                    ]
+                },
+            )
+        ]
+
+    def save_model(self, request: HttpRequest, obj: PromptTemplate, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        tags = [tag.name for tag in data.get("tags", [])]
+        if change:
+            saved = update_template(
+                actor=request.user,
+                template_id=obj.pk,
+                name=data["name"],
+                description=data["description"],
+                category=data["category"],
+                tags=tags,
+                metadata=data.get("metadata") or {},
+            )
+        else:
+            saved = create_template(
+                actor=request.user,
+                name=data["name"],
+                description=data["description"],
+                category=data["category"],
+                tags=tags,
+                metadata=data.get("metadata") or {},
+                definition=_definition_fields(data),
+            )
+        obj.pk = saved.pk
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # the service saved the tags, and versions are read-only here
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # templates are part of the audit trail
+
+
+class VersionAddForm(forms.ModelForm):
+    content = _DefinitionFields.base_fields["content"]
+    messages = _DefinitionFields.base_fields["messages"]
+    variables = forms.JSONField(required=False, help_text="Leave empty to keep the latest version's variables.")
+    model_config = forms.JSONField(required=False, label="Model config", help_text="Leave empty to keep the latest.")
+    provider = forms.CharField(required=False, max_length=50, help_text="Leave empty to keep the latest.")
+    changelog = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 100}))
+    bump = forms.ChoiceField(
+        choices=[("", "as computed")] + [(b.label, b.label) for b in Bump],
+        required=False,
+        help_text="Ask for a bigger step than the change needs (never a smaller one).",
+    )
+
+    class Meta:
+        model = TemplateVersion
+        fields = ["template"]
+
+    def planned_input(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "definition": _definition_fields(data),
+            "metadata": {"changelog": data["changelog"]} if data.get("changelog") else {},
+            "bump": Bump.from_label(data["bump"]) if data.get("bump") else None,
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors or data.get("template") is None:
+            return data
+        try:
+            plan_next_version(data["template"].latest_version, **self.planned_input())
+        except DomainError as exc:
+            _show_domain_error(self, exc)
+        return data
+
+    def _post_clean(self) -> None:
+        pass  # the model instance is built by the service, not from this form
+
+
+@admin.register(TemplateVersion)
+class TemplateVersionAdmin(DomainErrorsAsMessages, SimpleHistoryAdmin):
+    list_display = ["template", "number", "provider", "created_by", "created_at"]
+    list_filter = ["template__category", "created_at"]
+    search_fields = ["template__name", "content", "metadata__changelog"]
+    list_select_related = ["template", "created_by"]
+    readonly_fields = [
+        "id",
+        "template",
+        "number",
+        "content",
+        "messages_pretty",
+        "variables_pretty",
+        "model_config_pretty",
+        "provider",
+        "metadata_pretty",
+        "changes_pretty",
+        "diff_against_previous",
+        "fingerprint",
+        "created_by",
+        "created_at",
+    ]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["template", "content", "messages", "variables", "model_config", "provider", "changelog", "bump"]
+        return self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields if obj is not None else []
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = VersionAddForm
+            kwargs["fields"] = None
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: TemplateVersion, form: Any, change: bool) -> None:
+        version = create_version(
+            actor=request.user, template_id=form.cleaned_data["template"].pk, **form.planned_input()
+        )
+        obj.pk = version.pk
+        obj._state.adding = False
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # versions are immutable: viewing only
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="messages")
+    def messages_pretty(self, version: TemplateVersion) -> str:
+        return _pretty(version.messages) if version.messages is not None else "-"
+
+    @admin.display(description="variables")
+    def variables_pretty(self, version: TemplateVersion) -> str:
+        return _pretty(version.variables)
+
+    @admin.display(description="model config")
+    def model_config_pretty(self, version: TemplateVersion) -> str:
+        return _pretty(version.model_config)
+
+    @admin.display(description="metadata")
+    def metadata_pretty(self, version: TemplateVersion) -> str:
+        return _pretty(version.metadata)
+
+    @admin.display(description="changes from the version before")
+    def changes_pretty(self, version: TemplateVersion) -> str:
+        return _pretty(version.change_summary)
+
+    @admin.display(description="diff against the version before")
+    def diff_against_previous(self, version: TemplateVersion) -> str:
+        return format_html("<pre>{}</pre>", diff_versions(version_before(version), version).unified_diff or "-")
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
