@@ -46,4 +46,4 @@ bench: setup-dev
 	$(PY) bench/render.py
 
 clean:
-	rm -rf $(VENV) staticfiles var/test-db.sqlite3*
+	rm -rf $(VENV) staticfiles var/test-db-*

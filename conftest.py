@@ -54,7 +54,7 @@ class Api:
         return self.client.put(path, data, format="json", **kwargs)
 
     def raw(self, method: str, path: str, body: bytes, content_type: str = "application/json") -> Any:
-        return self.client.generic(method, path, body, content_type=content_type)
+        return self.client.generic(method, path, body, content_type=content_type)  # type: ignore[arg-type]
 
 
 @pytest.fixture

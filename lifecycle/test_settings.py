@@ -1,5 +1,7 @@
 """Settings for the test suite: the real settings with the few changes that make tests fast and isolated."""
 
+import os
+
 from lifecycle.settings import *  # noqa: F403
 from lifecycle.settings import DATABASES
 
@@ -11,6 +13,7 @@ STORAGES = {
 }
 # Tasks called from tests run in-process; the end-to-end tests start a real worker.
 CELERY_TASK_ALWAYS_EAGER = True
-# A file, not ":memory:", so that threads in concurrency tests share one database.
+# A file, not ":memory:", so that threads in concurrency tests share one database; one per test run,
+# so that two runs at once do not share it.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405

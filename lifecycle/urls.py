@@ -2,12 +2,12 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from lifecycle.core import views as core_views
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("", include("templates_app.api.urls")),
     path("", include("lifecycle.releases.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -15,7 +15,7 @@ api_patterns = [
     path("health", core_views.health, name="health"),
 ]
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]

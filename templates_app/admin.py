@@ -44,7 +44,7 @@ def _definition_fields(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _show_domain_error(form: forms.Form, exc: DomainError) -> None:
+def _show_domain_error(form: forms.BaseForm, exc: DomainError) -> None:
     """Put a service's error on the form: on the field it names if the form has it, else on top."""
     names = {"modelConfig": "model_config"}
     if not exc.fields:
@@ -58,6 +58,12 @@ def _show_domain_error(form: forms.Form, exc: DomainError) -> None:
                 form.add_error(field, problem)
             else:
                 form.add_error(field if field in form.fields else None, f"{path}: {problem}")
+
+
+def _nothing_saved(formsets: Any) -> None:
+    """What the admin's change message reads from formsets it would otherwise have saved."""
+    for formset in formsets:
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
 
 class _DefinitionFields(forms.Form):
@@ -86,7 +92,7 @@ class TemplateAddForm(forms.ModelForm):
         fields = ["name", "description", "category", "tags", "metadata"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         try:
@@ -105,7 +111,7 @@ class TemplateAddForm(forms.ModelForm):
 class VersionInline(admin.TabularInline):
     model = TemplateVersion
     fields = ["number_link", "provider", "created_by", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ["number_link", "provider", "created_by", "created_at"]
     extra = 0
     can_delete = False
     show_change_link = False
@@ -212,7 +218,8 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, SimpleHistoryAdmin):
         obj.pk = saved.pk
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        pass  # the service saved the tags, and versions are read-only here
+        # The service saved the tags (with the audit record); the version inline is read-only.
+        _nothing_saved(formsets)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # templates are part of the audit trail
@@ -244,7 +251,7 @@ class VersionAddForm(forms.ModelForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors or data.get("template") is None:
             return data
         try:
@@ -302,7 +309,7 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, SimpleHistoryAdmin):
         obj._state.adding = False
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        pass
+        _nothing_saved(formsets)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # versions are immutable: viewing only

@@ -192,7 +192,7 @@ def _check_messages(messages: Any, problem: Any) -> list[tuple[str, str]] | None
             problem(f"{at}.content", f"must be a string of at most {MAX_TEXT_LENGTH} characters")
             ok = False
         if ok:
-            checked.append((role, text))
+            checked.append((str(role), str(text)))
     return checked if ok else None
 
 

@@ -93,6 +93,9 @@ def classify_change(previous: VersionDefinition, new: VersionDefinition) -> Chan
             reasons.append((Bump.MINOR, f"optional variable '{name}' added"))
     for name in sorted(old_vars.keys() & new_vars.keys()):
         reasons.extend(_variable_changes(old_vars[name], new_vars[name]))
+    common = old_vars.keys() & new_vars.keys()
+    if [n for n in old_vars if n in common] != [n for n in new_vars if n in common]:
+        reasons.append((Bump.PATCH, "variables reordered"))
 
     if previous.model_config != new.model_config:
         reasons.append((Bump.MINOR, "model settings changed"))
@@ -102,6 +105,9 @@ def classify_change(previous: VersionDefinition, new: VersionDefinition) -> Chan
     if text_changed and previous.kind == new.kind:  # a change of kind is already a major change
         reasons.append((Bump.PATCH, "content changed"))
 
+    if not reasons and previous.fingerprint != new.fingerprint:
+        # Whatever else differs (it shows in the stored definition) changes no behaviour we know of.
+        reasons.append((Bump.PATCH, "definition details changed"))
     if not reasons:
         return Change(bump=None, reasons=())
     return Change(bump=max(level for level, _ in reasons), reasons=tuple(reasons))
@@ -124,6 +130,8 @@ def _variable_changes(old: VariableSpec, new: VariableSpec) -> list[tuple[Bump, 
             changes.append((Bump.MAJOR, f"variable '{name}': rule {rule} tightened"))
         elif direction == "loosened":
             changes.append((Bump.MINOR, f"variable '{name}': rule {rule} loosened"))
+        elif direction == "reordered":
+            changes.append((Bump.PATCH, f"variable '{name}': {rule} choices reordered"))
     if old.has_default != new.has_default or (old.has_default and old.default != new.default):
         changes.append((Bump.MINOR, f"variable '{name}': default changed"))
     if old.description != new.description:
@@ -132,7 +140,8 @@ def _variable_changes(old: VariableSpec, new: VariableSpec) -> list[tuple[Bump, 
 
 
 def _rule_direction(rule: str, old: Any, new: Any) -> str | None:
-    """Whether a rule's change can refuse a value the old rule accepted ("tightened") or only accept more."""
+    """Whether a rule's change can refuse a value the old rule accepted ("tightened"), only accepts more
+    ("loosened"), or accepts the same values ("reordered": the same enum choices in another order)."""
     if old == new:
         return None
     if old is None:
@@ -140,6 +149,8 @@ def _rule_direction(rule: str, old: Any, new: Any) -> str | None:
     if new is None:
         return "loosened"
     if rule == "enum":
+        if sorted(map(repr, old)) == sorted(map(repr, new)):
+            return "reordered"
         return "loosened" if all(choice in new for choice in old) else "tightened"
     if rule in ("minLength", "minimum"):
         return "tightened" if new > old else "loosened"

@@ -122,6 +122,8 @@ class VariableSpec:
     def problem_with(self, value: Any) -> str | None:
         """Why `value` breaks this variable's type or rules, or None when it is acceptable."""
         if not matches_type(value, self.type):
+            if isinstance(value, float) and not math.isfinite(value):
+                return "must be a finite number"
             return f"must be of type {self.type}, not {_type_of(value)}"
         if self.enum is not None and not any(_same_json(value, allowed) for allowed in self.enum):
             return f"must be one of {json.dumps(list(self.enum), ensure_ascii=False)}"
@@ -148,6 +150,35 @@ def _same_json(left: Any, right: Any) -> bool:
     if isinstance(left, bool) or isinstance(right, bool):
         return isinstance(left, bool) and isinstance(right, bool) and left == right
     return bool(left == right)
+
+
+def end_anchors_at_end(pattern: str) -> str:
+    """The pattern with each `$` anchor written `\\Z`, so that it matches only at the end of the value.
+
+    In JSON Schema (ECMA-262) `$` is the end of the value; in Python it also matches before a final
+    line break, so `^[a-z]+$` would let "abc\\n" smuggle a line break into the prompt. Escaped dollars
+    and dollars inside a character class are literal characters and are left alone.
+    """
+    out: list[str] = []
+    index, class_start = 0, -1  # where the character class we are in starts, -1 outside one
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if class_start >= 0:
+            # A ] first in the class (after [ or [^) is a literal ], not the end of the class.
+            first = class_start + (2 if pattern[class_start + 1 : class_start + 2] == "^" else 1)
+            if char == "]" and index != first:
+                class_start = -1
+        elif char == "[":
+            class_start = index
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+        index += 1
+    return "".join(out)
 
 
 class VariablesInvalid(Exception):
@@ -235,7 +266,7 @@ def _parse_one(item: Mapping[str, Any], at: str, problem: Any) -> VariableSpec |
             )
         else:
             try:
-                kwargs["_compiled"] = regex.compile(pattern)
+                kwargs["_compiled"] = regex.compile(end_anchors_at_end(pattern))
                 kwargs["pattern"] = pattern
             except regex.error as exc:
                 errors_before.report(f"{at}.pattern", f"is not a valid regular expression: {exc}")

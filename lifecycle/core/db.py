@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 QuoteName = Callable[[str], str]
@@ -31,7 +31,7 @@ class OneRowQuery:
         sql = self._sql.get(conn.vendor)
         if sql is None:
             sql = self._build_sql(conn.ops.quote_name)
-            if conn.Database.paramstyle == "qmark":  # sqlite3
+            if conn.vendor == "sqlite":  # sqlite3's placeholders are ?, psycopg's are %s
                 sql = sql.replace("%s", "?")
             self._sql[conn.vendor] = sql
         return sql
@@ -53,6 +53,14 @@ class OneRowQuery:
         if conn.queries_logged:
             conn.queries_log.append({"sql": f"{sql} -- {params!r}", "time": f"{time.perf_counter() - started:.3f}"})
         return row
+
+
+def column_of(model: type[models.Model], field_name: str) -> str:
+    """The database column of a model's concrete field, for hand-written SQL."""
+    field = model._meta.get_field(field_name)
+    assert isinstance(field, models.Field)
+    assert field.column is not None
+    return field.column
 
 
 def uuid_param(value: UUID) -> UUID | str:

@@ -1,4 +1,5 @@
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -46,5 +47,5 @@ class Deployment(FSMModelMixin, models.Model):
         return f"{self.version_id} in {self.environment} ({self.state})"
 
     @transition(field=state, source=State.ACTIVE, target=State.SUPERSEDED)
-    def supersede(self, *, by: object) -> None:
+    def supersede(self, *, by: Any) -> None:
         self.ended_by, self.ended_at = by, timezone.now()

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from lifecycle.core.audit import AuditEntry, entries_from_history
-from lifecycle.core.db import QuoteName, fetch_one_query, uuid_param
+from lifecycle.core.db import QuoteName, column_of, fetch_one_query, uuid_param
 from lifecycle.core.environments import Environment
 from lifecycle.releases.exceptions import NothingActive
 from lifecycle.releases.models import Deployment
@@ -28,7 +28,7 @@ from templates_app.selectors import render_plan
 
 def _active_version_sql(qn: QuoteName) -> str:
     meta = Deployment._meta
-    column = {name: qn(meta.get_field(name).column) for name in ("version", "template", "environment", "state")}
+    column = {name: qn(column_of(Deployment, name)) for name in ("version", "template", "environment", "state")}
     # 'active' is a literal, not a parameter, so that the planner can match the partial index's condition.
     return (
         f"SELECT {column['version']} FROM {qn(meta.db_table)} "

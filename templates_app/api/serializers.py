@@ -23,7 +23,7 @@ from templates_app.variables import TYPES
 class VariableDoc(serializers.Serializer):
     name = StrictCharField(help_text="letters, digits and _, not starting with a digit")
     type = serializers.ChoiceField(choices=TYPES, default="string")
-    required = StrictBooleanField(default=True)
+    required = StrictBooleanField(default=True)  # type: ignore[assignment]  # the API's key
     description = StrictCharField(required=False)
     default = serializers.JSONField(required=False, help_text="only for optional variables")
     enum = serializers.ListField(child=serializers.JSONField(), required=False)
@@ -124,7 +124,7 @@ class VersionDataInput(DefinitionInput):
 
 class VersionCreateInput(serializers.Serializer):
     templateId = serializers.UUIDField()
-    data = VersionDataInput()
+    data = VersionDataInput()  # type: ignore[assignment]  # the API's key (DRF keeps .data working)
 
 
 # -- output --

@@ -8,7 +8,6 @@ the very next request, in every worker process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -16,7 +15,7 @@ from django.db import DEFAULT_DB_ALIAS
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from lifecycle.core.db import fetch_one_query
+from lifecycle.core.db import QuoteName, column_of, fetch_one_query
 
 User = get_user_model()
 
@@ -28,13 +27,12 @@ _USER_FIELDS = [field.attname for field in User._meta.concrete_fields if field.a
 _BOOLEAN_POSITIONS = [i for i, name in enumerate(_USER_FIELDS) if name.startswith("is_")]
 
 
-def _lookup_sql(qn: Callable[[str], str]) -> str:
-    token, user = Token._meta, User._meta
-    columns = ", ".join(f"u.{qn(User._meta.get_field(name).column)}" for name in _USER_FIELDS)
+def _lookup_sql(qn: QuoteName) -> str:
+    columns = ", ".join(f"u.{qn(column_of(User, name))}" for name in _USER_FIELDS)
     return (
-        f"SELECT {columns} FROM {qn(token.db_table)} t "
-        f"JOIN {qn(user.db_table)} u ON u.{qn(user.pk.column)} = t.{qn(token.get_field('user').column)} "
-        f"WHERE t.{qn(token.pk.column)} = %s"
+        f"SELECT {columns} FROM {qn(Token._meta.db_table)} t "
+        f"JOIN {qn(User._meta.db_table)} u ON u.{qn(column_of(User, 'id'))} = t.{qn(column_of(Token, 'user'))} "
+        f"WHERE t.{qn(column_of(Token, 'key'))} = %s"
     )
 
 

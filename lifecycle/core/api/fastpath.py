@@ -51,7 +51,7 @@ class FastPathMixin:
             user = user_for_token(key) if key is not None else None
             data = _json_body(request) if user is not None and user.is_active else None
             if data is not None:
-                request.user = user
+                request.user = user  # type: ignore[assignment]  # for middleware and logging, as DRF does
                 try:
                     body = self.serve_fast(user, data, **kwargs)
                 except DomainError:

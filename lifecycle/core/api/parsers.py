@@ -34,11 +34,27 @@ class StrictJSONParser(BaseParser):
         request = (parser_context or {}).get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
         if declared and declared.isdigit() and int(declared) > limit:
+            _drain(stream, limit)
             raise PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")
         raw = stream.read(limit + 1)
         if len(raw) > limit:
+            _drain(stream, limit)
             raise PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")
         return parse_json_object(raw)
+
+
+def _drain(stream: IO[Any], limit: int) -> None:
+    """Read (and drop) what the client is still sending, so that it gets to read our 413.
+
+    A server that answers and closes while the body is still arriving makes the client see a broken
+    pipe instead of the answer. Bounded: past ten times the limit we stop reading and let it break.
+    """
+    remaining = 10 * limit
+    while remaining > 0:
+        chunk = stream.read(min(65536, remaining))
+        if not chunk:
+            return
+        remaining -= len(chunk)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

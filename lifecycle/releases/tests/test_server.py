@@ -1,0 +1,246 @@
+"""End to end: the real server started as `make run` starts it (gunicorn with several worker processes, a
+Celery worker and beat), driven over HTTP the way integrations and users drive it.
+
+Render must never serve a stale version once the change that affects it has returned, and a revoked
+token must stop working at once, in every worker process, not only the one that made the change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+VENV_BIN = Path(sys.executable).parent
+WORKERS = 3
+pytestmark = pytest.mark.server
+
+
+@dataclass
+class Server:
+    base: str
+    env: dict[str, str]
+    tokens: dict[str, str]
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Token {token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                payload = response.read()
+                return response.status, json.loads(payload) if payload else None, dict(response.headers)
+        except urllib.error.HTTPError as error:
+            payload = error.read()
+            return error.code, json.loads(payload) if payload else None, dict(error.headers)
+
+    def manage(self, *args: str) -> str:
+        return subprocess.run(
+            [str(VENV_BIN / "python"), "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _fresh_database(tmp: Path) -> tuple[str, Any]:
+    """A database of its own for the server: SQLite in tmp, or a new one on DATABASE_URL's PostgreSQL."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return f"sqlite:///{tmp / 'e2e.sqlite3'}", lambda: None
+    import psycopg
+
+    name = f"lifecycle_e2e_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("server")
+    database_url, drop_database = _fresh_database(tmp)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "lifecycle.settings",
+        "LIFECYCLE_DATA_DIR": str(tmp / "var"),
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(WORKERS),
+        "HEARTBEAT_SECONDS": "1",
+        "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+    }
+    env.pop("REDIS_URL", None)
+    server = Server(base=f"http://127.0.0.1:{port}", env=env, tokens={})
+    server.manage("migrate", "--noinput")
+    server.manage("seed")
+    server.tokens["author"] = server.manage("create_api_token", "author", "--groups", "author,deployer").split()[-1]
+    server.tokens["reader"] = server.manage("create_api_token", "reader").split()[-1]
+
+    log = (tmp / "server.log").open("w")
+    process = subprocess.Popen(
+        [str(VENV_BIN / "honcho"), "--procfile", "Procfile", "start", "--port", str(port), "--no-colour"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if server.call("GET", "/api/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+        drop_database()
+
+
+def _render_versions(server: Server, template_id: str, times: int) -> set[str]:
+    """The versions that `times` separate connections were served (each may reach any worker process)."""
+    seen = set()
+    for _ in range(times):
+        status, body, _ = server.call(
+            "POST",
+            f"/api/templates/{template_id}/render",
+            {"environment": "development", "variables": {"q": "x"}},
+            token=server.tokens["reader"],
+        )
+        assert status == 200, body
+        seen.add(body["version"])
+    return seen
+
+
+def test_server__changes_are_served_by_every_worker_the_moment_they_return(server: Server):
+    author = server.tokens["author"]
+    status, template, _ = server.call(
+        "POST",
+        "/api/templates",
+        {
+            "name": "E2E",
+            "content": "One {{q}}",
+            "variables": [{"name": "q"}],
+            "category": "other",
+        },
+        token=author,
+    )
+    assert status == 201, template
+    # Every worker renders (and so caches) version 1.0.0
+    assert _render_versions(server, template["id"], 6 * WORKERS) == {"1.0.0"}
+
+    # A new version: from the moment the request returns, every worker serves it
+    status, v2, _ = server.call(
+        "POST", "/api/versions/create", {"templateId": template["id"], "data": {"content": "Two {{q}}"}}, token=author
+    )
+    assert status == 201, v2
+    assert _render_versions(server, template["id"], 6 * WORKERS) == {"1.0.1"}
+
+    # Deploying 1.0.0 back: every worker serves 1.0.0 at once
+    status, deployment, _ = server.call(
+        "PUT", f"/api/versions/{template['latestVersion']['id']}/deploy", {"environment": "development"}, token=author
+    )
+    assert status == 200, deployment
+    assert _render_versions(server, template["id"], 6 * WORKERS) == {"1.0.0"}
+
+
+def test_server__revoked_token_is_refused_by_every_worker_at_once(server: Server):
+    token = server.manage("create_api_token", "temporary").split()[-1]
+    for _ in range(2 * WORKERS):
+        assert server.call("GET", "/api/templates", token=token)[0] == 200
+    revoke = f"from rest_framework.authtoken.models import Token; Token.objects.filter(key='{token}').delete()"
+    server.manage("shell", "-c", revoke)
+    statuses = {server.call("GET", "/api/templates", token=token)[0] for _ in range(4 * WORKERS)}
+    assert statuses == {401}
+
+
+def test_server__resolve_revalidates_with_etag(server: Server):
+    author = server.tokens["author"]
+    _, template, _ = server.call("POST", "/api/templates", {"name": "Cached", "content": "Hi"}, token=author)
+    path = f"/api/templates/{template['id']}/resolve?environment=development"
+    status, body, headers = server.call("GET", path, token=author)
+    assert status == 200
+    assert body["content"] == "Hi"
+    status, _, _ = server.call("GET", path, token=author, headers={"If-None-Match": headers["ETag"]})
+    assert status == 304
+
+
+def test_server__bad_input_is_a_json_4xx(server: Server):
+    token = server.tokens["author"]
+    status, body, _ = server.call("POST", "/api/templates", raw=b"\xff\xfe", token=token)
+    assert (status, body["error"]["code"]) == (400, "malformed_request")
+    status, body, _ = server.call("POST", "/api/templates", raw=b"[]", token=token)
+    assert (status, body["error"]["code"]) == (400, "malformed_request")
+    status, body, _ = server.call("POST", "/api/templates", raw=b"x" * (1024 * 1024 + 1), token=token)
+    assert (status, body["error"]["code"]) == (413, "payload_too_large")
+    status, body, _ = server.call("GET", "/api/templates")
+    assert (status, body["error"]["code"]) == (401, "not_authenticated")
+
+
+def test_server__celery_worker_runs_what_beat_schedules(server: Server):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        body = server.call("GET", "/api/health")[1]
+        if body["worker"]["alive"]:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the worker never recorded a heartbeat: {body}")
+
+
+def test_server__admin_and_docs_are_served_with_their_static_files(server: Server):
+    for path in ["/admin/login/", "/api/docs/"]:
+        with urllib.request.urlopen(server.base + path, timeout=10) as response:
+            assert response.status == 200
+    with urllib.request.urlopen(server.base + "/static/admin/css/base.css", timeout=10) as response:
+        assert response.status == 200

@@ -1,0 +1,188 @@
+"""The admin: the same rules as the API, because it calls the same services."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from lifecycle.releases.models import Deployment
+from templates_app.models import PromptTemplate, Tag, TemplateVersion
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(make_user):
+    user = make_user(superuser=True, username="root")
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def add_template(client, **fields):
+    tag = Tag.objects.get_or_create(name="support")[0]
+    data = {
+        "name": "Admin made",
+        "description": "From the admin",
+        "category": "generation",
+        "tags": [tag.pk],
+        "metadata": "{}",
+        "content": "Hello {{who}}",
+        "messages": "",
+        "variables": json.dumps([{"name": "who", "type": "string"}]),
+        "model_config": "{}",
+        "provider": "claude",
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+    }
+    data.update(fields)
+    return client.post("/admin/templates_app/prompttemplate/add/", data)
+
+
+def test_admin_add_template__valid__created_with_first_version_active_in_development(admin_client):
+    response = add_template(admin_client)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    template = PromptTemplate.objects.get(name="Admin made")
+    assert template.latest_version.number == "1.0.0"
+    assert template.latest_version.content == "Hello {{who}}"
+    assert [t.name for t in template.tags.all()] == ["support"]
+    assert Deployment.objects.get(template=template, state="active").environment == "development"
+    assert template.history.first().history_user == admin_client.user
+
+
+def test_admin_add_template__undeclared_placeholder__form_error_and_nothing_saved(admin_client):
+    response = add_template(admin_client, content="Hello {{who}} and {{whom}}")
+    assert response.status_code == 200
+    assert "{{whom}} is not a declared variable" in response.content.decode()
+    assert not PromptTemplate.objects.exists()
+
+
+def test_admin_add_template__duplicate_name__form_error(admin_client, create_template):
+    create_template(name="Taken")
+    response = add_template(admin_client, name="taken")
+    assert response.status_code == 200
+    assert PromptTemplate.objects.filter(name__iexact="taken").count() == 1
+
+
+def test_admin_change_template__description_and_tags__saved_through_service_with_history(admin_client, create_template):
+    template = create_template()
+    billing = Tag.objects.create(name="billing")
+    response = admin_client.post(
+        f"/admin/templates_app/prompttemplate/{template.pk}/change/",
+        {
+            "name": template.name,
+            "description": "Edited in the admin",
+            "category": "analysis",
+            "tags": [billing.pk],
+            "metadata": json.dumps(template.metadata),
+            "versions-TOTAL_FORMS": "1",
+            "versions-INITIAL_FORMS": "1",
+            "versions-0-id": str(template.latest_version_id),
+            "versions-0-template": str(template.pk),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    template.refresh_from_db()
+    assert template.description == "Edited in the admin"
+    assert template.category == "analysis"
+    assert [t.name for t in template.tags.all()] == ["billing"]
+    latest = template.history.first()
+    assert latest.history_type == "~"
+    assert latest.history_user == admin_client.user
+
+
+def test_admin_add_version__computes_number_through_service(admin_client, create_template):
+    template = create_template()
+    response = admin_client.post(
+        "/admin/templates_app/templateversion/add/",
+        {
+            "template": str(template.pk),
+            "content": "Admin edit: {{inquiry}}",
+            "messages": "",
+            "variables": "",
+            "model_config": "",
+            "provider": "",
+            "changelog": "wording",
+            "bump": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    version = TemplateVersion.objects.get(template=template, content="Admin edit: {{inquiry}}")
+    assert version.number == "1.0.1"
+    assert version.metadata == {"changelog": "wording"}
+    assert version.created_by == admin_client.user
+
+
+def test_admin_add_version__identical__form_error_and_nothing_saved(admin_client, create_template):
+    template = create_template()
+    response = admin_client.post(
+        "/admin/templates_app/templateversion/add/",
+        {
+            "template": str(template.pk),
+            "content": template.latest_version.content,
+            "messages": "",
+            "variables": "",
+            "model_config": "",
+            "provider": "",
+            "changelog": "",
+            "bump": "",
+        },
+    )
+    assert response.status_code == 200
+    assert "identical to the latest version" in response.content.decode()
+    assert TemplateVersion.objects.filter(template=template).count() == 1
+
+
+def test_admin_version_page__read_only_with_diff_and_no_delete(admin_client, create_template):
+    template = create_template()
+    version = template.latest_version
+    page = admin_client.get(f"/admin/templates_app/templateversion/{version.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Please respond to the customer inquiry" in html
+    assert 'name="content"' not in html  # shown, not editable
+    response = admin_client.post(f"/admin/templates_app/templateversion/{version.pk}/change/", {"content": "x"})
+    assert response.status_code == 403
+    assert admin_client.get(f"/admin/templates_app/templateversion/{version.pk}/delete/").status_code == 403
+    version.refresh_from_db()
+    assert version.content.startswith("Please respond")
+
+
+def test_admin_lists__search_and_filters(admin_client, create_template):
+    create_template(name="Ticket triage", category="classification")
+    create_template(name="Release notes", category="generation")
+    listing = admin_client.get("/admin/templates_app/prompttemplate/?q=triage").content.decode()
+    assert "Ticket triage" in listing
+    assert "Release notes" not in listing
+    listing = admin_client.get("/admin/templates_app/prompttemplate/?category__exact=generation").content.decode()
+    assert "Release notes" in listing
+    assert "Ticket triage" not in listing
+    assert admin_client.get("/admin/templates_app/templateversion/?q=triage").status_code == 200
+    assert admin_client.get("/admin/releases/deployment/").status_code == 200
+
+
+def test_admin_history_pages__show_who_changed_what(admin_client, create_template):
+    template = create_template()
+    page = admin_client.get(f"/admin/templates_app/prompttemplate/{template.pk}/history/")
+    assert page.status_code == 200
+    assert template.created_by.username in page.content.decode()
+
+
+def test_admin_staff_without_author_role__cannot_create(make_user):
+    staff = make_user()
+    staff.is_staff = True
+    staff.save()
+    from django.contrib.auth.models import Permission
+
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["add_prompttemplate", "view_prompttemplate"]))
+    client = Client()
+    client.force_login(staff)
+    response = add_template(client)
+    assert not PromptTemplate.objects.exists()
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/templates_app/prompttemplate/add/"
+    page = client.get(response["Location"]).content.decode()
+    assert "you need the &#x27;author&#x27; role" in page
