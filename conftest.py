@@ -23,7 +23,8 @@ def make_user(db: None) -> Callable[..., Any]:
         user = get_user_model().objects.create_user(
             username=username or f"user{next(_usernames)}", is_superuser=superuser, is_staff=superuser
         )
-        user.groups.add(*[Group.objects.get(name=role) for role in roles])
+        # get_or_create: a transactional test's flush removes the groups the migration seeded.
+        user.groups.add(*[Group.objects.get_or_create(name=role)[0] for role in roles])
         return user
 
     return make

@@ -43,9 +43,16 @@ def diff_versions(against: TemplateVersion | None, version: TemplateVersion) -> 
     old_def = against.definition() if against is not None else None
     new_def = version.definition()
     old_lines, new_lines = _as_text(old_def), _as_text(new_def)
-    for lines in (old_lines, new_lines):
-        if lines and not lines[-1].endswith("\n"):
+    unterminated = [bool(lines) and not lines[-1].endswith("\n") for lines in (old_lines, new_lines)]
+    # When one text ends without a line break and the other with one, say so as git does, or that
+    # change would be invisible (chat messages are shown one per block, always ending in a line break).
+    both_text = old_def is not None and old_def.kind == new_def.kind == "text"
+    mark = both_text and bool(old_lines) and bool(new_lines) and unterminated[0] != unterminated[1]
+    for lines, open_ended in zip((old_lines, new_lines), unterminated, strict=True):
+        if open_ended:
             lines[-1] += "\n"
+            if mark:
+                lines.append("\\ No newline at end of file\n")
     unified = "".join(
         difflib.unified_diff(
             old_lines,

@@ -145,6 +145,13 @@ class VariableSpec:
         return None
 
 
+def _json_key(value: Any) -> str:
+    """Equal JSON values get equal keys: 1 and 1.0 are one number, true is not 1."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+        value = int(value)
+    return json.dumps(value, sort_keys=True)
+
+
 def _same_json(left: Any, right: Any) -> bool:
     """JSON equality: true is not 1, and 1 equals 1.0."""
     if isinstance(left, bool) or isinstance(right, bool):
@@ -251,7 +258,7 @@ def _parse_one(item: Mapping[str, Any], at: str, problem: Any) -> VariableSpec |
             errors_before.report(f"{at}.enum", "must be a non-empty list")
         elif not all(matches_type(choice, type_name) for choice in enum):
             errors_before.report(f"{at}.enum", f"every choice must be of type {type_name}")
-        elif len({json.dumps(choice) for choice in enum}) != len(enum):
+        elif len({_json_key(choice) for choice in enum}) != len(enum):
             errors_before.report(f"{at}.enum", "choices must not repeat")
         else:
             kwargs["enum"] = tuple(enum)
@@ -266,7 +273,8 @@ def _parse_one(item: Mapping[str, Any], at: str, problem: Any) -> VariableSpec |
             )
         else:
             try:
-                kwargs["_compiled"] = regex.compile(end_anchors_at_end(pattern))
+                # ASCII: in JSON Schema (ECMA-262) \d, \w and \s are ASCII classes; in Python they are Unicode.
+                kwargs["_compiled"] = regex.compile(end_anchors_at_end(pattern), flags=regex.ASCII)
                 kwargs["pattern"] = pattern
             except regex.error as exc:
                 errors_before.report(f"{at}.pattern", f"is not a valid regular expression: {exc}")
