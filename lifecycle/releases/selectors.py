@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from lifecycle.core.api.authentication import token_user_sql, user_from_row
 from lifecycle.core.audit import AuditEntry, entries_from_history
 from lifecycle.core.db import QuoteName, column_of, fetch_one_query, uuid_param
 from lifecycle.core.environments import Environment
@@ -42,15 +43,34 @@ _active_version = fetch_one_query(_active_version_sql)
 def active_version_id(template_id: UUID, environment: str) -> UUID | None:
     """The id of the version `template_id` serves in `environment`, or None. One indexed query."""
     row = _active_version(uuid_param(template_id), environment)
+    return _as_uuid(row[0]) if row is not None else None
+
+
+def _as_uuid(value: Any) -> UUID | None:
+    if value is None or isinstance(value, UUID):
+        return value
+    return UUID(value)
+
+
+_token_user_and_active_version = fetch_one_query(
+    lambda qn: token_user_sql(qn, extra_columns=[f"({_active_version_sql(qn)})"])
+)
+
+
+def token_user_and_active_version(token: str, template_id: UUID, environment: str) -> tuple[Any, UUID | None]:
+    """The token's user (None if unknown) and the active version's id, in one query (the render hot path)."""
+    row = _token_user_and_active_version(uuid_param(template_id), environment, token)
     if row is None:
-        return None
-    value = row[0]
-    return value if isinstance(value, UUID) else UUID(value)
+        return None, None
+    return user_from_row(row), _as_uuid(row[-1])
 
 
 def active_plan(template_id: UUID, environment: str) -> RenderPlan:
     """The compiled version active for the template in the environment; NothingActive if none."""
-    version_id = active_version_id(template_id, environment)
+    return _plan_or_nothing_active(active_version_id(template_id, environment), environment)
+
+
+def _plan_or_nothing_active(version_id: UUID | None, environment: str) -> RenderPlan:
     if version_id is None:
         raise NothingActive(f"No version of this template is active in {environment}.")
     return render_plan(version_id)
@@ -78,6 +98,12 @@ class RenderedPrompt:
 def render_active(*, template_id: UUID, environment: str, values: Mapping[str, Any]) -> RenderedPrompt:
     """Render the version active in `environment` with `values` (ValuesInvalid if they break its schema)."""
     plan = active_plan(template_id, environment)
+    return RenderedPrompt(plan=plan, environment=environment, output=plan.render(values))
+
+
+def render_version(version_id: UUID | None, environment: str, values: Mapping[str, Any]) -> RenderedPrompt:
+    """Render a version found active in `environment` (None: NothingActive)."""
+    plan = _plan_or_nothing_active(version_id, environment)
     return RenderedPrompt(plan=plan, environment=environment, output=plan.render(values))
 
 

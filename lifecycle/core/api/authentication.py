@@ -8,6 +8,7 @@ the very next request, in every worker process.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -27,8 +28,10 @@ _USER_FIELDS = [field.attname for field in User._meta.concrete_fields if field.a
 _BOOLEAN_POSITIONS = [i for i, name in enumerate(_USER_FIELDS) if name.startswith("is_")]
 
 
-def _lookup_sql(qn: QuoteName) -> str:
-    columns = ", ".join(f"u.{qn(column_of(User, name))}" for name in _USER_FIELDS)
+def token_user_sql(qn: QuoteName, extra_columns: Sequence[str] = ()) -> str:
+    """The query for a token's user: its columns first, then `extra_columns` (whose %s placeholders
+    come before the token's). A hot path may ask its own question in the same round trip this way."""
+    columns = ", ".join([*(f"u.{qn(column_of(User, name))}" for name in _USER_FIELDS), *extra_columns])
     return (
         f"SELECT {columns} FROM {qn(Token._meta.db_table)} t "
         f"JOIN {qn(User._meta.db_table)} u ON u.{qn(column_of(User, 'id'))} = t.{qn(column_of(Token, 'user'))} "
@@ -36,18 +39,21 @@ def _lookup_sql(qn: QuoteName) -> str:
     )
 
 
-_lookup = fetch_one_query(_lookup_sql)
+_lookup = fetch_one_query(token_user_sql)
+
+
+def user_from_row(row: Sequence[Any]) -> Any:
+    """The user in the first columns of a token_user_sql row (only those fields loaded)."""
+    values = list(row[: len(_USER_FIELDS)])
+    for position in _BOOLEAN_POSITIONS:
+        values[position] = bool(values[position])
+    return User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, values)
 
 
 def user_for_token(key: str) -> Any | None:
     """The user the token belongs to (active or not), or None for an unknown token."""
     row = _lookup(key)
-    if row is None:
-        return None
-    values = list(row)
-    for position in _BOOLEAN_POSITIONS:
-        values[position] = bool(values[position])
-    return User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, values)
+    return user_from_row(row) if row is not None else None
 
 
 def token_of(header: str | None) -> str | None:

@@ -3,8 +3,10 @@
 Render runs on every LLM call of every integration. DRF's per-request machinery (its Request wrapper,
 negotiation, authenticator and permission objects, Response rendering) costs more than the render itself.
 A view with this mixin first tries `serve_fast` for the request integrations send: `Authorization: Token`,
-a JSON body within the size limit. Whenever anything is off (no token, an unknown token, bad JSON, a
-domain error), it hands the request to DRF's normal dispatch, which answers it exactly as any other
+a JSON body within the size limit. `serve_fast` authenticates the token itself (so that it can ask its
+own question in the same database round trip; `user_for_token` otherwise). Whenever anything is off
+(an unknown token, an inactive user, bad JSON, a domain error), it hands the request to DRF's normal
+dispatch, which answers it exactly as any other
 endpoint would; so every error body still comes from lifecycle.core.api.errors, and the short way needs
 no error handling of its own. The price of an error is one extra parse, paid only by bad requests.
 """
@@ -18,7 +20,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import ParseError
 
-from lifecycle.core.api.authentication import token_of, user_for_token
+from lifecycle.core.api.authentication import token_of
 from lifecycle.core.api.parsers import parse_json_object
 from lifecycle.core.exceptions import DomainError
 
@@ -41,19 +43,21 @@ class FastPathMixin:
 
     fast_methods: tuple[str, ...] = ("POST",)
 
-    def serve_fast(self, user: Any, data: dict[str, Any], **kwargs: Any) -> Any | None:
-        """The response body for a well-formed request by `user`, or None to let DRF answer."""
+    def serve_fast(self, request: HttpRequest, token: str, data: dict[str, Any], **kwargs: Any) -> Any | None:
+        """The response body for a well-formed request, or None to let DRF answer.
+
+        It must authenticate `token` (an unknown token or an inactive user: return None) and set
+        `request.user`, as DRF would.
+        """
         raise NotImplementedError
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method in self.fast_methods:
-            key = token_of(request.META.get("HTTP_AUTHORIZATION"))
-            user = user_for_token(key) if key is not None else None
-            data = _json_body(request) if user is not None and user.is_active else None
-            if data is not None:
-                request.user = user  # type: ignore[assignment]  # for middleware and logging, as DRF does
+            token = token_of(request.META.get("HTTP_AUTHORIZATION"))
+            data = _json_body(request) if token is not None else None
+            if token is not None and data is not None:
                 try:
-                    body = self.serve_fast(user, data, **kwargs)
+                    body = self.serve_fast(request, token, data, **kwargs)
                 except DomainError:
                     body = None  # DRF's way raises it again and shapes the answer
                 if body is not None:
