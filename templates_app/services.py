@@ -196,17 +196,12 @@ def create_version(
     """
     require_role(actor, Role.AUTHOR, to="create versions")
     # Lock the template: two versions created at once must get distinct numbers, each computed from the
-    # other (the unique constraint on the number is the backstop).
-    template = (
-        PromptTemplate.objects.select_for_update(of=("self",))
-        .select_related("latest_version")
-        .filter(pk=template_id)
-        .first()
-    )
-    if template is None:
-        raise TemplateNotFound()
-    assert template.latest_version is not None  # every template is created with its first version
-    planned = plan_next_version(template.latest_version, definition=definition, metadata=metadata, bump=bump)
+    # other (the unique constraint on the number is the backstop). The latest version is read in a query
+    # of its own, after the lock: joined to the locking query, PostgreSQL would join the row the waiting
+    # transaction saw before the lock was released, not the version the other one just created.
+    template = lock_template(template_id)
+    latest = TemplateVersion.objects.get(pk=template.latest_version_id)
+    planned = plan_next_version(latest, definition=definition, metadata=metadata, bump=bump)
     return _add_version(
         template,
         planned.definition,
