@@ -200,6 +200,7 @@ def create_version(
     # of its own, after the lock: joined to the locking query, PostgreSQL would join the row the waiting
     # transaction saw before the lock was released, not the version the other one just created.
     template = lock_template(template_id)
+    assert template.latest_version_id is not None  # every template is created with its first version
     latest = TemplateVersion.objects.get(pk=template.latest_version_id)
     planned = plan_next_version(latest, definition=definition, metadata=metadata, bump=bump)
     return _add_version(
