@@ -1,8 +1,10 @@
 """The Celery app. Workers and beat start from here: `celery -A lifecycle worker|beat`."""
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifecycle.settings")
 
@@ -12,7 +14,14 @@ app.autodiscover_tasks()
 
 
 @app.on_after_finalize.connect
-def _schedule_periodic_tasks(sender: Celery, **kwargs: object) -> None:
+def _schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
     from django.conf import settings
 
     sender.add_periodic_task(settings.HEARTBEAT_SECONDS, sender.signature("core.record_heartbeat"))
+
+
+@beat_init.connect
+def _heartbeat_on_start(sender: Any, **kwargs: Any) -> None:
+    # An interval schedule first fires one interval after start; /api/health should not report the
+    # worker missing for that long after `make run`.
+    app.send_task("core.record_heartbeat")

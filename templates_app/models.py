@@ -105,7 +105,7 @@ class TemplateVersion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.template_id} {self.number}"
+        return f"{self.template.name} {self.number}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
