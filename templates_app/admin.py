@@ -305,7 +305,9 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, SimpleHistoryAdmin):
         version = create_version(
             actor=request.user, template_id=form.cleaned_data["template"].pk, **form.planned_input()
         )
-        obj.pk = version.pk
+        # The admin names and links the object it thinks it saved: make it the version the service made.
+        obj.pk, obj.template = version.pk, version.template
+        obj.major, obj.minor, obj.patch = version.major, version.minor, version.patch
         obj._state.adding = False
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
