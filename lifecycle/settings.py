@@ -198,6 +198,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=60.0)
 
+# RENDERING
+# How many characters of compiled prompts each process keeps in memory (versions never change, so
+# keeping them is always safe; this bounds the memory it takes).
+RENDER_CACHE_CHARACTERS = env.int("RENDER_CACHE_CHARACTERS", default=20_000_000)
+
 # BENCHMARK
 # A plain Django view (no DRF, no auth, no database), mounted only when the benchmark asks for it:
 # it is the ceiling the render endpoint is measured against (`make bench`).

@@ -14,12 +14,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
+from lifecycle.core.admin import AuditedAdmin
 from lifecycle.core.exceptions import DomainError
+from lifecycle.core.forms import StrictJSONFormField
 from templates_app.diff import diff_versions
 from templates_app.models import PromptTemplate, Tag, TemplateVersion
-from templates_app.selectors import version_before
+from templates_app.selectors import template_name_taken, version_before
 from templates_app.semver import Bump
 from templates_app.services import (
     create_template,
@@ -72,27 +73,50 @@ class _DefinitionFields(forms.Form):
         required=False,
         help_text="Text with {{placeholders}}; or leave empty and give chat messages.",
     )
-    messages = forms.JSONField(required=False, help_text='Chat prompt: [{"role": "system", "content": "..."}]')
-    variables = forms.JSONField(required=False, help_text='[{"name": "inquiry", "type": "string", "required": true}]')
-    model_config = forms.JSONField(
+    messages = StrictJSONFormField(required=False, help_text='Chat prompt: [{"role": "system", "content": "..."}]')
+    variables = StrictJSONFormField(
+        required=False, help_text='[{"name": "inquiry", "type": "string", "required": true}]'
+    )
+    model_config = StrictJSONFormField(
         required=False, label="Model config", help_text='{"model": "...", "temperature": 0.2}'
     )
     provider = forms.CharField(required=False, max_length=50)
 
 
-class TemplateAddForm(forms.ModelForm):
+class TemplateForm(forms.ModelForm):
+    """The template's own fields; tags as text, so that new tags are made by the service, with the audit."""
+
+    tags = forms.CharField(required=False, help_text="Comma-separated, e.g. support, billing")
+    metadata = StrictJSONFormField(required=False, help_text='e.g. {"author": "support-team", "complexity": "low"}')
+
+    class Meta:
+        model = PromptTemplate
+        fields = ["name", "description", "category", "metadata"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["tags"] = ", ".join(tag.name for tag in self.instance.tags.all())
+
+    def tag_names(self) -> list[str]:
+        return [tag.strip() for tag in (self.cleaned_data.get("tags") or "").split(",") if tag.strip()]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors and template_name_taken(data["name"], other_than=self.instance.pk):
+            self.add_error("name", "A template with this name already exists (names ignore case).")
+        return data
+
+
+class TemplateAddForm(TemplateForm):
     content = _DefinitionFields.base_fields["content"]
     messages = _DefinitionFields.base_fields["messages"]
     variables = _DefinitionFields.base_fields["variables"]
     model_config = _DefinitionFields.base_fields["model_config"]
     provider = _DefinitionFields.base_fields["provider"]
 
-    class Meta:
-        model = PromptTemplate
-        fields = ["name", "description", "category", "tags", "metadata"]
-
     def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
+        data = super().clean()
         if self.errors:
             return data
         try:
@@ -100,7 +124,7 @@ class TemplateAddForm(forms.ModelForm):
                 name=data["name"],
                 definition=_definition_fields(data),
                 category=data["category"],
-                tags=[tag.name for tag in data.get("tags", [])],
+                tags=self.tag_names(),
                 metadata=data.get("metadata") or {},
             )
         except DomainError as exc:
@@ -125,7 +149,8 @@ class VersionInline(admin.TabularInline):
 
 
 class DomainErrorsAsMessages:
-    """A conflict the form could not foresee (e.g. a name taken meanwhile) is shown, not a 500."""
+    """A service's refusal the form could not foresee (a name taken a moment ago, a missing role) is
+    shown as a message above the form, with nothing saved."""
 
     def changeform_view(
         self,
@@ -142,11 +167,10 @@ class DomainErrorsAsMessages:
 
 
 @admin.register(PromptTemplate)
-class PromptTemplateAdmin(DomainErrorsAsMessages, SimpleHistoryAdmin):
+class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
     list_display = ["name", "category", "latest_version_number", "provider", "updated_at"]
     list_filter = ["category", "tags"]
     search_fields = ["name", "description"]
-    filter_horizontal = ["tags"]
     readonly_fields = ["id", "latest_version_number", "created_by", "created_at", "updated_at"]
     inlines = [VersionInline]
 
@@ -162,8 +186,7 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, SimpleHistoryAdmin):
         return template.latest_version.provider if template.latest_version else "-"
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        if obj is None:
-            kwargs["form"] = TemplateAddForm
+        kwargs["form"] = TemplateAddForm if obj is None else TemplateForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -194,7 +217,7 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, SimpleHistoryAdmin):
 
     def save_model(self, request: HttpRequest, obj: PromptTemplate, form: Any, change: bool) -> None:
         data = form.cleaned_data
-        tags = [tag.name for tag in data.get("tags", [])]
+        tags = form.tag_names()
         if change:
             saved = update_template(
                 actor=request.user,
@@ -228,8 +251,10 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, SimpleHistoryAdmin):
 class VersionAddForm(forms.ModelForm):
     content = _DefinitionFields.base_fields["content"]
     messages = _DefinitionFields.base_fields["messages"]
-    variables = forms.JSONField(required=False, help_text="Leave empty to keep the latest version's variables.")
-    model_config = forms.JSONField(required=False, label="Model config", help_text="Leave empty to keep the latest.")
+    variables = StrictJSONFormField(required=False, help_text="Leave empty to keep the latest version's variables.")
+    model_config = StrictJSONFormField(
+        required=False, label="Model config", help_text="Leave empty to keep the latest."
+    )
     provider = forms.CharField(required=False, max_length=50, help_text="Leave empty to keep the latest.")
     changelog = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 100}))
     bump = forms.ChoiceField(
@@ -265,7 +290,7 @@ class VersionAddForm(forms.ModelForm):
 
 
 @admin.register(TemplateVersion)
-class TemplateVersionAdmin(DomainErrorsAsMessages, SimpleHistoryAdmin):
+class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
     list_display = ["template", "number", "provider", "created_by", "created_at"]
     list_filter = ["template__category", "created_at"]
     search_fields = ["template__name", "content", "metadata__changelog"]
@@ -346,4 +371,15 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, SimpleHistoryAdmin):
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
+    """To look tags up. They are made and changed with templates (by the services, with the audit)."""
+
     search_fields = ["name"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

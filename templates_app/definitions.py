@@ -196,6 +196,10 @@ def _check_messages(messages: Any, problem: Any) -> list[tuple[str, str]] | None
     return checked if ok else None
 
 
+def _finite(value: int | float) -> bool:
+    return isinstance(value, int) or math.isfinite(value)  # math.isfinite overflows on huge ints
+
+
 def _check_model_config(config: Any, problem: Any) -> dict[str, Any] | None:
     if config is None:
         return {}
@@ -216,7 +220,7 @@ def _check_model_config(config: Any, problem: Any) -> dict[str, Any] | None:
         value = config.get(key)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
             bad(key, "must be a number")
         elif not low <= value <= high:
             bad(key, f"must be between {low:g} and {high:g}")

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lifecycle.core.exceptions import InvalidInput
 from templates_app.definitions import VersionDefinition
 from templates_app.models import TemplateVersion
 from templates_app.semver import classify_change
@@ -39,7 +40,10 @@ class VersionDiff:
 
 
 def diff_versions(against: TemplateVersion | None, version: TemplateVersion) -> VersionDiff:
-    """`version` compared with `against` (None: with nothing, as for a first version)."""
+    """`version` compared with `against`, another version of its template (None: with nothing, as for a
+    first version)."""
+    if against is not None and against.template_id != version.template_id:
+        raise InvalidInput.at("against", "must be a version of the same template")
     old_def = against.definition() if against is not None else None
     new_def = version.definition()
     old_lines, new_lines = _as_text(old_def), _as_text(new_def)

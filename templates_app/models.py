@@ -5,7 +5,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 from simple_history.models import HistoricalRecords
 
 from templates_app.definitions import VersionDefinition
@@ -36,7 +35,7 @@ class Tag(models.Model):
 
 
 # Kept by name so that services can write one audit record for a template and its tags together.
-template_history = HistoricalRecords(excluded_fields=["latest_version"], m2m_fields=["tags"])
+template_history = HistoricalRecords(excluded_fields=["latest_version", "name_key"], m2m_fields=["tags"])
 
 
 class PromptTemplate(models.Model):
@@ -44,6 +43,9 @@ class PromptTemplate(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
+    # The name case-folded (Python's str.casefold): unique, so that "École" and "école" are one name on
+    # every database. SQLite's lower() folds only ASCII letters, so a constraint on Lower(name) would not do.
+    name_key = models.CharField(max_length=400, unique=True, editable=False)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=20, choices=Category.choices, default=Category.OTHER)
     tags = models.ManyToManyField(Tag, blank=True, related_name="templates")
@@ -59,9 +61,6 @@ class PromptTemplate(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(Lower("name"), name="template_name_unique_ignoring_case"),
-        ]
 
     def __str__(self) -> str:
         return self.name

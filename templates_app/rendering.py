@@ -48,6 +48,12 @@ class RenderPlan:
             message_pieces, text_pieces = None, parsed[0].pieces
         return cls(version_id, template_id, version, definition, text_pieces, message_pieces)
 
+    @property
+    def size(self) -> int:
+        """Roughly what it holds in memory, in characters of text (for the cache's budget)."""
+        pieces = self.text_pieces or tuple(piece for _, message in self.message_pieces or () for piece in message)
+        return 1000 + sum(len(piece) for piece in pieces)
+
     def render(self, values: Mapping[str, Any]) -> str | list[dict[str, str]]:
         """The rendered text, or the rendered chat messages; ValuesInvalid when a value breaks the schema."""
         texts = resolve_values(self.definition.variables, values)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from typing import Any
 from uuid import UUID
 
+from cachetools import LRUCache, cached
+from django.conf import settings
 from django.db.models import QuerySet
 
 from lifecycle.core.audit import AuditEntry, entries_from_history
@@ -17,6 +19,19 @@ from templates_app.rendering import RenderPlan
 def templates_for_listing() -> QuerySet[PromptTemplate]:
     """Templates with what a list shows of them, in a fixed number of queries however many there are."""
     return PromptTemplate.objects.select_related("latest_version", "created_by").prefetch_related("tags")
+
+
+def name_key(name: str) -> str:
+    """What makes two template names the same name: case-folded ("École" and "ÉCOLE" are one)."""
+    return name.strip().casefold()
+
+
+def template_name_taken(name: str, *, other_than: UUID | None = None) -> bool:
+    """Whether another template (than `other_than`) has this name, ignoring case."""
+    same_name = PromptTemplate.objects.filter(name_key=name_key(name))
+    if other_than is not None:
+        same_name = same_name.exclude(pk=other_than)
+    return same_name.exists()
 
 
 def template_by_id(template_id: UUID) -> PromptTemplate:
@@ -49,12 +64,18 @@ def version_before(version: TemplateVersion) -> TemplateVersion | None:
     )
 
 
-@lru_cache(maxsize=4096)
+# Compiled versions kept in memory, weighed by their text, so that a process holds at most about
+# RENDER_CACHE_CHARACTERS characters of prompts however many (or however large) versions it renders.
+_plans: LRUCache[Any, RenderPlan] = LRUCache(maxsize=settings.RENDER_CACHE_CHARACTERS, getsizeof=lambda p: p.size)
+
+
+@cached(_plans, lock=threading.Lock())
 def render_plan(version_id: UUID) -> RenderPlan:
     """The compiled version, from memory after its first use.
 
     Versions are immutable, so a compiled one never goes stale: this cache needs no invalidation and is
     correct in every process. (Which version is active where is *not* cached; see lifecycle.releases.)
+    A version too large for the cache is compiled again on each use.
     """
     version = TemplateVersion.objects.filter(pk=version_id).first()
     if version is None:

@@ -16,6 +16,7 @@ from templates_app.definitions import DefinitionInvalid, VersionDefinition
 from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, TemplateNotFound
 from templates_app.metadata import check_metadata, normalize_tags
 from templates_app.models import Category, PromptTemplate, Tag, TemplateVersion, template_history
+from templates_app.selectors import name_key, template_name_taken
 from templates_app.semver import FIRST_VERSION, Bump, Change, SemVer, classify_change
 from templates_app.signals import version_created
 
@@ -60,11 +61,16 @@ def _tags_named(names: Sequence[str]) -> list[Tag]:
 
 def _save_template(template: PromptTemplate, *, tags: Sequence[str] | None, actor: Any, created: bool) -> None:
     """Save the template and its tags as one audit record (saving them apart would record two changes)."""
+    template.name_key = name_key(template.name)
     template.skip_history_when_saving = True  # type: ignore[attr-defined]
     try:
         with transaction.atomic():  # a savepoint: PostgreSQL can go on after the unique name is refused
             template.save()
     except IntegrityError:
+        # The unique name key decides who gets a name when two authors race for it; any other
+        # integrity error is a bug, not a duplicate.
+        if not template_name_taken(template.name, other_than=template.pk):
+            raise
         raise DuplicateTemplateName(f"A template named '{template.name}' already exists.") from None
     finally:
         del template.skip_history_when_saving  # type: ignore[attr-defined]

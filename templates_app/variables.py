@@ -63,7 +63,7 @@ def _type_of(value: Any) -> str:
 def matches_type(value: Any, type_name: str) -> bool:
     actual = _type_of(value)
     if type_name == "number":
-        return actual in ("integer", "number") and math.isfinite(value)
+        return actual == "integer" or (actual == "number" and math.isfinite(value))
     return actual == type_name
 
 
@@ -72,7 +72,9 @@ def _is_count(value: Any) -> bool:
 
 
 def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from lifecycle.core.exceptions import InvalidInput
+
 
 class Environment(models.TextChoices):
     DEVELOPMENT = "development"
@@ -10,3 +12,11 @@ class Environment(models.TextChoices):
 
 
 ENVIRONMENTS: tuple[str, ...] = tuple(Environment.values)
+NOT_AN_ENVIRONMENT = f"must be one of {', '.join(ENVIRONMENTS)}"
+
+
+def check_environment(value: object, field: str = "environment") -> str:
+    """`value` if it names an environment; else InvalidInput naming `field` (a 400)."""
+    if isinstance(value, str) and value in ENVIRONMENTS:
+        return value
+    raise InvalidInput.at(field, NOT_AN_ENVIRONMENT)

@@ -6,13 +6,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
-from simple_history.admin import SimpleHistoryAdmin
 
+from lifecycle.core.admin import AuditedAdmin
 from lifecycle.releases.models import Deployment
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(SimpleHistoryAdmin):
+class DeploymentAdmin(AuditedAdmin):
     list_display = ["template", "version_number", "environment", "state", "deployed_by", "deployed_at", "ended_at"]
     list_filter = ["environment", "state"]
     search_fields = ["template__name"]

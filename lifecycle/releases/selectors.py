@@ -107,13 +107,18 @@ def render_version(version_id: UUID | None, environment: str, values: Mapping[st
     return RenderedPrompt(plan=plan, environment=environment, output=plan.render(values))
 
 
-def is_approved_for(version: TemplateVersion, environment: str) -> bool:
-    """Whether the version may be deployed to the environment.
+def approved_environments(version_ids: Iterable[UUID]) -> dict[UUID, tuple[str, ...]]:
+    """The environments each version may be deployed to.
 
     Development needs no approval. Staging and production need an approved request, which the approvals
     app (next) provides; until then nothing is approved there.
     """
-    return environment == Environment.DEVELOPMENT
+    return dict.fromkeys(version_ids, (Environment.DEVELOPMENT,))
+
+
+def is_approved_for(version: TemplateVersion, environment: str) -> bool:
+    """Whether the version may be deployed to the environment."""
+    return environment in approved_environments([version.pk])[version.pk]
 
 
 def active_deployments_of(template_id: UUID) -> dict[str, Deployment]:
@@ -128,6 +133,7 @@ class DeploymentLiveState:
 
     def for_versions(self, version_ids: Iterable[UUID]) -> dict[UUID, VersionLiveState]:
         ids = list(version_ids)
+        approved = approved_environments(ids)
         active: dict[UUID, list[str]] = {}
         for version_id, environment in Deployment.objects.filter(
             version_id__in=ids, state=Deployment.State.ACTIVE
@@ -135,7 +141,7 @@ class DeploymentLiveState:
             active.setdefault(version_id, []).append(environment)
         return {
             version_id: VersionLiveState(
-                approved_for=(Environment.DEVELOPMENT,),
+                approved_for=approved[version_id],
                 active_in=tuple(sorted(active.get(version_id, []), key=Environment.values.index)),
             )
             for version_id in ids

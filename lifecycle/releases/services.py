@@ -7,8 +7,7 @@ from uuid import UUID
 
 from django.db import transaction
 
-from lifecycle.core.environments import ENVIRONMENTS, Environment
-from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.roles import Role, require_role
 from lifecycle.releases.exceptions import NotApproved
 from lifecycle.releases.models import Deployment
@@ -25,8 +24,7 @@ def deploy_version(*, actor: Any, version_id: UUID, environment: str) -> Deploym
     Development needs the author (or deployer) role; staging and production need the deployer role and a
     version approved for that environment. Deploying the version already active changes nothing.
     """
-    if environment not in ENVIRONMENTS:
-        raise InvalidInput.at("environment", f"must be one of {', '.join(ENVIRONMENTS)}")
+    check_environment(environment)
     if environment == Environment.DEVELOPMENT:
         require_role(actor, Role.AUTHOR, Role.DEPLOYER, to="deploy to development")
     else:

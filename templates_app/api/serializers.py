@@ -11,7 +11,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from lifecycle.core.api.inputs import StrictBooleanField, StrictCharField
+from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField
 from lifecycle.core.environments import Environment
 from templates_app.live_state import VersionLiveState
 from templates_app.models import Category, PromptTemplate, TemplateVersion
@@ -112,8 +112,7 @@ class TemplateCreateInput(DefinitionInput):
 
 class VersionDataInput(DefinitionInput):
     metadata = MetadataField(required=False, default=dict)
-    environment = serializers.ChoiceField(
-        choices=Environment.choices,
+    environment = EnvironmentField(
         default=Environment.DEVELOPMENT,
         help_text="accepted for compatibility: every new version starts active in development",
     )

@@ -131,6 +131,4 @@ class VersionDiffApi(APIView):
                 against = version_by_id(UUID(against_id))
             except ValueError:
                 raise InvalidInput.at("against", "must be a version id (a UUID)") from None
-            if against.template_id != version.template_id:
-                raise InvalidInput.at("against", "must be a version of the same template")
         return Response(VersionDiffOutput(diff_versions(against, version)).data)

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from lifecycle.releases.models import Deployment
-from templates_app.models import PromptTemplate, Tag, TemplateVersion
+from templates_app.models import PromptTemplate, TemplateVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +23,11 @@ def admin_client(make_user):
 
 
 def add_template(client, **fields):
-    tag = Tag.objects.get_or_create(name="support")[0]
     data = {
         "name": "Admin made",
         "description": "From the admin",
         "category": "generation",
-        "tags": [tag.pk],
+        "tags": "support",
         "metadata": "{}",
         "content": "Hello {{who}}",
         "messages": "",
@@ -69,14 +68,13 @@ def test_admin_add_template__duplicate_name__form_error(admin_client, create_tem
 
 def test_admin_change_template__description_and_tags__saved_through_service_with_history(admin_client, create_template):
     template = create_template()
-    billing = Tag.objects.create(name="billing")
     response = admin_client.post(
         f"/admin/templates_app/prompttemplate/{template.pk}/change/",
         {
             "name": template.name,
             "description": "Edited in the admin",
             "category": "analysis",
-            "tags": [billing.pk],
+            "tags": "billing, new-tag",
             "metadata": json.dumps(template.metadata),
             "versions-TOTAL_FORMS": "1",
             "versions-INITIAL_FORMS": "1",
@@ -88,7 +86,7 @@ def test_admin_change_template__description_and_tags__saved_through_service_with
     template.refresh_from_db()
     assert template.description == "Edited in the admin"
     assert template.category == "analysis"
-    assert [t.name for t in template.tags.all()] == ["billing"]
+    assert sorted(t.name for t in template.tags.all()) == ["billing", "new-tag"]
     latest = template.history.first()
     assert latest.history_type == "~"
     assert latest.history_user == admin_client.user
@@ -186,3 +184,60 @@ def test_admin_staff_without_author_role__cannot_create(make_user):
     assert response["Location"] == "/admin/templates_app/prompttemplate/add/"
     page = client.get(response["Location"]).content.decode()
     assert "you need the &#x27;author&#x27; role" in page
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("model_config", '{"foo": NaN}'),
+        ("metadata", '{"x": 1e400}'),
+        ("variables", '[{"name": "who", "description": "\\u0000"}]'),
+    ],
+)
+def test_admin_add_template__json_the_api_refuses__form_error_not_500(admin_client, field, value):
+    response = add_template(admin_client, **{field: value})
+    assert response.status_code == 200
+    assert "Enter a valid JSON" in response.content.decode()
+    assert not PromptTemplate.objects.exists()
+
+
+def test_admin_change_template__shows_its_tags_as_text(admin_client, create_template):
+    template = create_template(tags=["support", "billing"])
+    page = admin_client.get(f"/admin/templates_app/prompttemplate/{template.pk}/change/").content.decode()
+    assert 'value="support, billing"' in page or 'value="billing, support"' in page
+
+
+def test_admin_add_template__name_taken_in_another_case__form_error(admin_client, create_template):
+    create_template(name="École")
+    response = add_template(admin_client, name="école")
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+    assert PromptTemplate.objects.count() == 1
+
+
+def test_admin_history_form__post_refused_and_nothing_changed(admin_client, create_template, author):
+    from templates_app.services import create_version
+
+    template = create_template()
+    first_deployment = Deployment.objects.get(template=template)
+    create_version(actor=author, template_id=template.pk, definition={"content": "Next {{inquiry}}"})
+    first_deployment.refresh_from_db()
+    assert first_deployment.state == "superseded"
+    record = first_deployment.history.order_by("history_date").first()  # when it was active
+    url = f"/admin/releases/deployment/{first_deployment.pk}/history/{record.history_id}/"
+    assert admin_client.get(url).status_code == 200  # to look at
+    assert admin_client.post(url, {}).status_code == 403  # not to restore
+    first_deployment.refresh_from_db()
+    assert first_deployment.state == "superseded"
+    version = template.latest_version
+    version_record = version.history.first()
+    response = admin_client.post(
+        f"/admin/templates_app/templateversion/{version.pk}/history/{version_record.history_id}/", {}
+    )
+    assert response.status_code == 403
+
+
+def test_admin_tags__read_only(admin_client, create_template):
+    create_template(tags=["support"])
+    assert admin_client.get("/admin/templates_app/tag/").status_code == 200
+    assert admin_client.get("/admin/templates_app/tag/add/").status_code == 403

@@ -324,3 +324,42 @@ def test_paths__trailing_slash_also_accepted(api, author, reader):
     created = create(api, author)
     assert api.as_user(reader).get("/api/templates/").status_code == 200
     assert api.as_user(reader).get(f"/api/templates/{created['id']}/").status_code == 200
+
+
+def test_create_template__unicode_everywhere__stored_and_read_back_by_every_endpoint(api, author, reader):
+    # Names, text, tags and metadata in scripts and symbols an author may use
+    body = create(
+        api,
+        author,
+        name="Réponse client 客服 🤖",
+        description="שלום — مرحبا — e\u0301",
+        content="Réponds à {{question}} 🙂",
+        variables=[{"name": "question", "description": "ça va?"}],
+        tags=["français", "中文"],
+        metadata={"author": "Zoë", "usageContext": ["ünïcödé"]},
+    )
+    api.as_user(reader)
+    assert api.get(f"/api/templates/{body['id']}").json()["name"] == "Réponse client 客服 🤖"
+    assert api.get("/api/templates?tag=中文").json()["count"] == 1
+    assert api.get(f"/api/templates/{body['id']}/history").status_code == 200
+    rendered = api.post(
+        f"/api/templates/{body['id']}/render", {"environment": "development", "variables": {"question": "😀"}}
+    ).json()
+    assert rendered["rendered"] == "Réponds à 😀 🙂"
+
+
+@pytest.mark.parametrize(("first", "second"), [("École", "école"), ("STRASSE", "straße"), ("Summary", " summary ")])
+def test_create_template__same_name_in_another_case__409_on_every_database(api, author, first, second):
+    create(api, author, name=first)
+    response = api.as_user(author).post("/api/templates", template_payload(name=second))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "duplicate_name"
+
+
+def test_create_template__integer_rule_beyond_float_range__accepted_and_checked(api, author, reader):
+    huge = 10**400
+    body = create(api, author, content="{{n}}", variables=[{"name": "n", "type": "integer", "maximum": huge}])
+    response = api.as_user(reader).post(
+        f"/api/templates/{body['id']}/render", {"environment": "development", "variables": {"n": huge + 1}}
+    )
+    assert response.status_code == 400

@@ -17,8 +17,10 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import ParseError
+from rest_framework.permissions import IsAuthenticated
 
 from lifecycle.core.api.authentication import token_of
 from lifecycle.core.api.parsers import parse_json_object
@@ -42,6 +44,17 @@ class FastPathMixin:
     """Mix into an APIView and implement `serve_fast`; see the module docstring."""
 
     fast_methods: tuple[str, ...] = ("POST",)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The short way checks only what serve_fast checks: that the caller is an active, authenticated
+        # user. A permission or throttle added to the view later would be skipped by it, so refuse one.
+        permissions = list(getattr(cls, "permission_classes", []))
+        if permissions != [IsAuthenticated] or getattr(cls, "throttle_classes", []):
+            raise ImproperlyConfigured(
+                f"{cls.__name__}: the fast path enforces IsAuthenticated only; add other permissions or "
+                "throttles to serve_fast as well, then to this check."
+            )
 
     def serve_fast(self, request: HttpRequest, token: str, data: dict[str, Any], **kwargs: Any) -> Any | None:
         """The response body for a well-formed request, or None to let DRF answer.

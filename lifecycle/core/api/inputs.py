@@ -8,6 +8,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from lifecycle.core.environments import NOT_AN_ENVIRONMENT, Environment
 from lifecycle.core.exceptions import InvalidInput
 
 
@@ -29,6 +30,15 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid", input=data)
         return data
+
+
+class EnvironmentField(serializers.ChoiceField):
+    """An environment's name, refused with the same words as check_environment."""
+
+    default_error_messages = {"invalid_choice": NOT_AN_ENVIRONMENT}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=Environment.choices, **kwargs)
 
 
 def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -10,11 +9,8 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
+from lifecycle.core import strict_json
 from lifecycle.core.api.errors import PayloadTooLarge
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 class StrictJSONParser(BaseParser):
@@ -64,7 +60,9 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ParseError(f"The request body is not valid UTF-8 (byte {exc.start}).") from None
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = strict_json.loads(text)
+    except strict_json.JSONRejected as exc:
+        raise ParseError(str(exc)) from None
     except ValueError as exc:
         raise ParseError(f"Malformed JSON: {exc}.") from None
     if not isinstance(data, dict):

@@ -46,11 +46,34 @@ def nothing_written(db):
         (b"[1, 2]", "malformed_request", "not an array"),
         (b'"just a string"', "malformed_request", "not a string"),
         (b"null", "malformed_request", "not null"),
-        (b'{"name": NaN}', "malformed_request", "Malformed JSON"),
+        (b'{"name": NaN}', "malformed_request", "holds NaN"),
+        (b'{"name": "x", "metadata": {"tokens": 1e400}}', "malformed_request", "too large"),
+        (b'{"name": "x", "metadata": {"n": ' + b"9" * 5000 + b"}}", "malformed_request", "too long"),
+        (b'{"name": "\\ud800"}', "malformed_request", "unpaired UTF-16 surrogate"),
+        (b'{"name": "x", "content": "a\\u0000b"}', "malformed_request", "NUL character"),
+        (
+            b'{"name": "x", "metadata": {"deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}",
+            "malformed_request",
+            "nested",
+        ),
+        (b'{"name": "x", "metadata": {"deep": ' + b"[" * 70 + b"]" * 70 + b"}}", "malformed_request", "nested"),
     ],
-    ids=["truncated", "not-utf8", "array", "string", "null", "nan"],
+    ids=[
+        "truncated",
+        "not-utf8",
+        "array",
+        "string",
+        "null",
+        "nan",
+        "1e400",
+        "huge-int",
+        "surrogate",
+        "nul",
+        "very-deep",
+        "deep",
+    ],
 )
-def test_write__body_not_a_json_object__400_and_nothing_written(
+def test_write__body_not_acceptable_json__400_and_nothing_written(
     api, author, nothing_written, method, path, body, code, fragment
 ):
     response = api.as_user(author).raw(method, path, body)

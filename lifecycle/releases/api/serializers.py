@@ -9,8 +9,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from lifecycle.core.api.inputs import StrictCharField
-from lifecycle.core.environments import ENVIRONMENTS, Environment
+from lifecycle.core.api.inputs import EnvironmentField, StrictCharField
+from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
 from lifecycle.core.exceptions import InvalidInput
 from templates_app.api.serializers import ContentField, MessagesField, ModelConfigField, VariablesField
 
@@ -18,7 +18,7 @@ from templates_app.api.serializers import ContentField, MessagesField, ModelConf
 class RenderInput(serializers.Serializer):
     """Documents the render body; `read_render_input` checks it (the same rules, without DRF's cost)."""
 
-    environment = serializers.ChoiceField(choices=Environment.choices, default=Environment.PRODUCTION)
+    environment = EnvironmentField(default=Environment.PRODUCTION)
     variables = serializers.DictField(default=dict, help_text="values by variable name")
     subjectId = StrictCharField(
         required=False, min_length=1, max_length=200, help_text="who the prompt is for (A/B assignment)"
@@ -37,8 +37,8 @@ def read_render_input(data: Mapping[str, Any]) -> RenderRequest:
     copying its fields. The rules are RenderInput's (tests/test_render.py holds both to the same answers)."""
     problems: dict[str, list[str]] = {}
     environment = data.get("environment", Environment.PRODUCTION)
-    if environment not in ENVIRONMENTS:
-        problems["environment"] = [f"must be one of {', '.join(ENVIRONMENTS)}"]
+    if not isinstance(environment, str) or environment not in ENVIRONMENTS:
+        problems["environment"] = [NOT_AN_ENVIRONMENT]
     variables = data.get("variables", {})
     if not isinstance(variables, dict):
         problems["variables"] = ["must be an object of values by variable name"]
@@ -51,7 +51,7 @@ def read_render_input(data: Mapping[str, Any]) -> RenderRequest:
 
 
 class EnvironmentInput(serializers.Serializer):
-    environment = serializers.ChoiceField(choices=Environment.choices)
+    environment = EnvironmentField()
 
 
 class RenderOutput(serializers.Serializer):

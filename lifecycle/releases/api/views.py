@@ -15,8 +15,7 @@ from rest_framework.views import APIView
 from lifecycle.core.api.fastpath import FastPathMixin
 from lifecycle.core.api.inputs import validated
 from lifecycle.core.api.negotiation import JSONOnly
-from lifecycle.core.environments import Environment
-from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.environments import Environment, check_environment
 from lifecycle.releases import selectors
 from lifecycle.releases.api.serializers import (
     AuditEntryOutput,
@@ -77,9 +76,7 @@ class ResolveApi(APIView):
         summary="The active version, for clients that render themselves",
     )
     def get(self, request: Request, template_id: UUID) -> Response:
-        environment = request.query_params.get("environment", Environment.PRODUCTION)
-        if environment not in Environment.values:
-            raise InvalidInput.at("environment", f"must be one of {', '.join(Environment.values)}")
+        environment = check_environment(request.query_params.get("environment", Environment.PRODUCTION))
         plan = selectors.active_plan(template_id, environment)
         # A version never changes, so its id (with the environment echoed in the body) names the body.
         etag = f'"{plan.version_id.hex}-{environment}"'

@@ -120,6 +120,8 @@ def test_render__environment_defaults_to_production(api, reader, create_template
     template = create_template()
     response = api.as_user(reader).post(f"/api/templates/{template.pk}/render", {"variables": {"inquiry": "x"}})
     assert response.status_code == 404  # nothing is in production yet
+    assert response.json()["error"]["code"] == "nothing_active"
+    assert "production" in response.json()["error"]["message"]
 
 
 def test_render__new_version__served_from_the_moment_it_is_created(api, reader, author, create_template):
@@ -191,7 +193,10 @@ def test_render__session_user_and_token_user__same_answer(create_template, reade
 def test_read_render_input__agrees_with_the_documented_serializer(body):
     serializer = RenderInput(data=body)
     if serializer.is_valid():
-        read_render_input(body)  # accepted too
+        read = read_render_input(body)  # accepted too, with the same values and defaults
+        assert read.environment == serializer.validated_data["environment"]
+        assert read.variables == serializer.validated_data["variables"]
+        assert read.subject_id == serializer.validated_data.get("subjectId")
     else:
         with pytest.raises(InvalidInput) as refused:
             read_render_input(body)
@@ -276,3 +281,59 @@ def test_resolve__etag_differs_per_environment_and_list_and_weak_forms_match(api
 def test_resolve__nothing_active__404(api, reader, create_template):
     template = create_template()
     assert api.as_user(reader).get(f"/api/templates/{template.pk}/resolve").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"environment": "development", "variables": {"inquiry": "\\ud800"}}', 400),
+        (b'{"environment": "development", "variables": {"inquiry": "a\\u0000"}}', 400),
+        (b'{"environment": "development", "variables": {"inquiry": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}", 400),
+        (b'{"environment": "development", "variables": {"inquiry": 1' + b"0" * 400 + b"}}", 400),
+        (b'{"environment": "development", "variables": {"inquiry": "\\ud83d\\ude00 ok"}}', 200),
+    ],
+    ids=["surrogate", "nul", "deep", "huge-int", "emoji-pair"],
+)
+def test_render__odd_json_values__4xx_or_rendered_never_500(api, reader, create_template, raw, status):
+    template = create_template()
+    response = api.as_user(reader).raw("POST", f"/api/templates/{template.pk}/render", raw)
+    assert response.status_code == status, response.content
+    if status == 200:
+        assert response.json()["rendered"].endswith("\U0001f600 ok")
+
+
+def test_render__huge_integer_for_a_number_variable__checked_not_crashed(api, reader, create_template):
+    template = create_template(content="{{n}}", variables=[{"name": "n", "type": "number", "maximum": 1000}])
+    response = api.as_user(reader).raw(
+        "POST",
+        f"/api/templates/{template.pk}/render",
+        b'{"environment": "development", "variables": {"n": 1' + b"0" * 400 + b"}}",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"variables.n": ["must be at most 1000"]}
+
+
+def test_render_and_resolve__answers_have_the_documented_keys(api, reader, create_template):
+    """The bodies are built by hand for speed; the schema documents them with serializers: keep them one."""
+    from lifecycle.releases.api.serializers import RenderOutput, ResolveOutput
+
+    template = create_template()
+    api.as_user(reader)
+    rendered = render(api, template.pk, {"inquiry": "q"}).json()
+    assert set(rendered) <= set(RenderOutput().fields)
+    assert set(RenderOutput().fields) - set(rendered) == {"messages"}  # a text prompt: `rendered` instead
+    resolved = api.get(f"/api/templates/{template.pk}/resolve?environment=development").json()
+    assert set(resolved) == set(ResolveOutput().fields)
+
+
+def test_fast_path__a_view_with_other_permissions__refused_at_import():
+    from django.core.exceptions import ImproperlyConfigured
+    from rest_framework.permissions import IsAdminUser
+    from rest_framework.views import APIView
+
+    from lifecycle.core.api.fastpath import FastPathMixin
+
+    with pytest.raises(ImproperlyConfigured):
+
+        class AdminsOnly(FastPathMixin, APIView):
+            permission_classes = [IsAdminUser]
