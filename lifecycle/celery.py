@@ -18,6 +18,9 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
     from django.conf import settings
 
     sender.add_periodic_task(settings.HEARTBEAT_SECONDS, sender.signature("core.record_heartbeat"))
+    sender.add_periodic_task(
+        settings.APPROVAL_REMINDER_CHECK_MINUTES * 60, sender.signature("approvals.remind_pending_reviewers")
+    )
 
 
 @beat_init.connect

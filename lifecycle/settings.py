@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     # Ours, from the bottom layer up (DESIGN.md, "Parts").
     "lifecycle.core",
     "templates_app",
+    "approvals",
     "lifecycle.releases",
 ]
 
@@ -197,6 +198,17 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=60.0)
+
+# APPROVALS
+# Reviewers of a request pending longer than this are reminded by email, once per such period.
+APPROVAL_REMINDER_AFTER_HOURS = env.float("APPROVAL_REMINDER_AFTER_HOURS", default=24.0)
+APPROVAL_REMINDER_CHECK_MINUTES = env.float("APPROVAL_REMINDER_CHECK_MINUTES", default=15.0)
+# Where people reach this server, for links in emails.
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://localhost:8000")
+
+# EMAIL (printed to the worker's log unless EMAIL_URL names a server, e.g. smtp+tls://user:pass@host:587)
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="prompt-lifecycle@localhost")
 
 # RENDERING
 # How many characters of compiled prompts each process keeps in memory (versions never change, so

@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
 
 from lifecycle.core.admin import AuditedAdmin
@@ -171,7 +172,7 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
     list_display = ["name", "category", "latest_version_number", "provider", "updated_at"]
     list_filter = ["category", "tags"]
     search_fields = ["name", "description"]
-    readonly_fields = ["id", "latest_version_number", "created_by", "created_at", "updated_at"]
+    readonly_fields = ["id", "latest_version_number", "deployments", "created_by", "created_at", "updated_at"]
     inlines = [VersionInline]
 
     def get_queryset(self, request: HttpRequest) -> Any:
@@ -180,6 +181,12 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
     @admin.display(description="latest version")
     def latest_version_number(self, template: PromptTemplate) -> str:
         return template.latest_version.number if template.latest_version else "-"
+
+    @admin.display(description="deployments")
+    def deployments(self, template: PromptTemplate) -> str:
+        # Deployments belong to lifecycle.releases, above this app: linked by URL name, not imported.
+        url = reverse("admin:releases_deployment_changelist")
+        return format_html('<a href="{}?template__id__exact={}">every deployment, by environment</a>', url, template.pk)
 
     @admin.display(description="provider")
     def provider(self, template: PromptTemplate) -> str:
@@ -207,6 +214,7 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
                         "tags",
                         "metadata",
                         "latest_version_number",
+                        "deployments",
                         "created_by",
                         "created_at",
                         "updated_at",

@@ -1,7 +1,19 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class CoreConfig(AppConfig):
     name = "lifecycle.core"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        post_migrate.connect(_sync_role_permissions, sender=self, dispatch_uid="core.sync_role_permissions")
+
+
+def _sync_role_permissions(**kwargs: Any) -> None:
+    from lifecycle.core.roles import sync_role_permissions
+
+    sync_role_permissions()

@@ -42,3 +42,31 @@ def require_role(user: Any, *roles: str, to: str) -> None:
     if not has_role(user, *roles):
         needed = " or ".join(f"'{role}'" for role in roles)
         raise PermissionDenied(f"To {to} you need the {needed} role.")
+
+
+# Roles whose work happens (also) in the admin: their members are made staff by create_api_token.
+ADMIN_ROLES = frozenset({Role.AUTHOR, Role.TECHNICAL, Role.QA, Role.SECURITY, Role.BUSINESS, Role.DEPLOYER})
+
+
+def sync_role_permissions() -> None:
+    """Make every role exist with exactly the admin permissions its work needs, and no more.
+
+    Each app says what its models give each role in its AppConfig's `role_permissions`
+    ({role: [codename, ...]}), so this kernel knows no app. Runs after every migrate, and from `seed`.
+    """
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Group, Permission
+
+    for config in apps.get_app_configs():  # permissions of apps migrated in this same run may not exist yet
+        create_permissions(config, verbosity=0)
+    wanted: dict[str, set[tuple[str, str]]] = {role: set() for role in Role.values}
+    for config in apps.get_app_configs():
+        for role, codenames in getattr(config, "role_permissions", {}).items():
+            wanted.setdefault(role, set()).update((config.label, codename) for codename in codenames)
+    for role, pairs in wanted.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        permissions = [
+            Permission.objects.get(content_type__app_label=label, codename=codename) for label, codename in pairs
+        ]
+        group.permissions.set(permissions)

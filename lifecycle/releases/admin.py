@@ -13,8 +13,18 @@ from lifecycle.releases.models import Deployment
 
 @admin.register(Deployment)
 class DeploymentAdmin(AuditedAdmin):
-    list_display = ["template", "version_number", "environment", "state", "deployed_by", "deployed_at", "ended_at"]
-    list_filter = ["environment", "state"]
+    list_display = [
+        "template",
+        "environment",
+        "version_number",
+        "state",
+        "kind",
+        "deployed_by",
+        "deployed_at",
+        "ended_at",
+    ]
+    list_filter = ["environment", "state", "kind"]
+    ordering = ["template__name", "environment", "-deployed_at"]
     search_fields = ["template__name"]
     list_select_related = ["template", "version", "deployed_by"]
     readonly_fields = [
@@ -23,6 +33,7 @@ class DeploymentAdmin(AuditedAdmin):
         "version",
         "environment",
         "state",
+        "kind",
         "deployed_by",
         "deployed_at",
         "ended_by",

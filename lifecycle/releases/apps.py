@@ -5,6 +5,9 @@ class ReleasesConfig(AppConfig):
     name = "lifecycle.releases"
     label = "releases"
     verbose_name = "Releases"
+    role_permissions = {
+        role: ["view_deployment"] for role in ("author", "technical", "qa", "security", "business", "deployer")
+    }
 
     def ready(self) -> None:
         # Plug into the hooks of the layers beneath (they cannot import this app).

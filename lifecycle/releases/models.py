@@ -18,11 +18,16 @@ class Deployment(FSMModelMixin, models.Model):
         SUPERSEDED = "superseded"
         ROLLED_BACK = "rolled_back"
 
+    class Kind(models.TextChoices):
+        DEPLOY = "deploy"  # the version's first time in this environment
+        REDEPLOY = "redeploy"  # it was active here before, and still approved for here
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     template = models.ForeignKey("templates_app.PromptTemplate", on_delete=models.PROTECT, related_name="deployments")
     version = models.ForeignKey("templates_app.TemplateVersion", on_delete=models.PROTECT, related_name="deployments")
     environment = models.CharField(max_length=20, choices=Environment.choices)
     state = FSMField(choices=State.choices, default=State.ACTIVE, protected=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.DEPLOY)
     deployed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     deployed_at = models.DateTimeField(default=timezone.now)
     ended_by = models.ForeignKey(

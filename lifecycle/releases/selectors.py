@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from approvals import selectors as approval_selectors
+from approvals.selectors import approved_environments
 from lifecycle.core.api.authentication import token_user_sql, user_from_row
 from lifecycle.core.audit import AuditEntry, entries_from_history
 from lifecycle.core.db import QuoteName, column_of, fetch_one_query, uuid_param
@@ -107,17 +109,8 @@ def render_version(version_id: UUID | None, environment: str, values: Mapping[st
     return RenderedPrompt(plan=plan, environment=environment, output=plan.render(values))
 
 
-def approved_environments(version_ids: Iterable[UUID]) -> dict[UUID, tuple[str, ...]]:
-    """The environments each version may be deployed to.
-
-    Development needs no approval. Staging and production need an approved request, which the approvals
-    app (next) provides; until then nothing is approved there.
-    """
-    return dict.fromkeys(version_ids, (Environment.DEVELOPMENT,))
-
-
 def is_approved_for(version: TemplateVersion, environment: str) -> bool:
-    """Whether the version may be deployed to the environment."""
+    """Whether the version may be deployed to the environment (approvals.selectors holds the rule)."""
     return environment in approved_environments([version.pk])[version.pk]
 
 
@@ -172,7 +165,7 @@ def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
     def describe(record: Any, action: str) -> str:
         where = f"version {record.version.number} in {record.environment}"
         if action == "created":
-            return f"{where} deployed"
+            return f"{where} {'redeployed' if record.kind == Deployment.Kind.REDEPLOY else 'deployed'}"
         return f"{where} {record.state.replace('_', ' ')}"
 
     return entries_from_history(
@@ -181,6 +174,11 @@ def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
 
 
 def audit_trail_for_template(template_id: UUID) -> list[AuditEntry]:
-    """Everything that happened to the template, newest first: its changes, versions and deployments."""
-    entries = template_selectors.audit_entries_for_template(template_id) + audit_entries_for_template(template_id)
+    """Everything that happened to the template, newest first: its changes, versions, approvals and
+    deployments."""
+    entries = (
+        template_selectors.audit_entries_for_template(template_id)
+        + approval_selectors.audit_entries_for_template(template_id)
+        + audit_entries_for_template(template_id)
+    )
     return sorted(entries, key=lambda entry: (entry.at, entry.sequence), reverse=True)

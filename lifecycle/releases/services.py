@@ -31,7 +31,10 @@ def deploy_version(*, actor: Any, version_id: UUID, environment: str) -> Deploym
         require_role(actor, Role.DEPLOYER, to=f"deploy to {environment}")
     version = version_by_id(version_id)
     if not is_approved_for(version, environment):
-        raise NotApproved(f"Version {version.number} is not approved for {environment}: submit it for approval first.")
+        raise NotApproved(
+            f"Version {version.number} is not approved for {environment}: it needs an approved request "
+            f"(POST /api/approval/submit, then each stage's decision)."
+        )
     return _activate(version, environment, actor)
 
 
@@ -56,8 +59,13 @@ def _activate(version: TemplateVersion, environment: str, actor: Any) -> Deploym
         current.supersede(by=actor)
         current._history_user = actor  # type: ignore[attr-defined]
         current.save()
+    deployed_before = Deployment.objects.filter(version=version, environment=environment).exists()
     deployment = Deployment(
-        template_id=version.template_id, version=version, environment=environment, deployed_by=actor
+        template_id=version.template_id,
+        version=version,
+        environment=environment,
+        kind=Deployment.Kind.REDEPLOY if deployed_before else Deployment.Kind.DEPLOY,
+        deployed_by=actor,
     )
     deployment._history_user = actor  # type: ignore[attr-defined]
     deployment.save()

@@ -83,6 +83,7 @@ class DeploymentOutput(serializers.Serializer):
     version = serializers.CharField(source="version.number")
     environment = serializers.CharField()
     status = serializers.CharField(source="state")
+    kind = serializers.CharField(help_text="deploy, or redeploy of a version that was active here before")
     deployedBy = serializers.CharField(source="deployed_by.username")
     deployedAt = serializers.DateTimeField(source="deployed_at")
 
@@ -95,7 +96,9 @@ class ChangesField(serializers.JSONField):
 class AuditEntryOutput(serializers.Serializer):
     at = serializers.DateTimeField()
     by = serializers.CharField(allow_null=True)
-    subject = serializers.CharField(help_text="template, version or deployment")
+    subject = serializers.CharField(
+        help_text="template, version, approval, approval stage, approval comment or deployment"
+    )
     subjectId = serializers.CharField(source="subject_id")
     action = serializers.CharField(help_text="created, changed or deleted")
     summary = serializers.CharField()

@@ -38,6 +38,7 @@ def test_deploy__earlier_version_to_development_by_author__active_and_recorded(a
         "active",
     )
     assert body["deployedBy"] == author.username
+    assert body["kind"] == "redeploy"  # 1.0.0 was active in development when it was created
     states = dict(
         Deployment.objects.filter(template=template).values_list("version_id", "state").order_by("deployed_at")
     )
@@ -174,7 +175,7 @@ def test_history__template_versions_and_deployments_newest_first_with_actors(
     assert changes["description"]["to"] == "Sharper"
     assert changes["tags"]["from"] == ["customer-service", "support"]
     assert changes["tags"]["to"] == ["billing", "support"]
-    assert entries[0]["summary"] == "version 1.0.0 in development deployed"
+    assert entries[0]["summary"] == "version 1.0.0 in development redeployed"
 
 
 @pytest.mark.django_db

@@ -35,6 +35,7 @@ class Server:
     base: str
     env: dict[str, str]
     tokens: dict[str, str]
+    log: Path | None = None
 
     def call(
         self,
@@ -108,6 +109,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "PORT": str(port),
         "WEB_CONCURRENCY": str(WORKERS),
         "HEARTBEAT_SECONDS": "1",
+        # Reminders due after 3.6 s, checked every 3 s: the worker's emails show in the server's log.
+        "APPROVAL_REMINDER_AFTER_HOURS": "0.001",
+        "APPROVAL_REMINDER_CHECK_MINUTES": "0.05",
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
     }
     # With REDIS_URL (CI's second run) the stack runs on Redis, as in production; else on the broker folder.
@@ -117,7 +121,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.tokens["author"] = server.manage("create_api_token", "author", "--groups", "author,deployer").split()[-1]
     server.tokens["reader"] = server.manage("create_api_token", "reader").split()[-1]
 
-    log = (tmp / "server.log").open("w")
+    for role in ("technical", "qa", "security", "business"):
+        server.tokens[role] = server.manage("create_api_token", f"{role}-reviewer", "--groups", role).split()[-1]
+    server.tokens["deployer"] = server.manage("create_api_token", "deployer", "--groups", "deployer").split()[-1]
+    server.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "User.objects.filter(username='qa-reviewer').update(email='qa@example.com')",
+    )
+    server.log = tmp / "server.log"
+    log = server.log.open("w")
     process = subprocess.Popen(
         [str(VENV_BIN / "honcho"), "--procfile", "Procfile", "start", "--port", str(port), "--no-colour"],
         cwd=ROOT,
@@ -244,3 +258,94 @@ def test_server__admin_and_docs_are_served_with_their_static_files(server: Serve
             assert response.status == 200
     with urllib.request.urlopen(server.base + "/static/admin/css/base.css", timeout=10) as response:
         assert response.status == 200
+
+
+def test_server__the_readme_lifecycle__template_to_production_through_four_reviewers(server: Server):
+    author, deployer = server.tokens["author"], server.tokens["deployer"]
+    # Create a template, and a new version of it
+    status, template, _ = server.call(
+        "POST",
+        "/api/templates",
+        {
+            "name": "Product Description Generator",
+            "content": "Generate a product description for: {{product_name}}",
+            "variables": [{"name": "product_name", "type": "string", "required": True}],
+            "category": "generation",
+        },
+        token=author,
+    )
+    assert status == 201, template
+    status, version, _ = server.call(
+        "POST",
+        "/api/versions/create",
+        {
+            "templateId": template["id"],
+            "data": {
+                "content": "Create an engaging product description for: {{product_name}}",
+                "environment": "development",
+            },
+        },
+        token=author,
+    )
+    assert (status, version["version"]) == (201, "1.0.1"), version
+    # Submit it for production
+    status, request, _ = server.call(
+        "POST", "/api/approval/submit", {"versionId": version["id"], "environment": "production"}, token=author
+    )
+    assert (status, request["status"]) == (201, "pending"), request
+    # Not deployable yet
+    status, refused, _ = server.call(
+        "PUT", f"/api/versions/{version['id']}/deploy", {"environment": "production"}, token=deployer
+    )
+    assert (status, refused["error"]["code"]) == (409, "not_approved")
+    # Four reviewers approve their stages in order
+    for index, role in enumerate(["technical", "qa", "security", "business"]):
+        status, request, _ = server.call(
+            "POST",
+            "/api/approval/approve",
+            {
+                "versionId": version["id"],
+                "environment": "production",
+                "data": {"stageIndex": index, "comment": f"{role}: looks good"},
+            },
+            token=server.tokens[role],
+        )
+        assert status == 200, request
+    assert request["status"] == "approved"
+    # Deploy, then render in production: every worker serves it from the moment the deploy returns
+    status, deployment, _ = server.call(
+        "PUT", f"/api/versions/{version['id']}/deploy", {"environment": "production"}, token=deployer
+    )
+    assert (status, deployment["status"]) == (200, "active"), deployment
+    for _ in range(6 * WORKERS):
+        status, rendered, _ = server.call(
+            "POST",
+            f"/api/templates/{template['id']}/render",
+            {"environment": "production", "variables": {"product_name": "Headphones"}},
+            token=server.tokens["reader"],
+        )
+        assert status == 200, rendered
+        assert rendered["rendered"] == "Create an engaging product description for: Headphones"
+
+
+def test_server__beat_and_worker_email_reminders_for_waiting_requests(server: Server):
+    author = server.tokens["author"]
+    _, template, _ = server.call("POST", "/api/templates", {"name": "Waits", "content": "Hi"}, token=author)
+    version_id = template["latestVersion"]["id"]
+    server.call("POST", "/api/approval/submit", {"versionId": version_id, "environment": "staging"}, token=author)
+    server.call(
+        "POST",
+        "/api/approval/approve",
+        {"versionId": version_id, "environment": "staging", "data": {"stageIndex": 0}},
+        token=server.tokens["technical"],
+    )
+    # Stage 1 (qa) now waits; qa-reviewer has an email address. The console email backend prints to the log.
+    assert server.log is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        log = server.log.read_text()
+        if "Subject: Waiting for your review: Waits 1.0.0 for staging" in log:
+            assert "To: qa@example.com" in log
+            return
+        time.sleep(0.5)
+    pytest.fail("no reminder email in the server's log")

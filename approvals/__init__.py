@@ -1,0 +1,1 @@
+"""Approval workflows: per-environment policies, approval requests and their stages, the reviewers' admin."""

@@ -1,0 +1,265 @@
+"""The reviewers' admin: their queue, each request's page with approve / reject, and the policies.
+
+Decisions call approvals.services, exactly as the API does: every rule (order, role, author, one decider
+per stage) holds here too, and a refusal is shown as a message on the request's page.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
+
+from approvals import services
+from approvals.models import ApprovalPolicy, ApprovalRequest, ApprovalStage, PolicyStage, ReviewQueue
+from approvals.selectors import request_by_id, requests_waiting_for, workflow_history
+from lifecycle.core.admin import AuditedAdmin
+from lifecycle.core.environments import Environment
+from lifecycle.core.exceptions import DomainError
+from templates_app import live_state
+from templates_app.diff import diff_versions
+from templates_app.selectors import version_by_id
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _request_link(request: ApprovalRequest, text: str) -> str:
+    url = reverse("admin:approvals_approvalrequest_change", args=[request.pk])
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
+@admin.register(ReviewQueue)
+class ReviewQueueAdmin(ReadOnlyAdmin):
+    """What waits for the signed-in reviewer, oldest first."""
+
+    list_display = ["template_and_version", "environment", "stage", "waiting", "submitted_by"]
+    list_display_links = None
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return requests_waiting_for(request.user)
+
+    @admin.display(description="template and version")
+    def template_and_version(self, item: Any) -> str:
+        return _request_link(item, f"{item.version.template.name} {item.version.number}")
+
+    @admin.display(description="stage")
+    def stage(self, item: Any) -> str:
+        return f"{item.current_index}: {item.current_role}"
+
+    @admin.display(description="waiting for")
+    def waiting(self, item: Any) -> str:
+        return timesince(item.waiting_since, timezone.now())
+
+
+class StageInline(admin.TabularInline):
+    model = ApprovalStage
+    fields = readonly_fields = ("index", "role", "state", "decided_by", "comment", "decided_at")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyAdmin, AuditedAdmin):
+    change_form_template = "admin/approvals/approvalrequest/change_form.html"
+    list_display = ["__str__", "environment", "state", "submitted_by", "submitted_at"]
+    list_filter = ["environment", "state"]
+    search_fields = ["version__template__name"]
+    list_select_related = ["version__template", "submitted_by"]
+    inlines = [StageInline]
+    fields = readonly_fields = (
+        "template",
+        "version_number",
+        "environment",
+        "state",
+        "submitted_by",
+        "submitted_at",
+        "content",
+        "variables",
+        "diff_against_active",
+        "comments",
+        "workflow",
+    )
+
+    def get_urls(self) -> list[Any]:
+        decide = path(
+            "<path:object_id>/decide/",
+            self.admin_site.admin_view(self.decide_view),
+            name="approvals_approvalrequest_decide",
+        )
+        return [decide, *super().get_urls()]
+
+    def decide_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Approve, reject or comment, through the same services as the API."""
+        if request.method != "POST" or not self.has_view_permission(request):
+            raise DjangoPermissionDenied
+        approval = request_by_id(object_id)  # type: ignore[arg-type]
+        page = reverse("admin:approvals_approvalrequest_change", args=[approval.pk])
+        form = DecisionForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "; ".join(str(error) for errors in form.errors.values() for error in errors))
+            return HttpResponseRedirect(page)
+        decision, comment = form.cleaned_data["decision"], form.cleaned_data["comment"]
+        actor, version_id, environment = request.user, approval.version_id, approval.environment
+        try:
+            if decision == "comment":
+                services.add_comment(actor=actor, version_id=version_id, environment=environment, body=comment)
+                messages.success(request, "Comment added.")
+            else:
+                decide = services.approve_stage if decision == "approve" else services.reject_stage
+                decided = decide(
+                    actor=actor,
+                    version_id=version_id,
+                    environment=environment,
+                    stage_index=form.cleaned_data["stage_index"],
+                    comment=comment,
+                )
+                messages.success(
+                    request, f"Stage {form.cleaned_data['stage_index']} {decision}d; the request is {decided.state}."
+                )
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        return HttpResponseRedirect(page)
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        approval = context.get("original")
+        if approval is not None:
+            current = approval.stages.filter(state=ApprovalStage.State.WAITING).order_by("index").first()
+            context["current_stage"] = current if approval.state == ApprovalRequest.State.PENDING else None
+            context["decide_url"] = reverse("admin:approvals_approvalrequest_decide", args=[approval.pk])
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    @admin.display(description="template")
+    def template(self, approval: ApprovalRequest) -> str:
+        template = approval.version.template
+        url = reverse("admin:templates_app_prompttemplate_change", args=[template.pk])
+        return format_html('<a href="{}">{}</a>', url, template.name)
+
+    @admin.display(description="version")
+    def version_number(self, approval: ApprovalRequest) -> str:
+        url = reverse("admin:templates_app_templateversion_change", args=[approval.version_id])
+        return format_html('<a href="{}">{}</a>', url, approval.version.number)
+
+    @admin.display(description="content")
+    def content(self, approval: ApprovalRequest) -> str:
+        version = approval.version
+        text = (
+            version.content if version.messages is None else json.dumps(version.messages, indent=2, ensure_ascii=False)
+        )
+        return format_html("<pre>{}</pre>", text)
+
+    @admin.display(description="variables")
+    def variables(self, approval: ApprovalRequest) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(approval.version.variables, indent=2, ensure_ascii=False))
+
+    @admin.display(description="diff against the version active there")
+    def diff_against_active(self, approval: ApprovalRequest) -> str:
+        version = approval.version
+        active = live_state.current().for_template(version.template_id).active.get(approval.environment)
+        against = version_by_id(active.version_id) if active is not None else None
+        heading = (
+            f"against {against.number}, active in {approval.environment}"
+            if against
+            else (f"nothing is active in {approval.environment} yet: the whole version")
+        )
+        return format_html(
+            "<p>{}</p><pre>{}</pre>", heading, diff_versions(against, version).unified_diff or "(no difference)"
+        )
+
+    @admin.display(description="comments")
+    def comments(self, approval: ApprovalRequest) -> str:
+        rows = [
+            (c.created_at.strftime("%Y-%m-%d %H:%M"), c.author.get_username(), c.body)
+            for c in approval.comments.select_related("author")
+        ]
+        if not rows:
+            return "-"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{} <b>{}</b>: {}</li>", rows))
+
+    @admin.display(description="workflow history")
+    def workflow(self, approval: ApprovalRequest) -> str:
+        rows = [
+            (
+                event.at.strftime("%Y-%m-%d %H:%M:%S"),
+                event.by or "-",
+                event.event,
+                f" (stage {event.stage_index})" if event.stage_index is not None else "",
+                f": {event.comment}" if event.comment else "",
+            )
+            for event in workflow_history(approval)
+        ]
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{} <b>{}</b> {}{}{}</li>", rows))
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "approve"), ("reject", "reject"), ("comment", "comment")])
+    stage_index = forms.IntegerField(min_value=0, required=False)
+    comment = forms.CharField(required=False, max_length=services.MAX_COMMENT_LENGTH)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("decision") in ("approve", "reject") and data.get("stage_index") is None:
+            raise ValidationError("Which stage? (stage_index)")
+        return data
+
+
+class PolicyStageInlineFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        if self.instance.environment == Environment.DEVELOPMENT and kept:
+            raise ValidationError("Development needs no approval: every new version is active there at once.")
+        positions = [form.cleaned_data["position"] for form in kept]
+        if len(positions) != len(set(positions)):
+            raise ValidationError("Each stage needs its own position.")
+
+
+class PolicyStageInline(admin.TabularInline):
+    model = PolicyStage
+    formset = PolicyStageInlineFormSet
+    fields = ["position", "role"]
+    extra = 1
+    ordering = ["position"]
+
+
+@admin.register(ApprovalPolicy)
+class ApprovalPolicyAdmin(AuditedAdmin):
+    """Editable by superusers only (no role holds change permissions). A change applies to requests
+    submitted afterwards: each request copied its stages when it was submitted."""
+
+    list_display = ["environment", "stages_in_order", "description"]
+    inlines = [PolicyStageInline]
+    readonly_fields = ["environment"]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("stages__role")
+
+    @admin.display(description="stages")
+    def stages_in_order(self, policy: ApprovalPolicy) -> str:
+        return " → ".join(stage.role.name for stage in policy.stages.all()) or "none (approved at once)"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # one policy per environment, created by a migration
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

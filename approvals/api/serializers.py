@@ -1,0 +1,115 @@
+"""The JSON of approval workflows (API.md, "Approval workflows")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from approvals.models import ApprovalRequest
+from approvals.selectors import workflow_history
+from lifecycle.core.api.inputs import EnvironmentField, StrictCharField, StrictIntegerField
+from lifecycle.core.environments import Environment
+
+
+class SubmitInput(serializers.Serializer):
+    versionId = serializers.UUIDField()
+    environment = EnvironmentField(default=Environment.PRODUCTION)
+
+
+class DecisionData(serializers.Serializer):
+    stageIndex = StrictIntegerField(min_value=0)
+    comment = StrictCharField(required=False, allow_blank=True, default="", help_text="required to reject")
+
+
+class DecisionInput(serializers.Serializer):
+    versionId = serializers.UUIDField()
+    environment = EnvironmentField(
+        required=False, help_text="may be left out when the version waits in one environment only"
+    )
+    data = DecisionData()  # type: ignore[assignment]  # the API's key (DRF keeps .data working)
+
+
+class CommentInput(serializers.Serializer):
+    versionId = serializers.UUIDField()
+    environment = EnvironmentField(required=False)
+    comment = StrictCharField()
+
+
+class CancelInput(serializers.Serializer):
+    versionId = serializers.UUIDField()
+    environment = EnvironmentField(required=False)
+
+
+def _username(user: Any) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+class StageOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    role = serializers.CharField()
+    status = serializers.CharField(source="state")
+    decidedBy = serializers.SerializerMethodField()
+    comment = serializers.CharField()
+    decidedAt = serializers.DateTimeField(source="decided_at", allow_null=True)
+
+    def get_decidedBy(self, stage: Any) -> str | None:
+        return _username(stage.decided_by)
+
+
+class ApprovalRequestOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    versionId = serializers.UUIDField(source="version_id")
+    version = serializers.CharField(source="version.number")
+    templateId = serializers.UUIDField(source="version.template_id")
+    templateName = serializers.CharField(source="version.template.name")
+    environment = serializers.CharField()
+    status = serializers.CharField(source="state")
+    submittedBy = serializers.SerializerMethodField()
+    submittedAt = serializers.DateTimeField(source="submitted_at")
+    decidedAt = serializers.DateTimeField(source="decided_at", allow_null=True)
+    stages = StageOutput(many=True, source="stages.all")
+
+    def get_submittedBy(self, request: ApprovalRequest) -> str | None:
+        return _username(request.submitted_by)
+
+
+class CommentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    requestId = serializers.UUIDField(source="request_id")
+    author = serializers.SerializerMethodField()
+    comment = serializers.CharField(source="body")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    def get_author(self, comment: Any) -> str | None:
+        return _username(comment.author)
+
+
+class WorkflowEventOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    by = serializers.CharField(allow_null=True)
+    event = serializers.CharField(help_text="submitted, stage approved, stage rejected, commented, approved, ...")
+    stageIndex = serializers.IntegerField(source="stage_index", allow_null=True)
+    comment = serializers.CharField()
+
+
+class ApprovalRequestDetailOutput(ApprovalRequestOutput):
+    comments = CommentOutput(many=True, source="comments.all")
+    history = serializers.SerializerMethodField()
+
+    def get_history(self, request: ApprovalRequest) -> list[dict[str, Any]]:
+        return WorkflowEventOutput(workflow_history(request), many=True).data  # type: ignore[return-value]
+
+
+class CurrentStageOutput(serializers.Serializer):
+    index = serializers.IntegerField(source="current_index")
+    role = serializers.CharField(source="current_role")
+
+
+class PendingRequestOutput(ApprovalRequestOutput):
+    currentStage = CurrentStageOutput(source="*")
+    waitingSince = serializers.DateTimeField(source="waiting_since")
+    waitingSeconds = serializers.SerializerMethodField()
+
+    def get_waitingSeconds(self, request: Any) -> int:
+        return int((self.context["now"] - request.waiting_since).total_seconds())

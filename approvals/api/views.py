@@ -1,0 +1,122 @@
+"""Approval workflows over HTTP: parse, call a service or selector, serialize. No rules here."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from approvals import services
+from approvals.api.serializers import (
+    ApprovalRequestDetailOutput,
+    ApprovalRequestOutput,
+    CancelInput,
+    CommentInput,
+    CommentOutput,
+    DecisionInput,
+    PendingRequestOutput,
+    SubmitInput,
+)
+from approvals.models import ApprovalRequest
+from approvals.selectors import request_by_id, requests_waiting_for
+from lifecycle.core.api.inputs import validated
+from lifecycle.core.exceptions import InvalidInput
+
+
+def _request_output(request: ApprovalRequest) -> dict[str, Any]:
+    return ApprovalRequestOutput(request_by_id(request.pk)).data  # type: ignore[return-value]
+
+
+class SubmitApi(APIView):
+    @extend_schema(request=SubmitInput, responses={201: ApprovalRequestOutput}, summary="Submit for approval")
+    def post(self, request: Request) -> Response:
+        data = validated(SubmitInput, request.data)
+        approval = services.submit_for_approval(
+            actor=request.user, version_id=data["versionId"], environment=data["environment"]
+        )
+        return Response(_request_output(approval), status=status.HTTP_201_CREATED)
+
+
+class ApproveApi(APIView):
+    @extend_schema(request=DecisionInput, responses=ApprovalRequestOutput, summary="Approve the current stage")
+    def post(self, request: Request) -> Response:
+        data = validated(DecisionInput, request.data)
+        approval = services.approve_stage(
+            actor=request.user,
+            version_id=data["versionId"],
+            environment=data.get("environment"),
+            stage_index=data["data"]["stageIndex"],
+            comment=data["data"]["comment"],
+        )
+        return Response(_request_output(approval))
+
+
+class RejectApi(APIView):
+    @extend_schema(request=DecisionInput, responses=ApprovalRequestOutput, summary="Reject the current stage")
+    def post(self, request: Request) -> Response:
+        data = validated(DecisionInput, request.data)
+        approval = services.reject_stage(
+            actor=request.user,
+            version_id=data["versionId"],
+            environment=data.get("environment"),
+            stage_index=data["data"]["stageIndex"],
+            comment=data["data"]["comment"],
+        )
+        return Response(_request_output(approval))
+
+
+class CancelApi(APIView):
+    @extend_schema(request=CancelInput, responses=ApprovalRequestOutput, summary="Withdraw a pending request")
+    def post(self, request: Request) -> Response:
+        data = validated(CancelInput, request.data)
+        approval = services.cancel_request(
+            actor=request.user, version_id=data["versionId"], environment=data.get("environment")
+        )
+        return Response(_request_output(approval))
+
+
+class CommentApi(APIView):
+    @extend_schema(request=CommentInput, responses={201: CommentOutput}, summary="Comment on a request")
+    def post(self, request: Request) -> Response:
+        data = validated(CommentInput, request.data)
+        comment = services.add_comment(
+            actor=request.user,
+            version_id=data["versionId"],
+            environment=data.get("environment"),
+            body=data["comment"],
+        )
+        return Response(CommentOutput(comment).data, status=status.HTTP_201_CREATED)
+
+
+class PendingApi(generics.GenericAPIView):
+    queryset = ApprovalRequest.objects.none()  # for the schema; get() reads requests_waiting_for()
+    serializer_class = PendingRequestOutput
+
+    @extend_schema(
+        parameters=[OpenApiParameter("approverId", str, description="a reviewer's username (default: you)")],
+        responses=PendingRequestOutput(many=True),
+        summary="What waits for a reviewer, oldest first",
+    )
+    def get(self, request: Request) -> Response:
+        username = request.query_params.get("approverId")
+        reviewer: Any = request.user
+        if username is not None:
+            reviewer = get_user_model().objects.filter(username=username).first()
+            if reviewer is None:
+                raise InvalidInput.at("approverId", "no user with this username")
+        page = self.paginate_queryset(requests_waiting_for(reviewer).prefetch_related("stages__decided_by"))
+        output = PendingRequestOutput(page, many=True, context={"now": timezone.now()})
+        return self.get_paginated_response(output.data)
+
+
+class RequestDetailApi(APIView):
+    @extend_schema(responses=ApprovalRequestDetailOutput, summary="A request, its stages, comments and history")
+    def get(self, request: Request, request_id: UUID) -> Response:
+        return Response(ApprovalRequestDetailOutput(request_by_id(request_id)).data)

@@ -1,0 +1,168 @@
+"""Reads of approval workflows: what is approved where, what waits for whom, and each request's story."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth import get_user_model
+from django.db.models import Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from approvals.exceptions import ApprovalRequestNotFound
+from approvals.models import ApprovalComment, ApprovalRequest, ApprovalStage
+from lifecycle.core.audit import AuditEntry, entries_from_history
+from lifecycle.core.environments import Environment
+from lifecycle.core.roles import roles_of
+
+
+def approved_environments(version_ids: Iterable[UUID]) -> dict[UUID, tuple[str, ...]]:
+    """The environments each version may be deployed to: development always (every new version is
+    active there at once), others once a request for them was approved."""
+    ids = list(version_ids)
+    approved: dict[UUID, set[str]] = {version_id: {Environment.DEVELOPMENT} for version_id in ids}
+    for version_id, environment in ApprovalRequest.objects.filter(
+        version_id__in=ids, state=ApprovalRequest.State.APPROVED
+    ).values_list("version_id", "environment"):
+        approved[version_id].add(environment)
+    order = Environment.values
+    return {version_id: tuple(sorted(envs, key=order.index)) for version_id, envs in approved.items()}
+
+
+def _current_stage() -> QuerySet[ApprovalStage]:
+    return ApprovalStage.objects.filter(request=OuterRef("pk"), state=ApprovalStage.State.WAITING).order_by("index")
+
+
+def pending_with_current_stage() -> QuerySet[ApprovalRequest]:
+    """Pending requests, each annotated with its current stage and since when that stage has waited."""
+    last_decision = (
+        ApprovalStage.objects.filter(request=OuterRef("pk"), decided_at__isnull=False)
+        .values("request")
+        .annotate(at=Max("decided_at"))
+        .values("at")
+    )
+    return (
+        ApprovalRequest.objects.filter(state=ApprovalRequest.State.PENDING)
+        .annotate(
+            current_index=Subquery(_current_stage().values("index")[:1]),
+            current_role=Subquery(_current_stage().values("role")[:1]),
+            waiting_since=Coalesce(Subquery(last_decision[:1]), "submitted_at"),
+        )
+        .select_related("version__template", "submitted_by")
+    )
+
+
+def requests_waiting_for(user: Any) -> QuerySet[ApprovalRequest]:
+    """The pending requests whose current stage `user` may decide, oldest first: they hold the stage's role
+    (superusers hold every role), did not write the version, and decided no other stage of it."""
+    requests = pending_with_current_stage().exclude(version__created_by=user).exclude(stages__decided_by=user)
+    if not user.is_superuser:
+        requests = requests.filter(current_role__in=list(roles_of(user)))  # type: ignore[misc]  # annotated
+    return requests.order_by("waiting_since", "submitted_at")  # type: ignore[misc]  # annotated above
+
+
+def reviewers_for(request: ApprovalRequest, stage: ApprovalStage) -> list[Any]:
+    """Who may decide `stage` now: active members of its role, not the version's author, not a decider
+    of another stage of the request."""
+    deciders = request.stages.exclude(decided_by=None).values_list("decided_by", flat=True)
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=stage.role)
+        .exclude(pk=request.version.created_by_id)
+        .exclude(pk__in=deciders)
+        .order_by("username")
+    )
+
+
+def request_by_id(request_id: UUID) -> ApprovalRequest:
+    request = (
+        ApprovalRequest.objects.select_related("version__template", "submitted_by")
+        .prefetch_related("stages__decided_by", "comments__author")
+        .filter(pk=request_id)
+        .first()
+    )
+    if request is None:
+        raise ApprovalRequestNotFound("No approval request with this id.")
+    return request
+
+
+@dataclass(frozen=True)
+class WorkflowEvent:
+    """One step of a request's story: a submission, a decision, a comment, its end."""
+
+    at: datetime
+    by: str | None
+    event: str
+    stage_index: int | None
+    comment: str
+
+
+def workflow_history(request: ApprovalRequest) -> list[WorkflowEvent]:
+    """Everything that happened to the request, in order."""
+    events = [WorkflowEvent(request.submitted_at, request.submitted_by.get_username(), "submitted", None, "")]
+    for record in request.history.filter(history_type="~").select_related("history_user").order_by("history_id"):
+        if record.state != ApprovalRequest.State.PENDING:
+            by = record.history_user.get_username() if record.history_user else None
+            events.append(WorkflowEvent(record.history_date, by, record.state, None, ""))
+    for stage in request.stages.all():
+        if stage.decided_at is not None:
+            by = stage.decided_by.get_username() if stage.decided_by else None
+            events.append(WorkflowEvent(stage.decided_at, by, f"stage {stage.state}", stage.index, stage.comment))
+    for comment in request.comments.all():
+        events.append(WorkflowEvent(comment.created_at, comment.author.get_username(), "commented", None, comment.body))
+    # Equal instants keep the order above: a stage's decision is recorded before the request's end.
+    return sorted(events, key=lambda event: event.at)
+
+
+def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
+    """Approval requests of the template's versions, their stages' decisions, and comments, oldest first."""
+    request_records = (
+        ApprovalRequest.history.filter(version__template_id=template_id)
+        .select_related("history_user", "version")
+        .order_by("history_date", "history_id")
+    )
+    stage_records = (  # decisions only: the stages' opening is the request's
+        ApprovalStage.history.filter(request__version__template_id=template_id, history_type="~")
+        .select_related("history_user", "request__version")
+        .order_by("history_date", "history_id")
+    )
+
+    def describe_request(record: Any, action: str) -> str:
+        what = f"approval of version {record.version.number} for {record.environment}"
+        return f"{what} requested" if action == "created" else f"{what} {record.state}"
+
+    def describe_stage(record: Any, action: str) -> str:
+        request = record.request
+        comment = f": {record.comment}" if record.comment else ""
+        return (
+            f"stage {record.index} ({record.role}) of {request.version.number} for {request.environment} "
+            f"{record.state}{comment}"
+        )
+
+    entries = entries_from_history(
+        request_records, subject="approval", describe=describe_request, ignore_fields=["decided_at"]
+    )
+    entries += entries_from_history(
+        stage_records,
+        subject="approval stage",
+        describe=describe_stage,
+        ignore_fields=["decided_at", "decided_by", "comment"],
+    )
+    for comment in ApprovalComment.objects.filter(request__version__template_id=template_id).select_related(
+        "author", "request__version"
+    ):
+        entries.append(
+            AuditEntry(
+                at=comment.created_at,
+                by=comment.author.get_username(),
+                subject="approval comment",
+                subject_id=str(comment.request_id),
+                action="created",
+                summary=f"comment on version {comment.request.version.number} for {comment.request.environment}",
+                changes=[{"field": "comment", "from": None, "to": comment.body}],
+            )
+        )
+    return entries

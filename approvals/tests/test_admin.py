@@ -1,0 +1,218 @@
+"""The reviewers' admin, driven with Django's test client: the same rules as the API, and only the
+permissions a reviewer's work needs."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+
+from approvals.models import ApprovalPolicy, ApprovalRequest
+
+pytestmark = pytest.mark.django_db
+
+
+def staff_reviewer(username: str, *roles: str):
+    """A reviewer made the README's way: create_api_token with their roles (which makes them staff)."""
+    call_command("create_api_token", username, "--groups", ",".join(roles), stdout=io.StringIO(), stderr=io.StringIO())
+    user = get_user_model().objects.get(username=username)
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def submitted(workflow, author, version):
+    """A version submitted for production by its author."""
+    workflow.submit(author, version)
+    return ApprovalRequest.objects.get(version=version)
+
+
+def page_of(request):
+    return f"/admin/approvals/approvalrequest/{request.pk}/change/"
+
+
+def decide(client, request, decision, stage=None, comment=""):
+    data = {"decision": decision, "comment": comment}
+    if stage is not None:
+        data["stage_index"] = stage
+    return client.post(f"/admin/approvals/approvalrequest/{request.pk}/decide/", data, follow=True)
+
+
+def test_reviewer__made_staff_with_exactly_their_roles_permissions():
+    client = staff_reviewer("quinn", "qa")
+    assert client.user.is_staff
+    assert client.user.get_all_permissions() == {
+        "approvals.view_approvalpolicy",
+        "approvals.view_approvalrequest",
+        "approvals.view_policystage",
+        "approvals.view_reviewqueue",
+        "releases.view_deployment",
+        "templates_app.view_prompttemplate",
+        "templates_app.view_tag",
+        "templates_app.view_templateversion",
+    }
+
+
+def test_queue__lists_what_waits_for_the_signed_in_reviewer(submitted):
+    technical = staff_reviewer("tina", "technical")
+    qa = staff_reviewer("quinn", "qa")
+    queue = technical.get("/admin/approvals/reviewqueue/")
+    assert queue.status_code == 200
+    html = queue.content.decode()
+    assert submitted.version.template.name in html
+    assert "0: technical" in html
+    assert submitted.version.template.name not in qa.get("/admin/approvals/reviewqueue/").content.decode()
+
+
+def test_request_page__content_variables_diff_stages_and_decision_buttons(submitted):
+    technical = staff_reviewer("tina", "technical")
+    html = technical.get(page_of(submitted)).content.decode()
+    assert "Please respond to the customer inquiry" in html  # content
+    assert "inquiry" in html
+    assert "&quot;type&quot;: &quot;string&quot;" in html
+    assert "nothing is active in production yet" in html  # the diff's heading
+    assert "+Please respond to the customer inquiry" in html  # the diff
+    assert "Stage <b>0</b> waits for the <b>technical</b> role" in html
+    assert 'value="approve"' in html
+    assert 'value="reject"' in html
+
+
+def test_request_page__diff_against_the_version_active_in_the_environment(
+    workflow, author, reviewers, deployer, api, version
+):
+    from templates_app.services import create_version
+
+    workflow.submit(author, version)
+    workflow.approve_all(reviewers, version)
+    api.as_user(deployer).put(f"/api/versions/{version.pk}/deploy", {"environment": "production"})
+    newer = create_version(actor=author, template_id=version.template_id, definition={"content": "New: {{inquiry}}"})
+    workflow.submit(author, newer)
+    request = ApprovalRequest.objects.get(version=newer)
+    html = staff_reviewer("tina", "technical").get(page_of(request)).content.decode()
+    assert "against 1.0.0, active in production" in html
+    assert "-Please respond" in html
+    assert "+New: {{inquiry}}" in html
+
+
+def test_admin_approve__decides_the_stage_through_the_service(submitted):
+    technical = staff_reviewer("tina", "technical")
+    response = decide(technical, submitted, "approve", 0, "Reviewed the prompt")
+    assert response.status_code == 200
+    assert "Stage 0 approved" in response.content.decode()
+    stage = submitted.stages.get(index=0)
+    assert (stage.state, stage.decided_by, stage.comment) == ("approved", technical.user, "Reviewed the prompt")
+    assert stage.history.first().history_user == technical.user
+
+
+def test_admin_all_stages__four_reviewers_approve_the_request(submitted):
+    for index, role in enumerate(["technical", "qa", "security", "business"]):
+        decide(staff_reviewer(f"{role}-person", role), submitted, "approve", index)
+    submitted.refresh_from_db()
+    assert submitted.state == "approved"
+
+
+@pytest.mark.parametrize(
+    ("who", "stage", "decision", "comment", "message"),
+    [
+        ("qa", 0, "approve", "", "decided by the &#x27;technical&#x27; role"),
+        ("technical", 1, "approve", "", "decided by the &#x27;qa&#x27; role"),
+        ("technical", 0, "reject", "", "is required"),
+        ("qa+technical", 1, "approve", "", "Stage 0 (technical) is decided before stage 1"),
+    ],
+)
+def test_admin_decision__refused_by_the_same_rules_and_nothing_changes(
+    submitted, who, stage, decision, comment, message
+):
+    client = staff_reviewer("someone", *who.split("+"))
+    response = decide(client, submitted, decision, stage, comment)
+    assert message in response.content.decode()
+    submitted.refresh_from_db()
+    assert submitted.state == "pending"
+    assert not submitted.stages.exclude(state="waiting").exists()
+
+
+def test_admin_decision__by_the_versions_author__refused(make_user, workflow, create_template):
+    writer_client = staff_reviewer("writer", "author", "technical")
+    version = create_template(actor=writer_client.user).latest_version
+    workflow.submit(writer_client.user, version)
+    request = ApprovalRequest.objects.get(version=version)
+    response = decide(writer_client, request, "approve", 0)
+    assert "author of a version cannot decide" in response.content.decode()
+    assert request.stages.get(index=0).state == "waiting"
+
+
+def test_admin_comment__kept_on_the_request(submitted):
+    client = staff_reviewer("quinn", "qa")
+    decide(client, submitted, "comment", comment="What about tone?")
+    assert list(submitted.comments.values_list("body", flat=True)) == ["What about tone?"]
+    assert "What about tone?" in client.get(page_of(submitted)).content.decode()
+
+
+def test_admin_decide__get_is_refused(submitted):
+    client = staff_reviewer("tina", "technical")
+    assert client.get(f"/admin/approvals/approvalrequest/{submitted.pk}/decide/").status_code == 403
+
+
+def test_qa_reviewer__cannot_edit_a_policy_or_a_version(submitted):
+    qa = staff_reviewer("quinn", "qa")
+    policy = ApprovalPolicy.objects.get(environment="production")
+    url = f"/admin/approvals/approvalpolicy/{policy.pk}/change/"
+    assert qa.get(url).status_code == 200  # may read it
+    response = qa.post(url, {"description": "changed", "stages-TOTAL_FORMS": "0", "stages-INITIAL_FORMS": "0"})
+    assert response.status_code == 403
+    policy.refresh_from_db()
+    assert policy.description == ""
+    version_url = f"/admin/templates_app/templateversion/{submitted.version_id}/change/"
+    assert qa.post(version_url, {"content": "x"}).status_code == 403
+    assert qa.get("/admin/templates_app/templateversion/add/").status_code == 403
+    assert qa.get(f"/admin/templates_app/prompttemplate/{submitted.version.template_id}/change/").status_code == 200
+    assert (
+        qa.post(f"/admin/templates_app/prompttemplate/{submitted.version.template_id}/change/", {}).status_code == 403
+    )
+
+
+def _policy_form(policy, roles, extra_description=""):
+    from django.contrib.auth.models import Group
+
+    stages = list(policy.stages.order_by("position"))
+    data = {
+        "description": extra_description,
+        "stages-TOTAL_FORMS": str(len(roles)),
+        "stages-INITIAL_FORMS": str(len(stages)),
+        "stages-MIN_NUM_FORMS": "0",
+        "stages-MAX_NUM_FORMS": "1000",
+    }
+    for index, role in enumerate(roles):
+        if index < len(stages):
+            data[f"stages-{index}-id"] = str(stages[index].pk)
+        data[f"stages-{index}-policy"] = str(policy.pk)
+        data[f"stages-{index}-position"] = str(index)
+        data[f"stages-{index}-role"] = str(Group.objects.get(name=role).pk)
+    return data
+
+
+def test_superuser__edits_a_policy_with_its_stages_inline(make_user):
+    root = Client()
+    root.force_login(make_user(superuser=True))
+    policy = ApprovalPolicy.objects.get(environment="staging")
+    response = root.post(
+        f"/admin/approvals/approvalpolicy/{policy.pk}/change/",
+        _policy_form(policy, ["technical", "qa", "security"]),
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert [s.role.name for s in policy.stages.order_by("position")] == ["technical", "qa", "security"]
+
+
+def test_superuser__development_policy_cannot_get_stages(make_user):
+    root = Client()
+    root.force_login(make_user(superuser=True))
+    policy = ApprovalPolicy.objects.get(environment="development")
+    response = root.post(f"/admin/approvals/approvalpolicy/{policy.pk}/change/", _policy_form(policy, ["qa"]))
+    assert response.status_code == 200
+    assert "Development needs no approval" in response.content.decode()
+    assert not policy.stages.exists()
