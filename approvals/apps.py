@@ -3,7 +3,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-_READ = ["view_approvalrequest", "view_approvalpolicy", "view_policystage"]
+_READ = ["view_approvalrequest", "view_approvalstage", "view_approvalpolicy", "view_policystage"]
 
 
 class ApprovalsConfig(AppConfig):

@@ -49,6 +49,7 @@ def test_reviewer__made_staff_with_exactly_their_roles_permissions():
     assert client.user.get_all_permissions() == {
         "approvals.view_approvalpolicy",
         "approvals.view_approvalrequest",
+        "approvals.view_approvalstage",
         "approvals.view_policystage",
         "approvals.view_reviewqueue",
         "releases.view_deployment",
@@ -78,6 +79,7 @@ def test_request_page__content_variables_diff_stages_and_decision_buttons(submit
     assert "nothing is active in production yet" in html  # the diff's heading
     assert "+Please respond to the customer inquiry" in html  # the diff
     assert "Stage <b>0</b> waits for the <b>technical</b> role" in html
+    assert html.count('class="field-role"') == 4  # the four stages, shown inline to the reviewer
     assert 'value="approve"' in html
     assert 'value="reject"' in html
 
