@@ -241,3 +241,16 @@ def test_admin_tags__read_only(admin_client, create_template):
     create_template(tags=["support"])
     assert admin_client.get("/admin/templates_app/tag/").status_code == 200
     assert admin_client.get("/admin/templates_app/tag/add/").status_code == 403
+
+
+def test_admin_template_page__links_its_deployments_by_environment(admin_client, create_template):
+    template = create_template(name="Linked")
+    create_template(name="Other")
+    page = admin_client.get(f"/admin/templates_app/prompttemplate/{template.pk}/change/").content.decode()
+    link = f"/admin/releases/deployment/?template__id__exact={template.pk}"
+    assert link in page
+    listing = admin_client.get(link)
+    assert listing.status_code == 200
+    html = listing.content.decode()
+    assert "Linked" in html
+    assert "Other" not in html
