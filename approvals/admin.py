@@ -7,24 +7,27 @@ per stage) holds here too, and a refusal is shown as a message on the request's 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from approvals import services
+from approvals.exceptions import ApprovalRequestNotFound
 from approvals.models import ApprovalPolicy, ApprovalRequest, ApprovalStage, PolicyStage, ReviewQueue
-from approvals.selectors import request_by_id, requests_waiting_for, workflow_history
+from approvals.selectors import requests_waiting_for, workflow_history
 from lifecycle.core.admin import AuditedAdmin
 from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import DomainError
+from lifecycle.core.roles import sync_role_permissions
 from templates_app import live_state
 from templates_app.diff import diff_versions
 from templates_app.selectors import version_by_id
@@ -113,30 +116,34 @@ class ApprovalRequestAdmin(ReadOnlyAdmin, AuditedAdmin):
         """Approve, reject or comment, through the same services as the API."""
         if request.method != "POST" or not self.has_view_permission(request):
             raise DjangoPermissionDenied
-        approval = request_by_id(object_id)  # type: ignore[arg-type]
-        page = reverse("admin:approvals_approvalrequest_change", args=[approval.pk])
+        try:
+            request_id = uuid.UUID(object_id)
+        except ValueError:
+            raise Http404 from None
+        page = reverse("admin:approvals_approvalrequest_change", args=[request_id])
         form = DecisionForm(request.POST)
         if not form.is_valid():
             messages.error(request, "; ".join(str(error) for errors in form.errors.values() for error in errors))
             return HttpResponseRedirect(page)
         decision, comment = form.cleaned_data["decision"], form.cleaned_data["comment"]
-        actor, version_id, environment = request.user, approval.version_id, approval.environment
         try:
+            # The request on the page, by its id: never another request of the same version.
             if decision == "comment":
-                services.add_comment(actor=actor, version_id=version_id, environment=environment, body=comment)
+                services.add_comment(actor=request.user, request_id=request_id, body=comment)
                 messages.success(request, "Comment added.")
             else:
                 decide = services.approve_stage if decision == "approve" else services.reject_stage
                 decided = decide(
-                    actor=actor,
-                    version_id=version_id,
-                    environment=environment,
+                    actor=request.user,
+                    request_id=request_id,
                     stage_index=form.cleaned_data["stage_index"],
                     comment=comment,
                 )
                 messages.success(
                     request, f"Stage {form.cleaned_data['stage_index']} {decision}d; the request is {decided.state}."
                 )
+        except ApprovalRequestNotFound:
+            raise Http404 from None
         except DomainError as exc:
             messages.error(request, exc.message)
         return HttpResponseRedirect(page)
@@ -229,9 +236,24 @@ class PolicyStageInlineFormSet(forms.BaseInlineFormSet):
         kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
         if self.instance.environment == Environment.DEVELOPMENT and kept:
             raise ValidationError("Development needs no approval: every new version is active there at once.")
+        if self.instance.environment != Environment.DEVELOPMENT and not kept:
+            raise ValidationError(f"Nothing reaches {self.instance.environment} without review: keep a stage.")
         positions = [form.cleaned_data["position"] for form in kept]
         if len(positions) != len(set(positions)):
             raise ValidationError("Each stage needs its own position.")
+
+    def save(self, commit: bool = True) -> Any:
+        # Positions are unique: swapping two stages would collide half-way, so every changed stage first
+        # moves out of the way, then takes its new place.
+        stages = super().save(commit=False)
+        for obj in self.deleted_objects:
+            obj.delete()
+        for offset, stage in enumerate(stages):
+            if stage.pk is not None:
+                PolicyStage.objects.filter(pk=stage.pk).update(position=10_000 + offset)
+        for stage in stages:
+            stage.save()
+        return stages
 
 
 class PolicyStageInline(admin.TabularInline):
@@ -256,7 +278,11 @@ class ApprovalPolicyAdmin(AuditedAdmin):
 
     @admin.display(description="stages")
     def stages_in_order(self, policy: ApprovalPolicy) -> str:
-        return " → ".join(stage.role.name for stage in policy.stages.all()) or "none (approved at once)"
+        return " → ".join(stage.role.name for stage in policy.stages.all()) or "none"
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        sync_role_permissions()  # a group new to a stage gets the reviewers' admin permissions
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # one policy per environment, created by a migration

@@ -17,6 +17,13 @@ class ApprovalsConfig(AppConfig):
         "deployer": _READ,
     }
 
+    def extra_reviewer_groups(self) -> list[str]:
+        """Groups that decide a policy stage beyond the built-in reviewer roles (they need the same admin)."""
+        from approvals.models import PolicyStage
+
+        built_in = {"technical", "qa", "security", "business"}
+        return sorted(set(PolicyStage.objects.values_list("role__name", flat=True)) - built_in)
+
     def ready(self) -> None:
         # Also after a database flush (which a test run does): never a production without its policy.
         post_migrate.connect(_ensure_default_policies, sender=self, dispatch_uid="approvals.default_policies")

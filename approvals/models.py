@@ -101,8 +101,9 @@ class ApprovalStage(FSMModelMixin, models.Model):
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="stages")
     index = models.PositiveSmallIntegerField()
-    # The group's name when the request was submitted: later changes of the policy do not reach it.
-    role = models.CharField(max_length=150)
+    # Copied from the policy when the request was submitted: later changes of the policy do not reach it.
+    # A group, not its name: renaming the group keeps the request decidable by the same people.
+    role = models.ForeignKey("auth.Group", on_delete=models.PROTECT, related_name="+")
     state = FSMField(choices=State.choices, default=State.WAITING, protected=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -116,7 +117,7 @@ class ApprovalStage(FSMModelMixin, models.Model):
         constraints = [models.UniqueConstraint(fields=["request", "index"], name="approval_stage_index_unique")]
 
     def __str__(self) -> str:
-        return f"stage {self.index} ({self.role}): {self.state}"
+        return f"stage {self.index} ({self.role.name}): {self.state}"
 
     @transition(field=state, source=State.WAITING, target=State.APPROVED)
     def approve(self, *, by: Any, comment: str) -> None:

@@ -15,8 +15,8 @@ from django.db.models.functions import Coalesce
 from approvals.exceptions import ApprovalRequestNotFound
 from approvals.models import ApprovalComment, ApprovalRequest, ApprovalStage
 from lifecycle.core.audit import AuditEntry, entries_from_history
-from lifecycle.core.environments import Environment
-from lifecycle.core.roles import roles_of
+from lifecycle.core.environments import Environment, check_environment
+from lifecycle.core.exceptions import InvalidInput
 
 
 def approved_environments(version_ids: Iterable[UUID]) -> dict[UUID, tuple[str, ...]]:
@@ -48,7 +48,8 @@ def pending_with_current_stage() -> QuerySet[ApprovalRequest]:
         ApprovalRequest.objects.filter(state=ApprovalRequest.State.PENDING)
         .annotate(
             current_index=Subquery(_current_stage().values("index")[:1]),
-            current_role=Subquery(_current_stage().values("role")[:1]),
+            current_role_id=Subquery(_current_stage().values("role")[:1]),
+            current_role=Subquery(_current_stage().values("role__name")[:1]),
             waiting_since=Coalesce(Subquery(last_decision[:1]), "submitted_at"),
         )
         .select_related("version__template", "submitted_by")
@@ -60,7 +61,8 @@ def requests_waiting_for(user: Any) -> QuerySet[ApprovalRequest]:
     (superusers hold every role), did not write the version, and decided no other stage of it."""
     requests = pending_with_current_stage().exclude(version__created_by=user).exclude(stages__decided_by=user)
     if not user.is_superuser:
-        requests = requests.filter(current_role__in=list(roles_of(user)))  # type: ignore[misc]  # annotated
+        group_ids = list(user.groups.values_list("pk", flat=True))
+        requests = requests.filter(current_role_id__in=group_ids)  # type: ignore[misc]  # annotated above
     return requests.order_by("waiting_since", "submitted_at")  # type: ignore[misc]  # annotated above
 
 
@@ -70,17 +72,35 @@ def reviewers_for(request: ApprovalRequest, stage: ApprovalStage) -> list[Any]:
     deciders = request.stages.exclude(decided_by=None).values_list("decided_by", flat=True)
     return list(
         get_user_model()
-        .objects.filter(is_active=True, groups__name=stage.role)
+        .objects.filter(is_active=True, groups=stage.role_id)
         .exclude(pk=request.version.created_by_id)
         .exclude(pk__in=deciders)
         .order_by("username")
     )
 
 
+def request_id_for(version_id: UUID, environment: str | None) -> UUID:
+    """The version's request in the environment that a decision or comment is about: the pending one, else
+    the latest one. `environment` may be left out when only one environment has a pending request."""
+    requests = ApprovalRequest.objects.filter(version_id=version_id)
+    if environment is not None:
+        check_environment(environment)
+        requests = requests.filter(environment=environment)
+    pending = list(requests.filter(state=ApprovalRequest.State.PENDING).values_list("pk", flat=True))
+    if len(pending) > 1:
+        raise InvalidInput.at("environment", "this version waits for approval in several environments: say which")
+    if pending:
+        return pending[0]
+    latest = requests.order_by("-submitted_at").values_list("pk", flat=True).first()
+    if latest is None:
+        raise ApprovalRequestNotFound()
+    return latest
+
+
 def request_by_id(request_id: UUID) -> ApprovalRequest:
     request = (
         ApprovalRequest.objects.select_related("version__template", "submitted_by")
-        .prefetch_related("stages__decided_by", "comments__author")
+        .prefetch_related("stages__decided_by", "stages__role", "comments__author")
         .filter(pk=request_id)
         .first()
     )
@@ -126,7 +146,7 @@ def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
     )
     stage_records = (  # decisions only: the stages' opening is the request's
         ApprovalStage.history.filter(request__version__template_id=template_id, history_type="~")
-        .select_related("history_user", "request__version")
+        .select_related("history_user", "request__version", "role")
         .order_by("history_date", "history_id")
     )
 
@@ -138,7 +158,7 @@ def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
         request = record.request
         comment = f": {record.comment}" if record.comment else ""
         return (
-            f"stage {record.index} ({record.role}) of {request.version.number} for {request.environment} "
+            f"stage {record.index} ({record.role.name}) of {request.version.number} for {request.environment} "
             f"{record.state}{comment}"
         )
 

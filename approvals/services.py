@@ -7,6 +7,7 @@ checks of one made over the API. Each decision locks its request first: two revi
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -27,8 +28,8 @@ from approvals.exceptions import (
     StageOutOfOrder,
     WrongRole,
 )
-from approvals.models import ApprovalComment, ApprovalPolicy, ApprovalRequest, ApprovalStage
-from approvals.selectors import approved_environments, reviewers_for
+from approvals.models import ApprovalComment, ApprovalRequest, ApprovalStage, PolicyStage
+from approvals.selectors import reviewers_for
 from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.exceptions import Conflict, InvalidInput, PermissionDenied
 from lifecycle.core.roles import Role, has_role, require_role
@@ -36,26 +37,33 @@ from templates_app.models import TemplateVersion
 from templates_app.selectors import version_by_id
 
 MAX_COMMENT_LENGTH = 10_000
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
 def submit_for_approval(*, actor: Any, version_id: UUID, environment: str) -> ApprovalRequest:
     """Open a request for the version in the environment, with one stage per stage of its policy now.
 
-    A policy without stages approves at once. Development needs no approval: every new version is
-    active there from its creation.
+    Development needs no approval: every new version is active there from its creation. Staging and
+    production always do: a policy left without stages is refused, never read as "approve at once".
     """
     require_role(actor, Role.AUTHOR, to="submit versions for approval")
     check_environment(environment)
     version = version_by_id(version_id)
     if environment == Environment.DEVELOPMENT:
         raise AlreadyApproved("Development needs no approval: every new version is active there at once.")
-    if environment in approved_environments([version.pk])[version.pk]:
+    # Lock the pair's requests: a final approval being committed right now must be seen before we decide
+    # that the version still needs a request.
+    earlier = list(ApprovalRequest.objects.select_for_update().filter(version=version, environment=environment))
+    if any(request.state == ApprovalRequest.State.APPROVED for request in earlier):
         raise AlreadyApproved(f"Version {version.number} is already approved for {environment}.")
-
-    policy = ApprovalPolicy.objects.filter(environment=environment).first()
-    if policy is None:  # never approve by default: a missing policy is a mistake to fix, not "no stages"
-        raise Conflict(f"There is no approval policy for {environment}; an administrator must create one.")
+    roles = list(
+        PolicyStage.objects.filter(policy__environment=environment)
+        .order_by("position")
+        .values_list("role_id", flat=True)
+    )
+    if not roles:
+        raise Conflict(f"The {environment} policy has no stages; an administrator must give it at least one.")
 
     request = ApprovalRequest(version=version, environment=environment, submitted_by=actor)
     request._history_user = actor  # type: ignore[attr-defined]
@@ -64,23 +72,17 @@ def submit_for_approval(*, actor: Any, version_id: UUID, environment: str) -> Ap
             request.save()
     except IntegrityError:
         raise AlreadyPending(f"Version {version.number} already waits for approval in {environment}.") from None
-    roles = list(policy.stages.order_by("position").values_list("role__name", flat=True))
-    for index, role in enumerate(roles):
-        stage = ApprovalStage(request=request, index=index, role=role)
+    for index, role_id in enumerate(roles):
+        stage = ApprovalStage(request=request, index=index, role_id=role_id)
         stage._history_user = actor  # type: ignore[attr-defined]
         stage.save()
-    if not roles:
-        request.approve()
-        request.save()
     return request
 
 
 @transaction.atomic
-def approve_stage(
-    *, actor: Any, version_id: UUID, environment: str | None, stage_index: int, comment: str = ""
-) -> ApprovalRequest:
-    """Approve the current stage; approving the last one approves the request."""
-    request = _pending_request_locked(version_id, environment)
+def approve_stage(*, actor: Any, request_id: UUID, stage_index: int, comment: str = "") -> ApprovalRequest:
+    """Approve the request's current stage; approving the last one approves the request."""
+    request = _pending_request_locked(request_id)
     stage = _stage_to_decide(request, stage_index, actor)
     stage.approve(by=actor, comment=_checked_comment(comment, required=False))
     _save(stage, actor)
@@ -91,12 +93,10 @@ def approve_stage(
 
 
 @transaction.atomic
-def reject_stage(
-    *, actor: Any, version_id: UUID, environment: str | None, stage_index: int, comment: str
-) -> ApprovalRequest:
+def reject_stage(*, actor: Any, request_id: UUID, stage_index: int, comment: str) -> ApprovalRequest:
     """Reject the current stage, and so the request; the comment says why. The author may submit again."""
     comment = _checked_comment(comment, required=True)
-    request = _pending_request_locked(version_id, environment)
+    request = _pending_request_locked(request_id)
     stage = _stage_to_decide(request, stage_index, actor)
     stage.reject(by=actor, comment=comment)
     _save(stage, actor)
@@ -106,9 +106,9 @@ def reject_stage(
 
 
 @transaction.atomic
-def cancel_request(*, actor: Any, version_id: UUID, environment: str | None) -> ApprovalRequest:
+def cancel_request(*, actor: Any, request_id: UUID) -> ApprovalRequest:
     """Withdraw a pending request: by whoever submitted it, the version's author, or a superuser."""
-    request = _pending_request_locked(version_id, environment)
+    request = _pending_request_locked(request_id)
     if not (actor.is_superuser or actor.pk in (request.submitted_by_id, request.version.created_by_id)):
         raise PermissionDenied("Only whoever submitted the request, or the version's author, can cancel it.")
     request.cancel()
@@ -116,28 +116,23 @@ def cancel_request(*, actor: Any, version_id: UUID, environment: str | None) -> 
     return request
 
 
-@transaction.atomic
-def add_comment(*, actor: Any, version_id: UUID, environment: str | None, body: str) -> ApprovalComment:
-    """Comment on the version's request in the environment: the pending one, else the latest one."""
+def add_comment(*, actor: Any, request_id: UUID, body: str) -> ApprovalComment:
+    """A comment on the request, by anyone signed in (everyone who may read templates may read requests)."""
     if not getattr(actor, "is_authenticated", False):
         raise PermissionDenied("Sign in to comment.")
     body = _checked_comment(body, required=True, field="comment")
-    requests = ApprovalRequest.objects.filter(version_id=version_id)
-    if environment is not None:
-        check_environment(environment)
-        requests = requests.filter(environment=environment)
-    request = requests.filter(state=ApprovalRequest.State.PENDING).first() or requests.order_by("-submitted_at").first()
-    if request is None:
-        raise ApprovalRequestNotFound()
-    return ApprovalComment.objects.create(request=request, author=actor, body=body)
+    if not ApprovalRequest.objects.filter(pk=request_id).exists():
+        raise ApprovalRequestNotFound("No approval request with this id.")
+    return ApprovalComment.objects.create(request_id=request_id, author=actor, body=body)
 
 
 def remind_pending_reviewers(*, now: datetime | None = None) -> int:
-    """Email the reviewers of every request pending longer than APPROVAL_REMINDER_AFTER, at most once per
-    request per that period. Returns how many requests were reminded.
+    """Email the reviewers of every request pending longer than APPROVAL_REMINDER_AFTER_HOURS, at most once
+    per request per that period. Returns how many requests were reminded.
 
-    Safe to run twice or concurrently: each request is claimed by a conditional update before its email
-    goes out, and the claim is undone if sending fails (so that the next run tries again).
+    Safe to run twice or concurrently: each request is claimed by a conditional update, committed before
+    any email goes out (so no lock is held while a mail server answers). If sending fails, the claim is
+    given back, so that the next run tries again, and the other requests are still reminded.
     """
     now = now or timezone.now()
     period = timedelta(hours=settings.APPROVAL_REMINDER_AFTER_HOURS)
@@ -145,22 +140,30 @@ def remind_pending_reviewers(*, now: datetime | None = None) -> int:
         Q(reminded_at__isnull=True) | Q(reminded_at__lte=now - period)
     )
     reminded = 0
-    for request_id in ApprovalRequest.objects.filter(due).values_list("pk", flat=True):
-        with transaction.atomic():
-            if not ApprovalRequest.objects.filter(due, pk=request_id).update(reminded_at=now):
-                continue  # another worker claimed it a moment ago
-            request = ApprovalRequest.objects.select_related("version__template").get(pk=request_id)
-            stage = request.stages.filter(state=ApprovalStage.State.WAITING).order_by("index").first()
-            if stage is None:
-                continue
-            messages = [
-                (_reminder_subject(request, stage), _reminder_body(request, stage, now), None, [reviewer.email])
-                for reviewer in reviewers_for(request, stage)
-                if reviewer.email
-            ]
-            send_mass_mail(messages, fail_silently=False)
-            reminded += 1
+    for request_id, last_reminded_at in ApprovalRequest.objects.filter(due).values_list("pk", "reminded_at"):
+        if not ApprovalRequest.objects.filter(due, pk=request_id).update(reminded_at=now):
+            continue  # another worker claimed it a moment ago
+        try:
+            _send_reminder(request_id, now)
+        except Exception:
+            logger.exception("reminder for approval request %s not sent; the next run tries again", request_id)
+            ApprovalRequest.objects.filter(pk=request_id, reminded_at=now).update(reminded_at=last_reminded_at)
+            continue
+        reminded += 1
     return reminded
+
+
+def _send_reminder(request_id: UUID, now: datetime) -> None:
+    request = ApprovalRequest.objects.select_related("version__template").get(pk=request_id)
+    stage = request.stages.select_related("role").filter(state=ApprovalStage.State.WAITING).order_by("index").first()
+    if stage is None:
+        return
+    messages = [
+        (_reminder_subject(request, stage), _reminder_body(request, stage, now), None, [reviewer.email])
+        for reviewer in reviewers_for(request, stage)
+        if reviewer.email
+    ]
+    send_mass_mail(messages, fail_silently=False)
 
 
 def _reminder_subject(request: ApprovalRequest, stage: ApprovalStage) -> str:
@@ -174,7 +177,8 @@ def _reminder_body(request: ApprovalRequest, stage: ApprovalStage, now: datetime
     link = f"{settings.PUBLIC_URL.rstrip('/')}/admin/approvals/approvalrequest/{request.pk}/change/"
     return (
         f"{version.template.name} {version.number} has waited {hours} hours for approval in "
-        f"{request.environment}. Its stage {stage.index} is decided by the '{stage.role}' role, which you hold.\n\n"
+        f"{request.environment}. Its stage {stage.index} is decided by the '{stage.role.name}' role, "
+        "which you hold.\n\n"
         f"Review it here: {link}\n"
     )
 
@@ -195,38 +199,29 @@ def _checked_comment(comment: Any, *, required: bool, field: str = "data.comment
     return comment
 
 
-def _pending_request_locked(version_id: UUID, environment: str | None) -> ApprovalRequest:
-    """The version's pending request (in `environment`, which may be left out when there is only one),
-    locked until the transaction ends."""
-    requests = ApprovalRequest.objects.filter(version_id=version_id)
-    if environment is not None:
-        check_environment(environment)
-        requests = requests.filter(environment=environment)
-    pending = list(
-        requests.filter(state=ApprovalRequest.State.PENDING).select_for_update(of=("self",)).select_related("version")
+def _pending_request_locked(request_id: UUID) -> ApprovalRequest:
+    """The request, locked until the transaction ends, if it still waits for decisions."""
+    request = (
+        ApprovalRequest.objects.select_for_update(of=("self",)).select_related("version").filter(pk=request_id).first()
     )
-    if len(pending) > 1:
-        raise InvalidInput.at("environment", "this version waits for approval in several environments: say which")
-    if pending:
-        return pending[0]
-    if requests.exists():
-        latest = requests.order_by("-submitted_at").first()
-        assert latest is not None
-        raise NotPending(f"This request is {latest.state}: nothing waits for a decision.")
-    raise ApprovalRequestNotFound()
+    if request is None:
+        raise ApprovalRequestNotFound("No approval request with this id.")
+    if request.state != ApprovalRequest.State.PENDING:
+        raise NotPending(f"This request is {request.state}: nothing waits for a decision.")
+    return request
 
 
 def _stage_to_decide(request: ApprovalRequest, stage_index: int, actor: Any) -> ApprovalStage:
     """The stage `actor` may decide now, or the error saying why not (checked under the request's lock)."""
-    stages = list(request.stages.order_by("index"))
+    stages = list(request.stages.select_related("role").order_by("index"))
     stage = next((s for s in stages if s.index == stage_index), None)
     if stage is None:
         raise InvalidInput.at("data.stageIndex", f"this request has stages 0 to {len(stages) - 1}")
     version: TemplateVersion = request.version
     if version.created_by_id == actor.pk:
         raise SelfApprovalForbidden()
-    if not has_role(actor, stage.role):
-        raise WrongRole(f"Stage {stage.index} is decided by the '{stage.role}' role.")
+    if not has_role(actor, stage.role.name):
+        raise WrongRole(f"Stage {stage.index} is decided by the '{stage.role.name}' role.")
     if any(other.decided_by_id == actor.pk for other in stages):
         raise AlreadyDecidedAStage()
     current = next((s for s in stages if s.state == ApprovalStage.State.WAITING), None)
@@ -234,5 +229,5 @@ def _stage_to_decide(request: ApprovalRequest, stage_index: int, actor: Any) -> 
         if stage.state != ApprovalStage.State.WAITING:
             raise StageOutOfOrder(f"Stage {stage.index} is already {stage.state}.")
         assert current is not None
-        raise StageOutOfOrder(f"Stage {current.index} ({current.role}) is decided before stage {stage.index}.")
+        raise StageOutOfOrder(f"Stage {current.index} ({current.role.name}) is decided before stage {stage.index}.")
     return stage

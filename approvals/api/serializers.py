@@ -9,12 +9,11 @@ from rest_framework import serializers
 from approvals.models import ApprovalRequest
 from approvals.selectors import workflow_history
 from lifecycle.core.api.inputs import EnvironmentField, StrictCharField, StrictIntegerField
-from lifecycle.core.environments import Environment
 
 
 class SubmitInput(serializers.Serializer):
     versionId = serializers.UUIDField()
-    environment = EnvironmentField(default=Environment.PRODUCTION)
+    environment = EnvironmentField(help_text="staging or production (development needs no approval)")
 
 
 class DecisionData(serializers.Serializer):
@@ -47,7 +46,7 @@ def _username(user: Any) -> str | None:
 
 class StageOutput(serializers.Serializer):
     index = serializers.IntegerField()
-    role = serializers.CharField()
+    role = serializers.CharField(source="role.name")
     status = serializers.CharField(source="state")
     decidedBy = serializers.SerializerMethodField()
     comment = serializers.CharField()

@@ -25,7 +25,7 @@ from approvals.api.serializers import (
     SubmitInput,
 )
 from approvals.models import ApprovalRequest
-from approvals.selectors import request_by_id, requests_waiting_for
+from approvals.selectors import request_by_id, request_id_for, requests_waiting_for
 from lifecycle.core.api.inputs import validated
 from lifecycle.core.exceptions import InvalidInput
 
@@ -50,8 +50,7 @@ class ApproveApi(APIView):
         data = validated(DecisionInput, request.data)
         approval = services.approve_stage(
             actor=request.user,
-            version_id=data["versionId"],
-            environment=data.get("environment"),
+            request_id=request_id_for(data["versionId"], data.get("environment")),
             stage_index=data["data"]["stageIndex"],
             comment=data["data"]["comment"],
         )
@@ -64,8 +63,7 @@ class RejectApi(APIView):
         data = validated(DecisionInput, request.data)
         approval = services.reject_stage(
             actor=request.user,
-            version_id=data["versionId"],
-            environment=data.get("environment"),
+            request_id=request_id_for(data["versionId"], data.get("environment")),
             stage_index=data["data"]["stageIndex"],
             comment=data["data"]["comment"],
         )
@@ -77,7 +75,7 @@ class CancelApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(CancelInput, request.data)
         approval = services.cancel_request(
-            actor=request.user, version_id=data["versionId"], environment=data.get("environment")
+            actor=request.user, request_id=request_id_for(data["versionId"], data.get("environment"))
         )
         return Response(_request_output(approval))
 
@@ -88,8 +86,7 @@ class CommentApi(APIView):
         data = validated(CommentInput, request.data)
         comment = services.add_comment(
             actor=request.user,
-            version_id=data["versionId"],
-            environment=data.get("environment"),
+            request_id=request_id_for(data["versionId"], data.get("environment")),
             body=data["comment"],
         )
         return Response(CommentOutput(comment).data, status=status.HTTP_201_CREATED)
@@ -111,7 +108,9 @@ class PendingApi(generics.GenericAPIView):
             reviewer = get_user_model().objects.filter(username=username).first()
             if reviewer is None:
                 raise InvalidInput.at("approverId", "no user with this username")
-        page = self.paginate_queryset(requests_waiting_for(reviewer).prefetch_related("stages__decided_by"))
+        page = self.paginate_queryset(
+            requests_waiting_for(reviewer).prefetch_related("stages__decided_by", "stages__role")
+        )
         output = PendingRequestOutput(page, many=True, context={"now": timezone.now()})
         return self.get_paginated_response(output.data)
 

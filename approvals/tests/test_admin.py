@@ -181,20 +181,28 @@ def test_qa_reviewer__cannot_edit_a_policy_or_a_version(submitted):
 def _policy_form(policy, roles, extra_description=""):
     from django.contrib.auth.models import Group
 
+    """The admin's policy form giving `policy` the stages `roles`, in order: existing rows are reused in order,
+    rows beyond `roles` are deleted, and new rows are added."""
     stages = list(policy.stages.order_by("position"))
+    rows = max(len(roles), len(stages))
     data = {
         "description": extra_description,
-        "stages-TOTAL_FORMS": str(len(roles)),
+        "stages-TOTAL_FORMS": str(rows),
         "stages-INITIAL_FORMS": str(len(stages)),
         "stages-MIN_NUM_FORMS": "0",
         "stages-MAX_NUM_FORMS": "1000",
     }
-    for index, role in enumerate(roles):
+    for index in range(rows):
         if index < len(stages):
             data[f"stages-{index}-id"] = str(stages[index].pk)
         data[f"stages-{index}-policy"] = str(policy.pk)
-        data[f"stages-{index}-position"] = str(index)
-        data[f"stages-{index}-role"] = str(Group.objects.get(name=role).pk)
+        if index < len(roles):
+            data[f"stages-{index}-position"] = str(index)
+            data[f"stages-{index}-role"] = str(Group.objects.get(name=roles[index]).pk)
+        else:
+            data[f"stages-{index}-position"] = str(stages[index].position)
+            data[f"stages-{index}-role"] = str(stages[index].role_id)
+            data[f"stages-{index}-DELETE"] = "on"
     return data
 
 
@@ -218,3 +226,116 @@ def test_superuser__development_policy_cannot_get_stages(make_user):
     assert response.status_code == 200
     assert "Development needs no approval" in response.content.decode()
     assert not policy.stages.exists()
+
+
+def test_superuser__reorders_stages__no_collision_on_positions(make_user):
+    root = Client()
+    root.force_login(make_user(superuser=True))
+    policy = ApprovalPolicy.objects.get(environment="staging")
+    response = root.post(
+        f"/admin/approvals/approvalpolicy/{policy.pk}/change/", _policy_form(policy, ["qa", "technical"])
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert [s.role.name for s in policy.stages.order_by("position")] == ["qa", "technical"]
+
+
+def test_superuser__cannot_empty_the_production_policy(make_user):
+    root = Client()
+    root.force_login(make_user(superuser=True))
+    policy = ApprovalPolicy.objects.get(environment="production")
+    response = root.post(f"/admin/approvals/approvalpolicy/{policy.pk}/change/", _policy_form(policy, []))
+    assert response.status_code == 200
+    assert "without review" in response.content.decode()
+    assert policy.stages.count() == 4
+
+
+def test_admin_decision__acts_on_the_request_on_the_page_not_a_newer_one(workflow, author, reviewers, version):
+    # Given a request rejected, and the version submitted again (a new pending request)
+    workflow.submit(author, version)
+    workflow.reject(reviewers["technical"], version, 0, "no")
+    old = ApprovalRequest.objects.get(version=version, state="rejected")
+    workflow.submit(author, version)
+    new = ApprovalRequest.objects.get(version=version, state="pending")
+    # When a reviewer acts on the old request's page
+    client = staff_reviewer("tina", "technical")
+    response = decide(client, old, "approve", 0)
+    decide(client, old, "comment", comment="on the old one")
+    # Then it is refused, the new request is untouched, and the comment is on the old one
+    assert "rejected: nothing waits" in response.content.decode()
+    assert new.stages.get(index=0).state == "waiting"
+    assert list(old.comments.values_list("body", flat=True)) == ["on the old one"]
+    assert not new.comments.exists()
+
+
+@pytest.mark.parametrize("object_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_admin_decide__odd_or_unknown_id__404(object_id):
+    client = staff_reviewer("tina", "technical")
+    response = client.post(
+        f"/admin/approvals/approvalrequest/{object_id}/decide/", {"decision": "comment", "comment": "x"}
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"decision": "explode"},
+        {"decision": "approve"},
+        {"decision": "approve", "stage_index": "x"},
+        {"decision": "reject", "stage_index": "0"},
+    ],
+)
+def test_admin_decide__odd_post_data__message_and_nothing_changed(submitted, data):
+    client = staff_reviewer("tina", "technical")
+    response = client.post(f"/admin/approvals/approvalrequest/{submitted.pk}/decide/", data, follow=True)
+    assert response.status_code == 200
+    assert response.context["messages"]
+    assert not submitted.stages.exclude(state="waiting").exists()
+
+
+def test_admin_decision__superuser_author__refused(make_user, workflow, create_template):
+    root = make_user("author", superuser=True)
+    version = create_template(actor=root).latest_version
+    workflow.submit(root, version)
+    request = ApprovalRequest.objects.get(version=version)
+    client = Client()
+    client.force_login(root)
+    response = decide(client, request, "approve", 0)
+    assert "author of a version cannot decide" in response.content.decode()
+
+
+def test_custom_group_stage__its_members_become_reviewers_in_the_admin(make_user, workflow, author, version):
+    from django.contrib.auth.models import Group
+
+    root = Client()
+    root.force_login(make_user(superuser=True))
+    legal = Group.objects.create(name="legal")
+    policy = ApprovalPolicy.objects.get(environment="staging")
+    form = _policy_form(policy, ["technical", "qa", "legal"])
+    assert root.post(f"/admin/approvals/approvalpolicy/{policy.pk}/change/", form).status_code == 302
+    lawyer = staff_reviewer("leo", "legal")
+    assert lawyer.user.is_staff
+    assert lawyer.user.has_perm("approvals.view_approvalrequest")
+    assert legal.permissions.filter(codename="view_reviewqueue").exists()
+    assert lawyer.get("/admin/approvals/reviewqueue/").status_code == 200
+
+
+def test_queue_and_pending__queries_do_not_grow_with_requests(
+    workflow, author, create_template, api, django_assert_max_num_queries
+):
+    technical = staff_reviewer("tina", "technical")
+    for _ in range(2):
+        workflow.submit(author, create_template().latest_version)
+    with django_assert_max_num_queries(20) as few:
+        technical.get("/admin/approvals/reviewqueue/")
+    queue_queries = len(few.captured_queries)
+    with django_assert_max_num_queries(20) as few:
+        api.as_user(technical.user).get("/api/approval/pending")
+    pending_queries = len(few.captured_queries)
+    for _ in range(8):
+        workflow.submit(author, create_template().latest_version)
+    with django_assert_max_num_queries(queue_queries):
+        technical.get("/admin/approvals/reviewqueue/")
+    with django_assert_max_num_queries(pending_queries):
+        assert api.as_user(technical.user).get("/api/approval/pending").json()["count"] == 10

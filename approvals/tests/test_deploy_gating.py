@@ -112,9 +112,9 @@ def test_deploy__racing_deploys_to_production__exactly_one_active(make_user, cre
         for i in range(3)
     ]
     for version in versions:
-        submit_for_approval(actor=author, version_id=version.pk, environment="production")
+        request = submit_for_approval(actor=author, version_id=version.pk, environment="production")
         for index, decider in enumerate(deciders):
-            approve_stage(actor=decider, version_id=version.pk, environment="production", stage_index=index)
+            approve_stage(actor=decider, request_id=request.pk, stage_index=index)
 
     # When all four are deployed to production at the same moment
     errors: list[BaseException] = []
@@ -150,7 +150,7 @@ def test_approve__two_reviewers_press_at_once__one_decides_the_other_is_refused(
 
     author = make_user("author")
     version = create_template(actor=author).latest_version
-    submit_for_approval(actor=author, version_id=version.pk, environment="production")
+    request = submit_for_approval(actor=author, version_id=version.pk, environment="production")
     first, second = make_user("technical"), make_user("technical")
     outcomes: list[str] = []
     start = threading.Barrier(2)
@@ -158,7 +158,7 @@ def test_approve__two_reviewers_press_at_once__one_decides_the_other_is_refused(
     def run(user):
         try:
             start.wait()
-            approve_stage(actor=user, version_id=version.pk, environment="production", stage_index=0)
+            approve_stage(actor=user, request_id=request.pk, stage_index=0)
             outcomes.append("approved")
         except Exception as exc:
             outcomes.append(type(exc).__name__)

@@ -102,12 +102,34 @@ def test_reminder__sending_fails__claim_undone_and_retried_next_run(pending, mon
         raise ConnectionError("mail server down")
 
     monkeypatch.setattr("approvals.services.send_mass_mail", broken)
-    with pytest.raises(ConnectionError):
-        remind_pending_reviewers()
+    assert remind_pending_reviewers() == 0
     pending.refresh_from_db()
     assert pending.reminded_at is None
     monkeypatch.undo()
     assert remind_pending_reviewers() == 1
+
+
+@pytest.mark.django_db
+def test_reminder__one_request_fails__the_others_still_reminded(
+    workflow, author, reviewers, create_template, monkeypatch
+):
+    from django.core.mail import send_mass_mail as real_send
+
+    first, second = create_template().latest_version, create_template().latest_version
+    for version in (first, second):
+        workflow.submit(author, version)
+        age(ApprovalRequest.objects.get(version=version), 25)
+    failing = first.template.name
+
+    def fails_for_first(messages, **kwargs):
+        if any(failing in message[0] for message in messages):
+            raise ConnectionError("refused")
+        return real_send(messages, **kwargs)
+
+    monkeypatch.setattr("approvals.services.send_mass_mail", fails_for_first)
+    assert remind_pending_reviewers() == 1
+    assert [m.subject for m in mail.outbox] == [f"Waiting for your review: {second.template.name} 1.0.0 for production"]
+    assert ApprovalRequest.objects.get(version=first).reminded_at is None
 
 
 @pytest.mark.django_db

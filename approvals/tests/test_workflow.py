@@ -205,28 +205,72 @@ def test_reject__rules_of_deciding_hold(workflow, author, reviewers, version):
     assert workflow.reject(reviewers["technical"], version, 1, "no").status_code == 403  # wrong role
 
 
-def test_policy_change__applies_to_later_requests_not_in_flight(workflow, author, reviewers, create_template):
+def test_policy_change__applies_to_later_requests_not_in_flight(
+    workflow, author, reviewers, create_template, make_user
+):
+    from django.test import Client
+
+    from approvals.tests.test_admin import _policy_form
+
     # Given a request in flight under the four-stage production policy
     first = create_template().latest_version
     workflow.submit(author, first)
-    # When the policy loses its security stage
-    PolicyStage.objects.filter(policy__environment="production", role__name="security").delete()
+    # When a superuser removes the security stage in the admin
+    root = Client()
+    root.force_login(make_user(superuser=True))
+    policy = ApprovalPolicy.objects.get(environment="production")
+    form = _policy_form(policy, ["technical", "qa", "business"])
+    response = root.post(f"/admin/approvals/approvalpolicy/{policy.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
     # Then the request in flight keeps four stages, and a new one gets three
     second = create_template().latest_version
     later = workflow.submit(author, second).json()
     assert [s["role"] for s in later["stages"]] == ["technical", "qa", "business"]
     in_flight = ApprovalRequest.objects.get(version=first)
-    assert list(in_flight.stages.values_list("role", flat=True)) == ["technical", "qa", "security", "business"]
+    assert list(in_flight.stages.values_list("role__name", flat=True)) == ["technical", "qa", "security", "business"]
     workflow.approve(reviewers["technical"], first, 0)
     workflow.approve(reviewers["qa"], first, 1)
     assert workflow.approve(reviewers["security"], first, 2).json()["status"] == "pending"
 
 
-def test_policy_without_stages__approved_at_once(workflow, author, version):
+def test_policy_without_stages__refused_never_approved_at_once(workflow, author, version):
     PolicyStage.objects.filter(policy__environment="staging").delete()
-    body = workflow.submit(author, version, "staging").json()
-    assert body["status"] == "approved"
-    assert body["stages"] == []
+    response = workflow.submit(author, version, "staging")
+    assert response.status_code == 409
+    assert "no stages" in response.json()["error"]["message"]
+    assert not ApprovalRequest.objects.exists()
+
+
+def test_submit__environment_missing__400_not_production_by_default(api, author, version):
+    response = api.as_user(author).post("/api/approval/submit", {"versionId": str(version.pk)})
+    assert response.status_code == 400
+    assert "environment" in response.json()["error"]["fields"]
+
+
+def test_stage_role__group_renamed__same_people_still_decide(workflow, author, reviewers, version):
+    from django.contrib.auth.models import Group
+
+    workflow.submit(author, version)
+    Group.objects.filter(name="technical").update(name="engineering")
+    response = workflow.approve(reviewers["technical"], version, 0)
+    assert response.status_code == 200, response.json()
+    assert response.json()["stages"][0]["role"] == "engineering"
+    Group.objects.filter(name="engineering").update(name="technical")
+
+
+def test_custom_group_stage__its_members_decide_and_see_the_queue(api, workflow, author, make_user, version):
+    from django.contrib.auth.models import Group
+
+    legal = Group.objects.create(name="legal")
+    policy = ApprovalPolicy.objects.get(environment="staging")
+    PolicyStage.objects.create(policy=policy, position=2, role=legal)
+    lawyer = make_user("legal")
+    workflow.submit(author, version, "staging")
+    assert api.as_user(lawyer).get("/api/approval/pending").json()["count"] == 0  # stage 2 is not current yet
+    for index, role in enumerate(["technical", "qa"]):
+        assert workflow.approve(make_user(role), version, index, environment="staging").status_code == 200
+    assert api.as_user(lawyer).get("/api/approval/pending").json()["count"] == 1
+    assert workflow.approve(lawyer, version, 2, environment="staging").json()["status"] == "approved"
 
 
 def test_newer_version__does_not_cancel_older_request(workflow, author, version):

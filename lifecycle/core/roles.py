@@ -44,15 +44,17 @@ def require_role(user: Any, *roles: str, to: str) -> None:
         raise PermissionDenied(f"To {to} you need the {needed} role.")
 
 
-# Roles whose work happens (also) in the admin: their members are made staff by create_api_token.
-ADMIN_ROLES = frozenset({Role.AUTHOR, Role.TECHNICAL, Role.QA, Role.SECURITY, Role.BUSINESS, Role.DEPLOYER})
+REVIEWER_ROLES = (Role.TECHNICAL, Role.QA, Role.SECURITY, Role.BUSINESS)
 
 
 def sync_role_permissions() -> None:
     """Make every role exist with exactly the admin permissions its work needs, and no more.
 
     Each app says what its models give each role in its AppConfig's `role_permissions`
-    ({role: [codename, ...]}), so this kernel knows no app. Runs after every migrate, and from `seed`.
+    ({role: [codename, ...]}), so this kernel knows no app. A group that an app names as a reviewer
+    (AppConfig.extra_reviewer_groups(), e.g. a policy stage's group beyond the built-in roles) gets what the
+    built-in reviewer roles get. Runs after every migrate, from `seed`, and when a policy is saved.
+    Permissions granted to these groups by hand are removed: the roles are the product's, not a site's.
     """
     from django.apps import apps
     from django.contrib.auth.management import create_permissions
@@ -64,6 +66,10 @@ def sync_role_permissions() -> None:
     for config in apps.get_app_configs():
         for role, codenames in getattr(config, "role_permissions", {}).items():
             wanted.setdefault(role, set()).update((config.label, codename) for codename in codenames)
+    reviewer = set().union(*(wanted[role] for role in REVIEWER_ROLES))
+    for config in apps.get_app_configs():
+        for name in getattr(config, "extra_reviewer_groups", lambda: [])():
+            wanted[name] = wanted.get(name, set()) | reviewer
     for role, pairs in wanted.items():
         group, _ = Group.objects.get_or_create(name=role)
         permissions = [

@@ -10,8 +10,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from lifecycle.core.roles import ADMIN_ROLES
-
 
 class Command(BaseCommand):
     help = (
@@ -39,8 +37,8 @@ class Command(BaseCommand):
             user.set_unusable_password()  # API only until someone sets a password (manage.py changepassword)
         if superuser:
             user.is_superuser = user.is_staff = True
-        if ADMIN_ROLES.intersection(found):
-            user.is_staff = True  # reviewers and authors work in the admin, with their roles' permissions
+        if any(group.permissions.exists() for group in found.values()):
+            user.is_staff = True  # reviewers, authors, deployers work in the admin, with their roles' permissions
         user.save()
         user.groups.add(*found.values())
         token, _ = Token.objects.get_or_create(user=user)
