@@ -21,6 +21,7 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
     sender.add_periodic_task(
         settings.APPROVAL_REMINDER_CHECK_MINUTES * 60, sender.signature("approvals.remind_pending_reviewers")
     )
+    sender.add_periodic_task(24 * 3600, sender.signature("analytics.delete_expired_executions"))
 
 
 @beat_init.connect

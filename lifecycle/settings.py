@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "lifecycle.core",
     "templates_app",
     "approvals",
+    "analytics",
     "lifecycle.releases",
 ]
 
@@ -209,6 +210,15 @@ PUBLIC_URL = env.str("PUBLIC_URL", default="http://localhost:8000")
 # EMAIL (printed to the worker's log unless EMAIL_URL names a server, e.g. smtp+tls://user:pass@host:587)
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="prompt-lifecycle@localhost")
+
+# EXECUTIONS
+# Inputs and outputs may hold personal data: keep them at all? If so, at most this many characters each.
+EXECUTION_STORE_PAYLOADS = env.bool("EXECUTION_STORE_PAYLOADS", default=True)
+EXECUTION_PAYLOAD_MAX_CHARS = env.int("EXECUTION_PAYLOAD_MAX_CHARS", default=2000)
+# Raw executions older than this are deleted (daily, by beat); the hourly and daily rollups stay.
+EXECUTION_RETENTION_DAYS = env.int("EXECUTION_RETENTION_DAYS", default=90)
+# How far in the future a reported timestamp may be (clocks differ).
+EXECUTION_CLOCK_SKEW_SECONDS = env.int("EXECUTION_CLOCK_SKEW_SECONDS", default=300)
 
 # RENDERING
 # How many characters of compiled prompts each process keeps in memory (versions never change, so

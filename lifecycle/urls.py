@@ -10,6 +10,7 @@ from lifecycle.core import views as core_views
 api_patterns: list[URLPattern | URLResolver] = [
     path("", include("templates_app.api.urls")),
     path("", include("approvals.api.urls")),
+    path("", include("analytics.api.urls")),
     path("", include("lifecycle.releases.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

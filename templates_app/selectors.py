@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -124,3 +125,23 @@ def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
         describe=lambda record, action: f"version {record.major}.{record.minor}.{record.patch} {action}",
     )
     return entries
+
+
+# Which template a version belongs to never changes (versions are immutable and never deleted), so the
+# answer may be kept in memory for as long as the process lives: execution reports ask it for every row.
+_template_of_version: LRUCache[UUID, UUID] = LRUCache(maxsize=200_000)
+_template_of_version_lock = threading.Lock()
+
+
+def templates_of_versions(version_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+    """The template id of each of these versions that exists."""
+    wanted = set(version_ids)
+    with _template_of_version_lock:
+        found = {vid: _template_of_version[vid] for vid in wanted if vid in _template_of_version}
+    missing = wanted - found.keys()
+    if missing:
+        loaded = dict(TemplateVersion.objects.filter(pk__in=missing).values_list("pk", "template_id"))
+        with _template_of_version_lock:
+            _template_of_version.update(loaded)
+        found.update(loaded)
+    return found

@@ -1,0 +1,1 @@
+"""Executions reported by integrations, their hourly and daily rollups, and the metrics read from them."""

@@ -1,0 +1,9 @@
+from analytics.api import views
+from lifecycle.core.api.routes import api_path
+
+urlpatterns = [
+    *api_path("executions", views.ExecutionApi.as_view(), "execution-create"),
+    *api_path("executions/batch", views.ExecutionBatchApi.as_view(), "execution-batch"),
+    *api_path("performance/metrics", views.MetricsApi.as_view(), "performance-metrics"),
+    *api_path("performance/analytics", views.AnalyticsApi.as_view(), "performance-analytics"),
+]

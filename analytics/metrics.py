@@ -1,0 +1,168 @@
+"""The metrics of a version and the analytics of a template, as API.md shapes them ("Executions and
+performance"). Rates are percentages (0-100); times are milliseconds; percentiles are within 1%."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from analytics import histogram
+from analytics.forecast import forecast
+from analytics.selectors import Scope, Totals, error_summaries, latency_histograms, stat_totals
+from analytics.windows import Window
+from lifecycle.core.exceptions import PermissionDenied
+from lifecycle.core.roles import Role, has_role
+
+
+def check_may_read(user: Any, template_created_by_id: Any) -> None:
+    """Analysts and superusers read every template's numbers; authors those of the templates they wrote."""
+    if has_role(user, Role.ANALYST):
+        return
+    if has_role(user, Role.AUTHOR) and user.pk == template_created_by_id:
+        return
+    raise PermissionDenied("To read these numbers you need the 'analyst' role, or to be the template's author.")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+def _summary(totals: Totals) -> dict[str, Any]:
+    return {
+        "executions": int(totals.executions),
+        "successRate": totals.rate(totals.successes, totals.executions),
+        "averageResponseTime": totals.average(totals.response_time_sum, totals.executions, 2),
+        "averageCost": totals.average(totals.cost, totals.executions, 6),
+        "totalCost": round(totals.cost, 6),
+    }
+
+
+def version_metrics(version: Any, window: Window, environment: str | None) -> dict[str, Any]:
+    scope: Scope = {"version_id": version.pk}
+    if environment:
+        scope["environment"] = environment
+    totals = stat_totals(scope, window).get((), Totals())
+    latencies = latency_histograms(scope, window).get((), histogram.empty())
+    errors = error_summaries(scope, window)
+    return {
+        "versionId": str(version.pk),
+        "templateId": str(version.template_id),
+        "version": version.number,
+        "environment": environment,
+        "startDate": _iso(window.start),
+        "endDate": _iso(window.end),
+        "totalExecutions": int(totals.executions),
+        "successCount": int(totals.successes),
+        "errorCount": int(totals.failures),
+        "timeoutCount": int(totals.timeouts),
+        "successRate": totals.rate(totals.successes, totals.executions),
+        "averageResponseTime": totals.average(totals.response_time_sum, totals.executions, 2),
+        "p50ResponseTime": histogram.percentile(latencies, 50),
+        "p95ResponseTime": histogram.percentile(latencies, 95),
+        "p99ResponseTime": histogram.percentile(latencies, 99),
+        "tokenUsage": {
+            "inputTokens": int(totals.input_tokens),
+            "outputTokens": int(totals.output_tokens),
+            "totalTokens": int(totals.total_tokens),
+            "averagePerExecution": totals.average(totals.total_tokens, totals.executions, 2),
+        },
+        "totalCost": round(totals.cost, 6),
+        "averageCost": totals.average(totals.cost, totals.executions, 6),
+        "averageSatisfaction": totals.average(totals.satisfaction_sum, totals.satisfaction_count, 3),
+        "conversionRate": totals.rate(totals.conversions, totals.conversion_reports),
+        "errorsByType": {summary.type: summary.count for summary in errors},
+    }
+
+
+def template_analytics(
+    template: Any, versions: dict[Any, str], window: Window, environment: str | None, granularity: str
+) -> dict[str, Any]:
+    """`versions` maps the template's version ids to their numbers."""
+    scope: Scope = {"template_id": template.pk}
+    if environment:
+        scope["environment"] = environment
+    by_version = stat_totals(scope, window, by=["version_id"])
+    overall = Totals()
+    for totals in by_version.values():
+        overall.add(totals.sums)
+    version_latency = latency_histograms(scope, window, by_version=True)
+    all_latency = histogram.empty()
+    for counts in version_latency.values():
+        all_latency += counts
+    by_region = stat_totals(scope, window, by=["region"])
+    errors = error_summaries(scope, window)
+    series = stat_totals(scope, window, bucket=granularity)
+    series_latency = latency_histograms(scope, window, bucket=granularity)
+    daily = series if granularity == "day" else stat_totals(scope, window, bucket="day")
+
+    return {
+        "templateId": str(template.pk),
+        "environment": environment,
+        "startDate": _iso(window.start),
+        "endDate": _iso(window.end),
+        "granularity": granularity,
+        "totalExecutions": int(overall.executions),
+        "averagePerformance": {
+            "successRate": overall.rate(overall.successes, overall.executions),
+            "averageResponseTime": overall.average(overall.response_time_sum, overall.executions, 2),
+            "p95ResponseTime": histogram.percentile(all_latency, 95),
+            "averageCost": overall.average(overall.cost, overall.executions, 6),
+        },
+        "byVersion": sorted(
+            (
+                {
+                    "versionId": str(version_id),
+                    "version": versions.get(version_id),
+                    **_summary(totals),
+                    "p95ResponseTime": histogram.percentile(version_latency.get((version_id,), histogram.empty()), 95),
+                }
+                for (version_id,), totals in by_version.items()
+            ),
+            key=lambda row: -row["executions"],
+        ),
+        "byRegion": sorted(
+            ({"region": region or "unknown", **_summary(totals)} for (region,), totals in by_region.items()),
+            key=lambda row: -row["executions"],
+        ),
+        "errorAnalysis": [
+            {
+                "type": summary.type,
+                "count": summary.count,
+                "share": overall.rate(summary.count, overall.executions),
+                "firstSeen": _iso(summary.first_seen),
+                "lastSeen": _iso(summary.last_seen),
+                "sampleMessages": summary.samples,
+            }
+            for summary in errors
+        ],
+        "timeSeries": [
+            {
+                "start": _iso(bucket),
+                "executions": int(totals.executions),
+                "successRate": totals.rate(totals.successes, totals.executions),
+                "p95ResponseTime": histogram.percentile(series_latency.get((bucket,), histogram.empty()), 95),
+                "cost": round(totals.cost, 6),
+            }
+            for (bucket,), totals in sorted(series.items())
+        ],
+        "forecast": forecast(_consecutive_days(daily, window)),
+    }
+
+
+def _consecutive_days(daily: dict[tuple, Totals], window: Window) -> list[tuple[Any, float, float]]:
+    """Every day from the first with executions to the window's last, zeros where none ran."""
+    if not daily:
+        return []
+    days = sorted(bucket for (bucket,) in daily)
+    first, last = days[0], days[-1]
+    end_day = window.end.replace(hour=0, minute=0, second=0, microsecond=0)
+    if end_day == window.end:  # the window ends at midnight: that day is not in it
+        end_day -= timedelta(days=1)
+    last = max(last, end_day)
+    rows = []
+    day = first
+    while day <= last:
+        totals = daily.get((day,))
+        rows.append((day.date(), totals.executions if totals else 0.0, totals.cost if totals else 0.0))
+        day += timedelta(days=1)
+    return rows

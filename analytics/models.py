@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from lifecycle.core.environments import Environment
+from lifecycle.core.ids import uuid7
+
+
+class Execution(models.Model):
+    """One LLM call an integration made with a version of a template, as it reported it.
+
+    Raw rows are kept for EXECUTION_RETENTION_DAYS; the rollups below keep their sums for good.
+    """
+
+    class Status(models.TextChoices):
+        SUCCESS = "success"
+        ERROR = "error"
+        TIMEOUT = "timeout"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)  # time-ordered: cheap appends
+    # Plain indexed columns, not foreign keys: the version was checked at ingestion, versions are never
+    # deleted, and a million rows a day need no per-row constraint check.
+    version_id = models.UUIDField()
+    template_id = models.UUIDField()
+    environment = models.CharField(max_length=20, choices=Environment.choices)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    executed_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    response_time_ms = models.FloatField()
+    input_tokens = models.PositiveIntegerField(null=True)
+    output_tokens = models.PositiveIntegerField(null=True)
+    total_tokens = models.PositiveIntegerField(null=True)
+    cost = models.FloatField(null=True)
+    provider = models.CharField(max_length=50, blank=True)
+    region = models.CharField(max_length=50, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    request_id = models.CharField(max_length=200, null=True, unique=True)  # reporting twice stores once
+    user_ref = models.CharField(max_length=200, blank=True)  # the integration's own user id
+    user_satisfaction = models.PositiveSmallIntegerField(null=True)
+    converted = models.BooleanField(null=True)
+    ab_test_id = models.UUIDField(null=True)
+    variant_id = models.CharField(max_length=100, blank=True)
+    error_type = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    # Bounded (EXECUTION_PAYLOAD_MAX_CHARS) or not kept at all (EXECUTION_STORE_PAYLOADS): they may
+    # hold personal data.
+    input = models.TextField(blank=True)
+    output = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["version_id", "executed_at"], name="execution_version_time"),
+            models.Index(fields=["template_id", "executed_at"], name="execution_template_time"),
+            models.Index(fields=["executed_at"], name="execution_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} {self.status} at {self.executed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class HourlyStats(models.Model):
+    """Sums of one hour of executions of one version in one environment and region."""
+
+    hour = models.DateTimeField()
+    template_id = models.UUIDField()
+    version_id = models.UUIDField()
+    environment = models.CharField(max_length=20)
+    region = models.CharField(max_length=50)
+    executions = models.BigIntegerField(default=0)
+    successes = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    timeouts = models.BigIntegerField(default=0)
+    response_time_sum = models.FloatField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost = models.FloatField(default=0)
+    satisfaction_sum = models.BigIntegerField(default=0)
+    satisfaction_count = models.BigIntegerField(default=0)
+    conversions = models.BigIntegerField(default=0)
+    conversion_reports = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "version_id", "environment", "region"], name="hourly_stats_key"),
+        ]
+        indexes = [
+            models.Index(fields=["template_id", "hour"], name="hourly_stats_template"),
+            models.Index(fields=["version_id", "hour"], name="hourly_stats_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} {self.environment} {self.region} {self.hour:%Y-%m-%d %H}h"
+
+
+class LatencyHistogram(models.Model):
+    """The response times of one hour (or one day) of one version in one environment (analytics.histogram)."""
+
+    class Period(models.TextChoices):
+        HOUR = "hour"
+        DAY = "day"
+
+    period = models.CharField(max_length=4, choices=Period.choices)
+    starts_at = models.DateTimeField()
+    template_id = models.UUIDField()
+    version_id = models.UUIDField()
+    environment = models.CharField(max_length=20)
+    counts = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "starts_at", "version_id", "environment"], name="latency_histogram_key"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["period", "template_id", "starts_at"], name="latency_template"),
+            models.Index(fields=["period", "version_id", "starts_at"], name="latency_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} {self.environment} {self.period} from {self.starts_at:%Y-%m-%d %H}h"
+
+
+class HourlyErrors(models.Model):
+    """One hour of one error type of one version in one environment: how many, when, a few messages."""
+
+    hour = models.DateTimeField()
+    template_id = models.UUIDField()
+    version_id = models.UUIDField()
+    environment = models.CharField(max_length=20)
+    error_type = models.CharField(max_length=100)
+    occurrences = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    samples = models.JSONField(default=list)  # up to SAMPLE_MESSAGES distinct messages
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "version_id", "environment", "error_type"], name="hourly_errors_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["template_id", "hour"], name="hourly_errors_template")]
+
+    def __str__(self) -> str:
+        return f"{self.error_type} x{self.occurrences} at {self.hour:%Y-%m-%d %H}h"

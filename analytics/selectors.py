@@ -1,0 +1,190 @@
+"""Metrics and analytics, answered from the rollups (plus raw executions for the window's partial hours).
+
+No query here reads a window's raw executions beyond its first and last partial hour, and none loads
+rows into Python but those few: sums are summed by the database, latency histograms are merged as
+arrays (analytics.histogram).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.functions import TruncDay, TruncHour
+
+from analytics import histogram
+from analytics.models import Execution, HourlyErrors, HourlyStats, LatencyHistogram
+from analytics.services import SAMPLE_MESSAGES, STAT_FIELDS
+from analytics.windows import Window, floor_day, floor_hour
+
+Scope = dict[str, Any]  # filters every source shares: template_id, version_id, environment
+
+
+@dataclass
+class Totals:
+    """Sums over some executions, from which every average and rate follows."""
+
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAT_FIELDS, 0))
+
+    def add(self, values: dict[str, Any]) -> None:
+        for name in STAT_FIELDS:
+            self.sums[name] += values.get(name) or 0
+
+    def __getattr__(self, name: str) -> float:
+        try:
+            return self.__dict__["sums"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def failures(self) -> float:
+        return self.sums["errors"] + self.sums["timeouts"]
+
+    def rate(self, part: float, whole: float) -> float | None:
+        return round(100 * part / whole, 4) if whole else None
+
+    def average(self, total: float, count: float, digits: int = 4) -> float | None:
+        return round(total / count, digits) if count else None
+
+
+_RAW_SUMS = {
+    "executions": Count("id"),
+    "successes": Count("id", filter=Q(status="success")),
+    "errors": Count("id", filter=Q(status="error")),
+    "timeouts": Count("id", filter=Q(status="timeout")),
+    "response_time_sum": Sum("response_time_ms"),
+    "input_tokens": Sum("input_tokens"),
+    "output_tokens": Sum("output_tokens"),
+    "total_tokens": Sum("total_tokens"),
+    "cost": Sum("cost"),
+    "satisfaction_sum": Sum("user_satisfaction"),
+    "satisfaction_count": Count("user_satisfaction"),
+    "conversions": Count("id", filter=Q(converted=True)),
+    "conversion_reports": Count("converted"),
+}
+_TRUNC = {"hour": TruncHour, "day": TruncDay}
+
+
+def stat_totals(scope: Scope, window: Window, by: Iterable[str] = (), bucket: str | None = None) -> dict[tuple, Totals]:
+    """Totals for the window, grouped by the columns `by` (version_id, region) and time buckets."""
+    by = list(by)
+    totals: dict[tuple, Totals] = defaultdict(Totals)
+    hours = window.whole_hours
+    if hours is not None:
+        rows = HourlyStats.objects.filter(**scope, hour__lt=hours[1])
+        if hours[0] is not None:
+            rows = rows.filter(hour__gte=hours[0])
+        group = list(by)
+        if bucket:
+            rows = rows.annotate(bucket=_TRUNC[bucket]("hour"))
+            group.append("bucket")
+        for row in rows.values(*group).annotate(**{name: Sum(name) for name in STAT_FIELDS}).order_by():
+            totals[tuple(row[name] for name in group)].add(row)
+    for start, end in window.raw_spans:
+        executions = Execution.objects.filter(**scope, executed_at__gte=start, executed_at__lt=end)
+        group = list(by)
+        if bucket:
+            executions = executions.annotate(bucket=_TRUNC[bucket]("executed_at"))
+            group.append("bucket")
+        for row in executions.values(*group).annotate(**_RAW_SUMS).order_by():
+            totals[tuple(row[name] for name in group)].add(row)
+    return totals
+
+
+def latency_histograms(
+    scope: Scope, window: Window, by_version: bool = False, bucket: str | None = None
+) -> dict[tuple, np.ndarray]:
+    """Merged response-time histograms for the window, per version and/or time bucket if asked."""
+    merged: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
+
+    def key(version_id: Any, moment: datetime) -> tuple:
+        parts: tuple = (version_id,) if by_version else ()
+        if bucket == "hour":
+            parts += (floor_hour(moment),)
+        elif bucket == "day":
+            parts += (floor_day(moment),)
+        return parts
+
+    day_span, hour_spans = window.latency_spans()
+    if bucket == "hour" and window.whole_hours is not None:  # daily histograms cannot be cut into hours
+        day_span, hour_spans = None, [window.whole_hours]
+    sources = [("day", day_span)] if day_span is not None else []
+    sources += [("hour", span) for span in hour_spans]
+    for period, (start, end) in sources:
+        rows = LatencyHistogram.objects.filter(**scope, period=period, starts_at__lt=end)
+        if start is not None:
+            rows = rows.filter(starts_at__gte=start)
+        for version_id, starts_at, counts in rows.values_list("version_id", "starts_at", "counts").iterator():
+            histogram.add_encoded(merged[key(version_id, starts_at)], counts)
+    for start, end in window.raw_spans:
+        values: dict[tuple, list[float]] = defaultdict(list)
+        executions = Execution.objects.filter(**scope, executed_at__gte=start, executed_at__lt=end)
+        for version_id, executed_at, response_time in executions.values_list(
+            "version_id", "executed_at", "response_time_ms"
+        ).iterator():
+            values[key(version_id, executed_at)].append(response_time)
+        for parts, times in values.items():
+            merged[parts] += histogram.of_values(times)
+    return merged
+
+
+@dataclass(frozen=True)
+class ErrorSummary:
+    type: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    samples: list[str]
+
+
+def error_summaries(scope: Scope, window: Window) -> list[ErrorSummary]:
+    """Each error type in the window: how many, first and last seen, a few messages; most frequent first."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def note(error_type: str, count: int, first: datetime, last: datetime, samples: Iterable[str]) -> None:
+        entry = found.setdefault(error_type, {"count": 0, "first": first, "last": last, "samples": []})
+        entry["count"] += count
+        entry["first"], entry["last"] = min(entry["first"], first), max(entry["last"], last)
+        for sample in samples:
+            if sample and sample not in entry["samples"] and len(entry["samples"]) < SAMPLE_MESSAGES:
+                entry["samples"].append(sample)
+
+    hours = window.whole_hours
+    if hours is not None:
+        rows = HourlyErrors.objects.filter(**scope, hour__lt=hours[1])
+        if hours[0] is not None:
+            rows = rows.filter(hour__gte=hours[0])
+        summed = rows.values("error_type").annotate(
+            count=Sum("occurrences"), first=Min("first_seen"), last=Max("last_seen")
+        )
+        for row in summed.order_by():
+            note(row["error_type"], row["count"], row["first"], row["last"], [])
+        for error_type, kept in rows.order_by("hour").values_list("error_type", "samples")[:200]:
+            note(error_type, 0, found[error_type]["first"], found[error_type]["last"], kept)
+    for start, end in window.raw_spans:
+        raw = Execution.objects.filter(**scope, executed_at__gte=start, executed_at__lt=end).exclude(error_type="")
+        samples: dict[str, list[str]] = defaultdict(list)
+        for error_type, message in raw.exclude(error_message="").values_list("error_type", "error_message")[:200]:
+            samples[error_type].append(message)
+        for row in (
+            raw.values("error_type")
+            .annotate(count=Count("id"), first=Min("executed_at"), last=Max("executed_at"))
+            .order_by()
+        ):
+            note(row["error_type"], row["count"], row["first"], row["last"], samples[row["error_type"]])
+    summaries = [
+        ErrorSummary(error_type, entry["count"], entry["first"], entry["last"], entry["samples"])
+        for error_type, entry in found.items()
+        if entry["count"]
+    ]
+    return sorted(summaries, key=lambda summary: (-summary.count, summary.type))
+
+
+def first_execution_at(scope: Scope) -> datetime | None:
+    """When the scope's first hour of executions began (from the rollups, which outlive raw rows)."""
+    return HourlyStats.objects.filter(**scope).aggregate(first=Min("hour"))["first"]

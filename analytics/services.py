@@ -1,0 +1,287 @@
+"""Storing executions, and keeping their rollups up to date in the same transaction.
+
+Ingestion is the product's second hot path (a busy customer reports millions of executions a day), so a
+batch is one multi-row INSERT ... ON CONFLICT (request_id) DO NOTHING RETURNING id: the database decides
+which reports are new, also when the same request id arrives twice at the same moment, and only those
+are added to the rollups. Rollups are read-modified-written under row locks taken in key order, so two
+batches touching the same hour never deadlock and never lose a count.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from analytics import histogram
+from analytics.models import Execution, HourlyErrors, HourlyStats, LatencyHistogram
+from analytics.reports import ExecutionReport, ReportInvalid, read_report
+from lifecycle.core.db import column_of
+from lifecycle.core.exceptions import InvalidInput
+from templates_app.selectors import templates_of_versions
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 1000
+SAMPLE_MESSAGES = 3
+# Sums kept per hour, version, environment and region (HourlyStats), in this order.
+STAT_FIELDS = (
+    "executions", "successes", "errors", "timeouts", "response_time_sum", "input_tokens", "output_tokens",
+    "total_tokens", "cost", "satisfaction_sum", "satisfaction_count", "conversions", "conversion_reports",
+)  # fmt: skip
+_REPORT_COLUMNS = [field.name for field in fields(ExecutionReport)]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a batch stored: the new reports, and those whose request id was already stored."""
+
+    created: list[ExecutionReport]
+    duplicates: list[ExecutionReport]
+
+
+def read_reports(raws: Sequence[Any], *, path: str = "executions") -> list[ExecutionReport]:
+    """Check every report of a batch; InvalidInput names each wrong row and field (`executions[3].status`)."""
+    now = timezone.now()
+    reports: list[ExecutionReport] = []
+    problems: dict[str, list[str]] = {}
+    for index, raw in enumerate(raws):
+        try:
+            reports.append(read_report(raw, now))
+        except ReportInvalid as exc:
+            problems[f"{path}[{index}].{exc.field}".rstrip(".")] = [exc.message]
+            if len(problems) >= 20:
+                break
+    if not problems:
+        templates = templates_of_versions(report.version_id for report in reports)
+        for index, report in enumerate(reports):
+            if report.version_id not in templates:
+                problems[f"{path}[{index}].templateVersionId"] = ["no version with this id"]
+    if problems:
+        raise InvalidInput.of(problems)
+    return reports
+
+
+@transaction.atomic
+def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
+    """Store the reports that are new (by request id) and add them to the rollups, all or nothing."""
+    if not reports:
+        return Recorded([], [])
+    templates = templates_of_versions(report.version_id for report in reports)
+    # Sorted by request id, so that two batches sharing ids wait for each other in one order, never both.
+    ordered = sorted(reports, key=lambda report: report.request_id or "")
+    first_of_request: dict[str, ExecutionReport] = {}
+    fresh: list[ExecutionReport] = []
+    repeated: list[ExecutionReport] = []
+    for report in ordered:
+        if report.request_id is None:
+            fresh.append(report)
+        elif report.request_id in first_of_request:
+            repeated.append(report)  # the same request twice in one batch: stored once
+        else:
+            first_of_request[report.request_id] = report
+            fresh.append(report)
+    inserted = _insert(fresh, templates)
+    created = [report for report in fresh if report.id in inserted]
+    duplicates = repeated + [report for report in fresh if report.id not in inserted]
+    if created:
+        _add_to_rollups(created, templates)
+    return Recorded(created, duplicates)
+
+
+def _insert(reports: list[ExecutionReport], templates: dict[UUID, UUID]) -> set[UUID]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows that were new."""
+    if not reports:
+        return set()
+    ops, qn = connection.ops, connection.ops.quote_name
+    meta = Execution._meta
+    columns = [*_REPORT_COLUMNS, "template_id", "received_at"]
+    column_sql = ", ".join(qn(column_of(Execution, name)) for name in columns)
+    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    received_at = ops.adapt_datetimefield_value(timezone.now())
+    native_uuid = connection.features.has_native_uuid_field
+    params: list[Any] = []
+    for report in reports:
+        for name in _REPORT_COLUMNS:
+            value = getattr(report, name)
+            if isinstance(value, UUID) and not native_uuid:
+                value = value.hex
+            elif name == "executed_at":
+                value = ops.adapt_datetimefield_value(value)
+            params.append(value)
+        template_id = templates[report.version_id]
+        params.append(template_id if native_uuid else template_id.hex)
+        params.append(received_at)
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({column_sql}) VALUES {', '.join([row_sql] * len(reports))} "
+        f"ON CONFLICT ({qn(column_of(Execution, 'request_id'))}) DO NOTHING RETURNING {qn(column_of(Execution, 'id'))}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return {row[0] if isinstance(row[0], UUID) else UUID(row[0]) for row in rows}
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _add_to_rollups(reports: Iterable[ExecutionReport], templates: dict[UUID, UUID]) -> None:
+    stats: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0] * len(STAT_FIELDS))
+    latencies: dict[tuple[Any, ...], list[float]] = defaultdict(list)
+    errors: dict[tuple[Any, ...], list[Any]] = {}
+    for report in reports:
+        hour = _hour(report.executed_at)
+        day = hour.replace(hour=0)
+        sums = stats[(hour, report.version_id, report.environment, report.region)]
+        sums[0] += 1
+        sums[1 + ("success", "error", "timeout").index(report.status)] += 1
+        sums[4] += report.response_time_ms
+        sums[5] += report.input_tokens or 0
+        sums[6] += report.output_tokens or 0
+        sums[7] += report.total_tokens or 0
+        sums[8] += report.cost or 0.0
+        if report.user_satisfaction is not None:
+            sums[9] += report.user_satisfaction
+            sums[10] += 1
+        if report.converted is not None:
+            sums[11] += report.converted
+            sums[12] += 1
+        latencies[("hour", hour, report.version_id, report.environment)].append(report.response_time_ms)
+        latencies[("day", day, report.version_id, report.environment)].append(report.response_time_ms)
+        if report.error_type:
+            key = (hour, report.version_id, report.environment, report.error_type)
+            entry = errors.setdefault(key, [0, report.executed_at, report.executed_at, []])
+            entry[0] += 1
+            entry[1] = min(entry[1], report.executed_at)
+            entry[2] = max(entry[2], report.executed_at)
+            if report.error_message and report.error_message not in entry[3] and len(entry[3]) < SAMPLE_MESSAGES:
+                entry[3].append(report.error_message)
+
+    _merge_stats(stats, templates)
+    _merge_latencies(latencies, templates)
+    if errors:
+        _merge_errors(errors, templates)
+
+
+def _locked(model: Any, keys: list[tuple[Any, ...]], key_fields: Sequence[str], create: Any) -> dict[tuple, Any]:
+    """The rollup rows with these keys, created if missing, locked until the transaction ends.
+
+    Created with ON CONFLICT DO NOTHING (two batches may create the same row), then selected FOR UPDATE
+    in key order (two batches lock shared rows in the same order).
+    """
+    keys = sorted(keys, key=lambda key: tuple(str(part) for part in key))
+    model.objects.bulk_create([create(key) for key in keys], ignore_conflicts=True)
+    lookup = {f"{name}__in": {key[index] for key in keys} for index, name in enumerate(key_fields)}
+    rows = model.objects.select_for_update().filter(**lookup).order_by(*key_fields)
+    wanted = set(keys)
+    found = {tuple(getattr(row, name) for name in key_fields): row for row in rows}
+    return {key: row for key, row in found.items() if key in wanted}
+
+
+def _merge_stats(stats: dict[tuple[Any, ...], list[float]], templates: dict[UUID, UUID]) -> None:
+    """One INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n: sums need no read, whatever the keys."""
+    ops, qn = connection.ops, connection.ops.quote_name
+    meta = HourlyStats._meta
+    table = qn(meta.db_table)
+    key_fields = ["hour", "version_id", "environment", "region"]
+    columns = [*key_fields, "template_id", *STAT_FIELDS]
+    native_uuid = connection.features.has_native_uuid_field
+    params: list[Any] = []
+    # In key order: two batches then take their row locks in one order, and never deadlock.
+    for (hour, version_id, environment, region), sums in sorted(stats.items(), key=lambda item: str(item[0])):
+        template_id = templates[version_id]
+        params += [
+            ops.adapt_datetimefield_value(hour),
+            version_id if native_uuid else version_id.hex,
+            environment,
+            region,
+            template_id if native_uuid else template_id.hex,
+            *sums,
+        ]
+    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    updates = ", ".join(f"{qn(name)} = {table}.{qn(name)} + excluded.{qn(name)}" for name in STAT_FIELDS)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(qn(column_of(HourlyStats, name)) for name in columns)}) "
+        f"VALUES {', '.join([row_sql] * len(stats))} "
+        f"ON CONFLICT ({', '.join(qn(column_of(HourlyStats, name)) for name in key_fields)}) "
+        f"DO UPDATE SET {updates}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _update_by_id(model: Any, rows: Iterable[Any], names: Sequence[str]) -> None:
+    """UPDATE each row's `names` by its id, in one executemany (bulk_update's CASE grows with the rows)."""
+    qn = connection.ops.quote_name
+    meta = model._meta
+    assignments = ", ".join(f"{qn(column_of(model, name))} = %s" for name in names)
+    sql = f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(column_of(model, 'id'))} = %s"
+    params = []
+    for row in rows:
+        values = [meta.get_field(name).get_db_prep_value(getattr(row, name), connection) for name in names]
+        params.append([*values, row.pk])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _merge_latencies(latencies: dict[tuple[Any, ...], list[float]], templates: dict[UUID, UUID]) -> None:
+    key_fields = ("period", "starts_at", "version_id", "environment")
+    empty = histogram.encode(histogram.empty())
+    rows = _locked(
+        LatencyHistogram,
+        list(latencies),
+        key_fields,
+        lambda key: LatencyHistogram(
+            **dict(zip(key_fields, key, strict=True)), template_id=templates[key[2]], counts=empty
+        ),
+    )
+    for key, values in latencies.items():
+        row = rows[key]
+        counts = histogram.decode(row.counts)
+        counts += histogram.of_values(values)
+        row.counts = histogram.encode(counts)
+    _update_by_id(LatencyHistogram, rows.values(), ["counts"])
+
+
+def _merge_errors(errors: dict[tuple[Any, ...], list[Any]], templates: dict[UUID, UUID]) -> None:
+    key_fields = ("hour", "version_id", "environment", "error_type")
+    rows = _locked(
+        HourlyErrors,
+        list(errors),
+        key_fields,
+        lambda key: HourlyErrors(
+            **dict(zip(key_fields, key, strict=True)),
+            template_id=templates[key[1]],
+            first_seen=errors[key][1],
+            last_seen=errors[key][2],
+        ),
+    )
+    for key, (count, first, last, samples) in errors.items():
+        row = rows[key]
+        row.occurrences += count
+        row.first_seen = min(row.first_seen, first)
+        row.last_seen = max(row.last_seen, last)
+        row.samples = (row.samples + [s for s in samples if s not in row.samples])[:SAMPLE_MESSAGES]
+    _update_by_id(HourlyErrors, rows.values(), ["occurrences", "first_seen", "last_seen", "samples"])
+
+
+def delete_expired_executions(*, now: datetime | None = None, batch: int = 5000) -> int:
+    """Delete raw executions older than EXECUTION_RETENTION_DAYS, a batch per transaction (no long lock).
+    The rollups keep their sums. Returns how many rows were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EXECUTION_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(Execution.objects.filter(executed_at__lt=cutoff).values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            deleted += Execution.objects.filter(pk__in=ids).delete()[0]

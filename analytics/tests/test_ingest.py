@@ -1,0 +1,256 @@
+"""Ingestion: single and batch reports, all-or-nothing batches, idempotency, every bad input."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connections
+from django.test import override_settings
+
+from analytics.models import Execution, HourlyStats, LatencyHistogram
+from analytics.tests.conftest import report
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def version(create_template):
+    return create_template().latest_version
+
+
+def test_record__readme_payload__201_stored_as_reported(api, reader, version):
+    body = report(version, metadata={"userAgent": "Mozilla/5.0", "region": "eu-central-1", "requestId": "req-789"})
+    response = api.as_user(reader).post("/api/executions", body)
+    assert response.status_code == 201, response.json()
+    stored = response.json()
+    assert stored["templateVersionId"] == str(version.pk)
+    assert stored["templateId"] == str(version.template_id)
+    assert stored["tokenUsage"] == {"inputTokens": 15, "outputTokens": 45, "totalTokens": 60, "cost": 0.002}
+    assert stored["metadata"] == {"userAgent": "Mozilla/5.0", "region": "eu-central-1", "requestId": "req-789"}
+    assert (stored["status"], stored["responseTime"], stored["environment"]) == ("success", 1200, "production")
+    assert stored["input"] == '{"inquiry": "How do I reset my password?"}'
+    assert stored["output"] == "To reset your password, please..."
+    assert Execution.objects.count() == 1
+
+
+def test_record__same_request_id_again__200_with_the_stored_record_stored_once(api, reader, version):
+    body = report(version, metadata={"requestId": "req-1"})
+    first = api.as_user(reader).post("/api/executions", body)
+    second = api.as_user(reader).post("/api/executions", {**body, "responseTime": 5})
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["id"] == first.json()["id"]
+    assert second.json()["responseTime"] == 1200  # the stored one, not the repeat
+    assert Execution.objects.count() == 1
+    assert HourlyStats.objects.get().executions == 1  # counted once in the rollups too
+
+
+def test_record__without_request_id__each_report_stored(api, reader, version):
+    api.as_user(reader).post("/api/executions", report(version))
+    api.as_user(reader).post("/api/executions", report(version))
+    assert Execution.objects.count() == 2
+
+
+def test_record__optional_fields__stored(api, reader, version):
+    ab_test = "5b7f6c1e-52b1-4a52-9a8f-0d5b3a1f9a11"
+    body = report(
+        version,
+        status="error",
+        error={"type": "RateLimit", "message": "429"},
+        userSatisfaction=2,
+        converted=False,
+        abTestId=ab_test,
+        variantId="control",
+        timestamp="2026-01-31T12:00:00+02:00",
+    )
+    stored = api.as_user(reader).post("/api/executions", body).json()
+    assert stored["error"] == {"type": "RateLimit", "message": "429"}
+    assert (stored["userSatisfaction"], stored["converted"]) == (2, False)
+    assert (stored["abTestId"], stored["variantId"]) == (ab_test, "control")
+    assert stored["timestamp"] == "2026-01-31T10:00:00Z"
+
+
+def test_record__failure_without_error_object__typed_by_its_status(api, reader, version):
+    stored = api.as_user(reader).post("/api/executions", report(version, status="timeout")).json()
+    assert stored["error"] == {"type": "timeout", "message": ""}
+
+
+def test_record__total_tokens_left_out__computed(api, reader, version):
+    body = report(version, tokenUsage={"inputTokens": 3, "outputTokens": 4})
+    assert api.as_user(reader).post("/api/executions", body).json()["tokenUsage"]["totalTokens"] == 7
+
+
+@override_settings(EXECUTION_PAYLOAD_MAX_CHARS=20)
+def test_record__long_input_and_output__kept_bounded_with_a_marker(api, reader, version):
+    stored = api.as_user(reader).post("/api/executions", report(version, output="x" * 50)).json()
+    assert stored["output"] == "x" * 20 + "…[truncated 30 characters]"
+    text = '{"inquiry": "How do I reset my password?"}'  # the input as JSON text
+    assert stored["input"] == text[:20] + f"…[truncated {len(text) - 20} characters]"
+
+
+@override_settings(EXECUTION_STORE_PAYLOADS=False)
+def test_record__payloads_switched_off__not_kept(api, reader, version):
+    stored = api.as_user(reader).post("/api/executions", report(version)).json()
+    assert (stored["input"], stored["output"]) == ("", "")
+
+
+BAD = [
+    ({"status": "ok"}, "status"),
+    ({"status": None}, "status"),
+    ({"responseTime": -1}, "responseTime"),
+    ({"responseTime": 10**9}, "responseTime"),
+    ({"responseTime": "1200"}, "responseTime"),
+    ({"responseTime": True}, "responseTime"),
+    ({"templateVersionId": "nope"}, "templateVersionId"),
+    ({"templateVersionId": 5}, "templateVersionId"),
+    ({"templateVersionId": "00000000-0000-0000-0000-000000000000"}, "templateVersionId"),
+    ({"environment": "prod"}, "environment"),
+    ({"tokenUsage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 4}}, "tokenUsage.totalTokens"),
+    ({"tokenUsage": {"inputTokens": -1}}, "tokenUsage.inputTokens"),
+    ({"tokenUsage": {"inputTokens": 1.5}}, "tokenUsage.inputTokens"),
+    ({"tokenUsage": {"cost": -0.1}}, "tokenUsage.cost"),
+    ({"tokenUsage": {"cost": 1e9}}, "tokenUsage.cost"),
+    ({"tokenUsage": [1, 2]}, "tokenUsage"),
+    ({"metadata": "eu"}, "metadata"),
+    ({"metadata": {"requestId": 7}}, "metadata.requestId"),
+    ({"metadata": {"region": "x" * 51}}, "metadata.region"),
+    ({"userSatisfaction": 6}, "userSatisfaction"),
+    ({"userSatisfaction": "5"}, "userSatisfaction"),
+    ({"converted": "yes"}, "converted"),
+    ({"abTestId": "abc"}, "abTestId"),
+    ({"error": {"type": "X"}}, "error"),  # on a success
+    ({"status": "error", "error": {"type": 5}}, "error.type"),
+    ({"timestamp": "yesterday"}, "timestamp"),
+    ({"timestamp": "2026-01-31T12:00:00"}, "timestamp"),
+    ({"timestamp": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}, "timestamp"),
+    ({"userId": ["u"]}, "userId"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD)
+def test_record__bad_input__400_naming_the_field_nothing_stored(api, reader, version, change, field):
+    response = api.as_user(reader).post("/api/executions", report(version, **change))
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["error"]["fields"]
+    assert not Execution.objects.exists()
+
+
+@pytest.mark.parametrize("missing", ["templateVersionId", "status", "responseTime"])
+def test_record__required_field_missing__400(api, reader, version, missing):
+    body = report(version)
+    del body[missing]
+    response = api.as_user(reader).post("/api/executions", body)
+    assert response.status_code == 400
+    assert missing in response.json()["error"]["fields"]
+
+
+def test_record__no_token__401(api, version):
+    assert api.anonymous().post("/api/executions", report(version)).status_code == 401
+
+
+def test_batch__new_repeated_and_stored_before__counted(api, reader, version):
+    api.as_user(reader).post("/api/executions", report(version, metadata={"requestId": "a"}))
+    rows = [report(version, metadata={"requestId": rid}) for rid in ["a", "b", "c", "c"]] + [report(version)]
+    response = api.as_user(reader).post("/api/executions/batch", {"executions": rows})
+    assert response.status_code == 201
+    assert response.json() == {"created": 3, "duplicates": 2}
+    assert Execution.objects.count() == 4
+    assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 4
+
+
+def test_batch__one_invalid_row__400_naming_it_nothing_stored(api, reader, version):
+    rows = [report(version) for _ in range(5)]
+    rows[3]["status"] = "fine"
+    response = api.as_user(reader).post("/api/executions/batch", {"executions": rows})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["executions[3].status"]
+    assert not Execution.objects.exists()
+    assert not HourlyStats.objects.exists()
+    assert not LatencyHistogram.objects.exists()
+
+
+def test_batch__unknown_version_in_one_row__400_naming_it(api, reader, version):
+    rows = [report(version), report(version, templateVersionId="00000000-0000-0000-0000-000000000000")]
+    response = api.as_user(reader).post("/api/executions/batch", {"executions": rows})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["executions[1].templateVersionId"]
+
+
+@pytest.mark.parametrize("executions", [None, [], {"a": 1}, "x", [1] * 1001])
+def test_batch__not_a_list_of_1_to_1000__400(api, reader, executions):
+    response = api.as_user(reader).post("/api/executions/batch", {"executions": executions})
+    assert response.status_code == 400
+    assert "executions" in response.json()["error"]["fields"]
+
+
+def test_batch__row_not_an_object__400_naming_it(api, reader, version):
+    response = api.as_user(reader).post("/api/executions/batch", {"executions": [report(version), "x"]})
+    assert list(response.json()["error"]["fields"]) == ["executions[1]"]
+
+
+def test_batch__a_thousand_rows__stored(api, reader, version):
+    rows = [report(version, metadata={"requestId": f"r{i}"}) for i in range(1000)]
+    assert api.as_user(reader).post("/api/executions/batch", {"executions": rows}).json()["created"] == 1000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_record__same_request_id_at_the_same_moment__stored_once(make_user, create_template):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    version = create_template(actor=make_user("author")).latest_version
+    key = Token.objects.create(user=make_user()).key
+    body = report(version, metadata={"requestId": "race"})
+    statuses: list[int] = []
+    start = threading.Barrier(4)
+
+    def post():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        try:
+            start.wait()
+            statuses.append(client.post("/api/executions", body, format="json").status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 200, 200, 201]
+    assert Execution.objects.filter(request_id="race").count() == 1
+    assert HourlyStats.objects.get().executions == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batch__overlapping_batches_at_once__every_report_once_and_rollups_exact(make_user, create_template):
+    from analytics.services import read_reports, record_executions
+
+    version = create_template(actor=make_user("author")).latest_version
+    batches = [
+        [report(version, metadata={"requestId": f"r{i}"}, responseTime=100 + i) for i in range(offset, offset + 60)]
+        for offset in (0, 30, 45)
+    ]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(batches))
+
+    def run(rows):
+        try:
+            start.wait()
+            record_executions(read_reports(rows))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(rows,)) for rows in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Execution.objects.count() == 105
+    assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 105
+    assert sum(HourlyStats.objects.values_list("response_time_sum", flat=True)) == sum(100 + i for i in range(105))
