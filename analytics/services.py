@@ -24,7 +24,7 @@ from django.utils import timezone
 from analytics import histogram
 from analytics.models import Execution, HourlyErrors, HourlyStats, LatencyHistogram
 from analytics.reports import ExecutionReport, ReportInvalid, read_report
-from lifecycle.core.db import column_of
+from lifecycle.core.db import column_of, insert_ignoring_conflicts
 from lifecycle.core.exceptions import InvalidInput
 from templates_app.selectors import templates_of_versions
 
@@ -101,33 +101,31 @@ def _insert(reports: list[ExecutionReport], templates: dict[UUID, UUID]) -> set[
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows that were new."""
     if not reports:
         return set()
-    ops, qn = connection.ops, connection.ops.quote_name
-    meta = Execution._meta
+    ops = connection.ops
     columns = [*_REPORT_COLUMNS, "template_id", "received_at"]
-    column_sql = ", ".join(qn(column_of(Execution, name)) for name in columns)
-    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
     received_at = ops.adapt_datetimefield_value(timezone.now())
     native_uuid = connection.features.has_native_uuid_field
-    params: list[Any] = []
+    rows: list[list[Any]] = []
     for report in reports:
+        row = []
         for name in _REPORT_COLUMNS:
             value = getattr(report, name)
             if isinstance(value, UUID) and not native_uuid:
                 value = value.hex
             elif name == "executed_at":
                 value = ops.adapt_datetimefield_value(value)
-            params.append(value)
+            row.append(value)
         template_id = templates[report.version_id]
-        params.append(template_id if native_uuid else template_id.hex)
-        params.append(received_at)
-    sql = (
-        f"INSERT INTO {qn(meta.db_table)} ({column_sql}) VALUES {', '.join([row_sql] * len(reports))} "
-        f"ON CONFLICT ({qn(column_of(Execution, 'request_id'))}) DO NOTHING RETURNING {qn(column_of(Execution, 'id'))}"
+        row += [template_id if native_uuid else template_id.hex, received_at]
+        rows.append(row)
+    inserted = insert_ignoring_conflicts(
+        Execution,
+        [column_of(Execution, name) for name in columns],
+        rows,
+        conflict_column=column_of(Execution, "request_id"),
+        returning=column_of(Execution, "id"),
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return {row[0] if isinstance(row[0], UUID) else UUID(row[0]) for row in rows}
+    return {value if isinstance(value, UUID) else UUID(value) for value in inserted}
 
 
 def _hour(moment: datetime) -> datetime:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
-MAX_DEPTH = 64
+MAX_DEPTH = 64  # checked where the text is walked anyway (see loads)
 
 
 class JSONRejected(json.JSONDecodeError):
@@ -38,21 +39,29 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _problem_in(value: Any, depth: int = 0) -> str | None:
-    if depth > MAX_DEPTH:
-        return f"is nested more than {MAX_DEPTH} levels deep"
-    if isinstance(value, str):
-        return _problem_in_text(value)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = _problem_in_text(key) or _problem_in(item, depth + 1)
+# Only a \u escape can put a NUL or a lone surrogate into parsed JSON (the text itself is valid UTF-8).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _problem_in(value: Any) -> str | None:
+    """The first problem anywhere in a parsed value (iteratively: no recursion limit to hit)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"is nested more than {MAX_DEPTH} levels deep"
+        if isinstance(item, str):
+            problem = _problem_in_text(item)
             if problem:
                 return problem
-    elif isinstance(value, list):
-        for item in value:
-            problem = _problem_in(item, depth + 1)
-            if problem:
-                return problem
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                problem = _problem_in_text(key)
+                if problem:
+                    return problem
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
     return None
 
 
@@ -73,13 +82,14 @@ def loads(text: str) -> Any:
     except json.JSONDecodeError:
         raise
     except RecursionError:
-        raise JSONRejected(f"is nested more than {MAX_DEPTH} levels deep", text) from None
+        raise JSONRejected("is nested too deeply to read", text) from None
     except ValueError as exc:  # from the hooks above, or Python's limit on the digits of an integer
         reason = str(exc) if str(exc).startswith("holds ") else f"holds a number too long to read ({exc})"
         raise JSONRejected(reason, text) from None
-    # Surrogates and NULs can only arrive as \u escapes, and deep nesting needs many brackets: the
-    # walk over the parsed value runs only when the text could hold either (rarely, for a render).
-    if "\\u" in text or text.count("[") + text.count("{") > MAX_DEPTH:
+    # The walk over the parsed value runs only when the text could hold a NUL or a lone surrogate: a
+    # batch of a thousand reports is not walked. (Nesting is limited by the parser's own recursion limit,
+    # caught above; nothing that reads stored JSON here recurses in Python.)
+    if _SUSPECT_ESCAPE.search(text):
         problem = _problem_in(value)
         if problem:
             raise JSONRejected(problem, text)

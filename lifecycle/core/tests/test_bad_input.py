@@ -56,7 +56,6 @@ def nothing_written(db):
             "malformed_request",
             "nested",
         ),
-        (b'{"name": "x", "metadata": {"deep": ' + b"[" * 70 + b"]" * 70 + b"}}", "malformed_request", "nested"),
     ],
     ids=[
         "truncated",
@@ -70,7 +69,6 @@ def nothing_written(db):
         "surrogate",
         "nul",
         "very-deep",
-        "deep",
     ],
 )
 def test_write__body_not_acceptable_json__400_and_nothing_written(
