@@ -3,8 +3,11 @@ performance"). Rates are percentages (0-100); times are milliseconds; percentile
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from analytics import histogram
 from analytics.forecast import forecast
@@ -81,19 +84,28 @@ def template_analytics(
     scope: Scope = {"template_id": template.pk}
     if environment:
         scope["environment"] = environment
-    by_version = stat_totals(scope, window, by=["version_id"])
+    # One pass over the rollups, grouped as finely as any part of the answer needs, folded here.
     overall = Totals()
-    for totals in by_version.values():
+    by_version: dict[tuple, Totals] = defaultdict(Totals)
+    by_region: dict[tuple, Totals] = defaultdict(Totals)
+    series: dict[tuple, Totals] = defaultdict(Totals)
+    daily: dict[tuple, Totals] = defaultdict(Totals)
+    for (version_id, region, bucket), totals in stat_totals(
+        scope, window, by=["version_id", "region"], bucket=granularity
+    ).items():
         overall.add(totals.sums)
-    version_latency = latency_histograms(scope, window, by_version=True)
+        by_version[(version_id,)].add(totals.sums)
+        by_region[(region,)].add(totals.sums)
+        series[(bucket,)].add(totals.sums)
+        daily[(bucket.replace(hour=0),)].add(totals.sums)
     all_latency = histogram.empty()
-    for counts in version_latency.values():
+    version_latency: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
+    series_latency: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
+    for (version_id, bucket), counts in latency_histograms(scope, window, by_version=True, bucket=granularity).items():
         all_latency += counts
-    by_region = stat_totals(scope, window, by=["region"])
+        version_latency[(version_id,)] += counts
+        series_latency[(bucket,)] += counts
     errors = error_summaries(scope, window)
-    series = stat_totals(scope, window, bucket=granularity)
-    series_latency = latency_histograms(scope, window, bucket=granularity)
-    daily = series if granularity == "day" else stat_totals(scope, window, bucket="day")
 
     return {
         "templateId": str(template.pk),

@@ -59,10 +59,9 @@ class Execution(models.Model):
         return f"{self.version_id} {self.status} at {self.executed_at:%Y-%m-%d %H:%M:%S}"
 
 
-class HourlyStats(models.Model):
-    """Sums of one hour of executions of one version in one environment and region."""
+class Sums(models.Model):
+    """The sums a rollup keeps of its executions (analytics.services.STAT_FIELDS)."""
 
-    hour = models.DateTimeField()
     template_id = models.UUIDField()
     version_id = models.UUIDField()
     environment = models.CharField(max_length=20)
@@ -82,6 +81,15 @@ class HourlyStats(models.Model):
     conversion_reports = models.BigIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class HourlyStats(Sums):
+    """Sums of one hour of executions of one version in one environment and region."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(fields=["hour", "version_id", "environment", "region"], name="hourly_stats_key"),
         ]
@@ -92,6 +100,25 @@ class HourlyStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version_id} {self.environment} {self.region} {self.hour:%Y-%m-%d %H}h"
+
+
+class DailyStats(Sums):
+    """Sums of one day (UTC) of executions of one version in one environment and region: a 30-day window
+    reads 30 of these per version and region instead of 720 hourly rows."""
+
+    day = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "version_id", "environment", "region"], name="daily_stats_key"),
+        ]
+        indexes = [
+            models.Index(fields=["template_id", "day"], name="daily_stats_template"),
+            models.Index(fields=["version_id", "day"], name="daily_stats_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} {self.environment} {self.region} {self.day:%Y-%m-%d}"
 
 
 class LatencyHistogram(models.Model):

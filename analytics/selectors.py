@@ -10,40 +10,46 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Max, Min, Q, Sum
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Case, CharField, Count, Func, Max, Min, Q, Sum, Value, When
 
 from analytics import histogram
-from analytics.models import Execution, HourlyErrors, HourlyStats, LatencyHistogram
+from analytics.models import DailyStats, Execution, HourlyErrors, HourlyStats, LatencyHistogram
 from analytics.services import SAMPLE_MESSAGES, STAT_FIELDS
 from analytics.windows import Window, floor_day, floor_hour
 
 Scope = dict[str, Any]  # filters every source shares: template_id, version_id, environment
 
 
+_POSITION = {name: index for index, name in enumerate(STAT_FIELDS)}
+
+
 @dataclass
 class Totals:
-    """Sums over some executions, from which every average and rate follows."""
+    """Sums over some executions (one number per STAT_FIELDS), from which every average and rate follows.
 
-    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAT_FIELDS, 0))
+    A numpy vector: an analytics answer folds each of hundreds of rollup groups into five totals."""
 
-    def add(self, values: dict[str, Any]) -> None:
-        for name in STAT_FIELDS:
-            self.sums[name] += values.get(name) or 0
+    sums: np.ndarray = field(default_factory=lambda: np.zeros(len(STAT_FIELDS)))
+
+    def add(self, values: dict[str, Any] | np.ndarray) -> None:
+        if isinstance(values, np.ndarray):
+            self.sums += values
+        else:
+            self.sums += np.array([values.get(name) or 0 for name in STAT_FIELDS], dtype=np.float64)
 
     def __getattr__(self, name: str) -> float:
-        try:
-            return self.__dict__["sums"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+        position = _POSITION.get(name)
+        if position is None:
+            raise AttributeError(name)
+        return float(self.__dict__["sums"][position])
 
     @property
     def failures(self) -> float:
-        return self.sums["errors"] + self.sums["timeouts"]
+        return self.errors + self.timeouts
 
     def rate(self, part: float, whole: float) -> float | None:
         return round(100 * part / whole, 4) if whole else None
@@ -67,33 +73,74 @@ _RAW_SUMS = {
     "conversions": Count("id", filter=Q(converted=True)),
     "conversion_reports": Count("converted"),
 }
-_TRUNC = {"hour": TruncHour, "day": TruncDay}
+
+
+class DayOf(Func):
+    """The UTC day of a datetime column, as 'YYYY-MM-DD', computed by the database itself (Django's TruncDay
+    is a Python function on SQLite, called once per row)."""
+
+    output_field = CharField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="substr(%(expressions)s, 1, 10)", **extra)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        return self.as_sql(compiler, connection, template=template, **extra)
 
 
 def stat_totals(scope: Scope, window: Window, by: Iterable[str] = (), bucket: str | None = None) -> dict[tuple, Totals]:
-    """Totals for the window, grouped by the columns `by` (version_id, region) and time buckets."""
+    """Totals for the window, grouped by the columns `by` (version_id, region) and, if asked, by the hour or
+    day each falls in (the bucket's start, last in each key)."""
     by = list(by)
     totals: dict[tuple, Totals] = defaultdict(Totals)
-    hours = window.whole_hours
-    if hours is not None:
-        rows = HourlyStats.objects.filter(**scope, hour__lt=hours[1])
-        if hours[0] is not None:
-            rows = rows.filter(hour__gte=hours[0])
+    day_span, hour_spans = window.day_and_hour_spans()
+    if bucket == "hour" and window.whole_hours is not None:  # daily sums cannot be cut into hours
+        day_span, hour_spans = None, [window.whole_hours]
+    sources: list[tuple[Any, str, list[Any]]] = [(DailyStats, "day", [day_span])] if day_span is not None else []
+    if hour_spans:
+        sources.append((HourlyStats, "hour", hour_spans))
+    sums = {name: Sum(name) for name in STAT_FIELDS}
+    for model, column, spans in sources:
+        rows = model.objects.filter(_within(column, spans), **scope)
         group = list(by)
-        if bucket:
-            rows = rows.annotate(bucket=_TRUNC[bucket]("hour"))
-            group.append("bucket")
-        for row in rows.values(*group).annotate(**{name: Sum(name) for name in STAT_FIELDS}).order_by():
-            totals[tuple(row[name] for name in group)].add(row)
-    for start, end in window.raw_spans:
-        executions = Execution.objects.filter(**scope, executed_at__gte=start, executed_at__lt=end)
-        group = list(by)
-        if bucket:
-            executions = executions.annotate(bucket=_TRUNC[bucket]("executed_at"))
-            group.append("bucket")
-        for row in executions.values(*group).annotate(**_RAW_SUMS).order_by():
-            totals[tuple(row[name] for name in group)].add(row)
+        if bucket == "day" and column == "hour":
+            rows = rows.annotate(day_of_hour=DayOf("hour"))
+            group.append("day_of_hour")
+        elif bucket:
+            group.append(column)
+        # values() of no field would mean every field (a group per row): without a grouping, aggregate.
+        grouped = rows.values(*group).annotate(**sums).order_by() if group else [rows.aggregate(**sums)]
+        for row in grouped:
+            key = [row[name] for name in group]
+            if bucket == "day" and column == "hour":
+                key[-1] = datetime.fromisoformat(key[-1]).replace(tzinfo=UTC)
+            totals[tuple(key)].add(row)
+    raw_spans = window.raw_spans
+    if raw_spans:
+        # Each raw span lies within one hour (the window's partial first or last hour): one bucket each,
+        # told apart by which span a row is in.
+        executions = Execution.objects.filter(_within("executed_at", raw_spans), **scope).annotate(
+            span=Case(When(executed_at__lt=raw_spans[0][1], then=Value(0)), default=Value(1))
+        )
+        for row in executions.values(*by, "span").annotate(**_RAW_SUMS).order_by():
+            span_bucket: tuple = ()
+            if bucket:
+                start = raw_spans[row["span"]][0]
+                span_bucket = (floor_hour(start) if bucket == "hour" else floor_day(start),)
+            totals[(*(row[name] for name in by), *span_bucket)].add(row)
     return totals
+
+
+def _within(column: str, spans: Iterable[tuple[datetime | None, datetime]]) -> Q:
+    """Rows whose `column` falls in any of the [start, end) spans (start None: no lower bound)."""
+    condition = Q()
+    for start, end in spans:
+        span = Q(**{f"{column}__lt": end})
+        if start is not None:
+            span &= Q(**{f"{column}__gte": start})
+        condition |= span
+    return condition
 
 
 def latency_histograms(
@@ -110,7 +157,7 @@ def latency_histograms(
             parts += (floor_day(moment),)
         return parts
 
-    day_span, hour_spans = window.latency_spans()
+    day_span, hour_spans = window.day_and_hour_spans()
     if bucket == "hour" and window.whole_hours is not None:  # daily histograms cannot be cut into hours
         day_span, hour_spans = None, [window.whole_hours]
     sources = [("day", day_span)] if day_span is not None else []
@@ -183,8 +230,3 @@ def error_summaries(scope: Scope, window: Window) -> list[ErrorSummary]:
         if entry["count"]
     ]
     return sorted(summaries, key=lambda summary: (-summary.count, summary.type))
-
-
-def first_execution_at(scope: Scope) -> datetime | None:
-    """When the scope's first hour of executions began (from the rollups, which outlive raw rows)."""
-    return HourlyStats.objects.filter(**scope).aggregate(first=Min("hour"))["first"]

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics import histogram
-from analytics.models import Execution, HourlyErrors, HourlyStats, LatencyHistogram
+from analytics.models import DailyStats, Execution, HourlyErrors, HourlyStats, LatencyHistogram, Sums
 from analytics.reports import ExecutionReport, ReportInvalid, read_report
 from lifecycle.core.db import column_of, insert_ignoring_conflicts
 from lifecycle.core.exceptions import InvalidInput
@@ -164,7 +164,13 @@ def _add_to_rollups(reports: Iterable[ExecutionReport], templates: dict[UUID, UU
             if report.error_message and report.error_message not in entry[3] and len(entry[3]) < SAMPLE_MESSAGES:
                 entry[3].append(report.error_message)
 
-    _merge_stats(stats, templates)
+    _merge_stats(HourlyStats, "hour", stats, templates)
+    daily: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0] * len(STAT_FIELDS))
+    for (hour, *rest), sums in stats.items():
+        day_sums = daily[(hour.replace(hour=0), *rest)]
+        for index, value in enumerate(sums):
+            day_sums[index] += value
+    _merge_stats(DailyStats, "day", daily, templates)
     _merge_latencies(latencies, templates)
     if errors:
         _merge_errors(errors, templates)
@@ -185,12 +191,14 @@ def _locked(model: Any, keys: list[tuple[Any, ...]], key_fields: Sequence[str], 
     return {key: row for key, row in found.items() if key in wanted}
 
 
-def _merge_stats(stats: dict[tuple[Any, ...], list[float]], templates: dict[UUID, UUID]) -> None:
+def _merge_stats(
+    model: type[Sums], period: str, stats: dict[tuple[Any, ...], list[float]], templates: dict[UUID, UUID]
+) -> None:
     """One INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n: sums need no read, whatever the keys."""
     ops, qn = connection.ops, connection.ops.quote_name
-    meta = HourlyStats._meta
+    meta = model._meta
     table = qn(meta.db_table)
-    key_fields = ["hour", "version_id", "environment", "region"]
+    key_fields = [period, "version_id", "environment", "region"]
     columns = [*key_fields, "template_id", *STAT_FIELDS]
     native_uuid = connection.features.has_native_uuid_field
     params: list[Any] = []
@@ -208,9 +216,9 @@ def _merge_stats(stats: dict[tuple[Any, ...], list[float]], templates: dict[UUID
     row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
     updates = ", ".join(f"{qn(name)} = {table}.{qn(name)} + excluded.{qn(name)}" for name in STAT_FIELDS)
     sql = (
-        f"INSERT INTO {table} ({', '.join(qn(column_of(HourlyStats, name)) for name in columns)}) "
+        f"INSERT INTO {table} ({', '.join(qn(column_of(model, name)) for name in columns)}) "
         f"VALUES {', '.join([row_sql] * len(stats))} "
-        f"ON CONFLICT ({', '.join(qn(column_of(HourlyStats, name)) for name in key_fields)}) "
+        f"ON CONFLICT ({', '.join(qn(column_of(model, name)) for name in key_fields)}) "
         f"DO UPDATE SET {updates}"
     )
     with connection.cursor() as cursor:

@@ -66,8 +66,8 @@ class Window:
             spans.append((hours[1], self.end))
         return spans
 
-    def latency_spans(self) -> tuple[Span | None, list[Span]]:
-        """Within the whole hours: the whole days (daily histograms), and the hours around them (hourly)."""
+    def day_and_hour_spans(self) -> tuple[Span | None, list[Span]]:
+        """Within the whole hours: the whole days (daily rollups), and the hours around them (hourly)."""
         hours = self.whole_hours
         if hours is None:
             return None, []

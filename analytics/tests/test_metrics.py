@@ -330,8 +330,11 @@ def test_metrics__queries_do_not_grow_with_executions(
         api.get(f"/api/performance/metrics?versionId={version.pk}")
 
 
-def test_rollups__every_count_agrees_with_the_raw_rows(setup):
+@pytest.mark.parametrize("rollup", ["hourly", "daily"])
+def test_rollups__every_count_agrees_with_the_raw_rows(setup, rollup):
     from django.db.models import Count, Sum
+
+    from analytics.models import DailyStats
 
     raw = {
         (row["version_id"], row["environment"], row["region"]): (row["n"], row["rt"])
@@ -341,7 +344,8 @@ def test_rollups__every_count_agrees_with_the_raw_rows(setup):
     }
     rolled = {
         (row["version_id"], row["environment"], row["region"]): (row["n"], row["rt"])
-        for row in HourlyStats.objects.values("version_id", "environment", "region")
+        for row in (HourlyStats if rollup == "hourly" else DailyStats)
+        .objects.values("version_id", "environment", "region")
         .annotate(n=Sum("executions"), rt=Sum("response_time_sum"))
         .order_by()
     }
