@@ -349,3 +349,26 @@ def test_server__beat_and_worker_email_reminders_for_waiting_requests(server: Se
             return
         time.sleep(0.5)
     pytest.fail("no reminder email in the server's log")
+
+
+def test_server__executions_reported_then_read_as_metrics(server: Server):
+    author = server.tokens["author"]
+    _, template, _ = server.call("POST", "/api/templates", {"name": "Measured", "content": "Hi"}, token=author)
+    version_id = template["latestVersion"]["id"]
+    rows = [
+        {
+            "templateVersionId": version_id,
+            "status": "success" if i % 4 else "error",
+            "responseTime": 100 + i,
+            "metadata": {"requestId": f"e2e-{i}", "region": "eu"},
+            **({} if i % 4 else {"error": {"type": "X"}}),
+        }
+        for i in range(40)
+    ]
+    status, body, _ = server.call("POST", "/api/executions/batch", {"executions": rows}, token=author)
+    assert (status, body) == (201, {"created": 40, "duplicates": 0})
+    status, body, _ = server.call("POST", "/api/executions/batch", {"executions": rows[:5]}, token=author)
+    assert body == {"created": 0, "duplicates": 5}
+    status, metrics, _ = server.call("GET", f"/api/performance/metrics?versionId={version_id}", token=author)
+    assert status == 200, metrics
+    assert (metrics["totalExecutions"], metrics["errorCount"], metrics["errorsByType"]) == (40, 10, {"X": 10})
