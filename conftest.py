@@ -117,3 +117,33 @@ def create_template(author: Any) -> Callable[..., Any]:
         )
 
     return make
+
+
+def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run the calls in threads released together, as concurrent requests would; each call's result, or the
+    exception it raised, in the calls' order. Each thread closes its own database connections.
+
+    For `django_db(transaction=True)` tests: threads see only committed data.
+    """
+    import threading
+
+    from django.db import connections
+
+    outcomes: list[Any] = [None] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def run(index: int) -> None:
+        try:
+            start.wait(timeout=30)
+            outcomes[index] = calls[index]()
+        except BaseException as exc:
+            outcomes[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return outcomes

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connections
 from django.test import override_settings
 
 from analytics.models import Execution, HourlyStats, LatencyHistogram
 from analytics.tests.conftest import report
+from conftest import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -202,24 +201,13 @@ def test_record__same_request_id_at_the_same_moment__stored_once(make_user, crea
     version = create_template(actor=make_user("author")).latest_version
     key = Token.objects.create(user=make_user()).key
     body = report(version, metadata={"requestId": "race"})
-    statuses: list[int] = []
-    start = threading.Barrier(4)
 
-    def post():
+    def post() -> int:
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-        try:
-            start.wait()
-            statuses.append(client.post("/api/executions", body, format="json").status_code)
-        finally:
-            connections.close_all()
+        return client.post("/api/executions", body, format="json").status_code
 
-    threads = [threading.Thread(target=post) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(statuses) == [200, 200, 200, 201]
+    assert sorted(at_once([post] * 4)) == [200, 200, 200, 201]
     assert Execution.objects.filter(request_id="race").count() == 1
     assert HourlyStats.objects.get().executions == 1
 
@@ -233,24 +221,8 @@ def test_batch__overlapping_batches_at_once__every_report_once_and_rollups_exact
         [report(version, metadata={"requestId": f"r{i}"}, responseTime=100 + i) for i in range(offset, offset + 60)]
         for offset in (0, 30, 45)
     ]
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(batches))
-
-    def run(rows):
-        try:
-            start.wait()
-            record_executions(read_reports(rows))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(rows,)) for rows in batches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    outcomes = at_once([lambda rows=rows: record_executions(read_reports(rows)) for rows in batches])
+    assert not [outcome for outcome in outcomes if isinstance(outcome, BaseException)], outcomes
     assert Execution.objects.count() == 105
     assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 105
     assert sum(HourlyStats.objects.values_list("response_time_sum", flat=True)) == sum(100 + i for i in range(105))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import threading
+from functools import partial
 
 import pytest
-from django.db import connections
 
 from approvals.models import ApprovalRequest
+from conftest import at_once
 from lifecycle.releases.models import Deployment
 from templates_app.services import create_version
 
@@ -117,26 +117,12 @@ def test_deploy__racing_deploys_to_production__exactly_one_active(make_user, cre
             approve_stage(actor=decider, request_id=request.pk, stage_index=index)
 
     # When all four are deployed to production at the same moment
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(versions))
-
-    def run(version_id):
-        try:
-            start.wait()
-            deploy_version(actor=deployer, version_id=version_id, environment="production")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(version.pk,)) for version in versions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = at_once(
+        [partial(deploy_version, actor=deployer, version_id=v.pk, environment="production") for v in versions]
+    )
 
     # Then each succeeded in turn: one active, the others superseded, each by the deploy after it
-    assert errors == []
+    assert all(isinstance(outcome, Deployment) for outcome in outcomes), outcomes
     deployments = list(Deployment.objects.filter(template=template, environment="production").order_by("deployed_at"))
     assert len(deployments) == 4
     assert [d.state for d in deployments] == ["superseded", "superseded", "superseded", "active"]
@@ -152,26 +138,11 @@ def test_approve__two_reviewers_press_at_once__one_decides_the_other_is_refused(
     version = create_template(actor=author).latest_version
     request = submit_for_approval(actor=author, version_id=version.pk, environment="production")
     first, second = make_user("technical"), make_user("technical")
-    outcomes: list[str] = []
-    start = threading.Barrier(2)
+    outcomes = at_once(
+        [partial(approve_stage, actor=user, request_id=request.pk, stage_index=0) for user in (first, second)]
+    )
 
-    def run(user):
-        try:
-            start.wait()
-            approve_stage(actor=user, request_id=request.pk, stage_index=0)
-            outcomes.append("approved")
-        except Exception as exc:
-            outcomes.append(type(exc).__name__)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(user,)) for user in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert sorted(outcomes) == ["StageOutOfOrder", "approved"]
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == ["ApprovalRequest", "StageOutOfOrder"]
     stage = ApprovalRequest.objects.get(version=version).stages.get(index=0)
     assert stage.state == "approved"
     assert stage.decided_by in (first, second)
@@ -183,23 +154,7 @@ def test_submit__twice_at_once__one_request(make_user, create_template):
 
     author = make_user("author")
     version = create_template(actor=author).latest_version
-    outcomes: list[str] = []
-    start = threading.Barrier(2)
-
-    def run():
-        try:
-            start.wait()
-            submit_for_approval(actor=author, version_id=version.pk, environment="production")
-            outcomes.append("submitted")
-        except Exception as exc:
-            outcomes.append(type(exc).__name__)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["AlreadyPending", "submitted"]
+    submit = partial(submit_for_approval, actor=author, version_id=version.pk, environment="production")
+    outcomes = at_once([submit, submit])
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == ["AlreadyPending", "ApprovalRequest"]
     assert ApprovalRequest.objects.filter(version=version).count() == 1

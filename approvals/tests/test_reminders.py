@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from approvals.services import remind_pending_reviewers
 from approvals.tasks import remind_pending_reviewers as remind_task
+from conftest import at_once
 
 
 def age(request, hours):
@@ -150,20 +149,6 @@ def test_reminder__two_workers_at_once__one_email(make_user, create_template):
     version = create_template(actor=author).latest_version
     request = submit_for_approval(actor=author, version_id=version.pk, environment="production")
     age(request, 25)
-    start = threading.Barrier(2)
-    counts: list[int] = []
-
-    def run():
-        try:
-            start.wait()
-            counts.append(remind_pending_reviewers())
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    counts = at_once([remind_pending_reviewers, remind_pending_reviewers])
     assert sorted(counts) == [0, 1]
     assert len(mail.outbox) == 1

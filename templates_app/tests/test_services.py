@@ -1,14 +1,13 @@
 """Writes to templates and versions: roles, numbering, refusals that write nothing, immutability and audit."""
 
-import threading
 import uuid
+from functools import partial
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group
-from django.db import connection
 
-from conftest import template_payload
+from conftest import at_once, template_payload
 from lifecycle.core.exceptions import InvalidInput, PermissionDenied
 from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, TemplateNotFound
 from templates_app.models import ImmutableVersion, PromptTemplate, TemplateVersion
@@ -689,30 +688,17 @@ def test_create_version__several_at_once__distinct_gap_free_numbers(committed_au
     author = committed_author
     template = create_as(author, content="start {{inquiry}}", metadata={})
     writers = 6
-    start = threading.Barrier(writers)
-    created, errors = [], []
 
-    def save_text(index):
-        try:
-            start.wait(timeout=10)
-            version = create_version(
-                actor=author, template_id=template.pk, definition={"content": f"text {index} {{{{inquiry}}}}"}
-            )
-            created.append(version.number)
-        except Exception as exc:  # collected: an exception in a thread would otherwise pass unnoticed
-            errors.append(exc)
-        finally:
-            connection.close()
+    def save_text(index: int) -> str:
+        definition = {"content": f"text {index} {{{{inquiry}}}}"}
+        return create_version(actor=author, template_id=template.pk, definition=definition).number
 
     # When each creates a version
-    threads = [threading.Thread(target=save_text, args=(index,)) for index in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = at_once([partial(save_text, index) for index in range(writers)])
 
     # Then each got its own number, one patch after the other, with no gaps and no failures
-    assert errors == []
+    assert all(isinstance(outcome, str) for outcome in outcomes), outcomes
+    created = outcomes
     expected = [f"1.0.{patch}" for patch in range(1, writers + 1)]
     assert sorted(created, key=lambda number: int(number.split(".")[2])) == expected
     assert numbers_of(template) == ["1.0.0", *expected]

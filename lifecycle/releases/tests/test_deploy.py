@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
+from functools import partial
 
 import pytest
-from django.db import connections
 
+from conftest import at_once
 from lifecycle.releases.models import Deployment
 from templates_app.services import create_version, update_template
 
@@ -118,27 +118,13 @@ def test_deploy__racing_deploys_of_one_template__exactly_one_active(make_user, c
         create_version(actor=author, template_id=template.pk, definition={"content": f"v{i} {{{{inquiry}}}}"})
         for i in range(4)
     ]
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(versions))
-
-    def run(version_id):
-        try:
-            start.wait()
-            deploy_version(actor=author, version_id=version_id, environment="development")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
     # When every version is deployed to development at the same moment
-    threads = [threading.Thread(target=run, args=(version.pk,)) for version in versions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = at_once(
+        [partial(deploy_version, actor=author, version_id=v.pk, environment="development") for v in versions]
+    )
 
     # Then all succeed, exactly one is active, and every other deployment was superseded by someone
-    assert errors == []
+    assert all(isinstance(outcome, Deployment) for outcome in outcomes), outcomes
     deployments = Deployment.objects.filter(template=template, environment="development")
     assert deployments.filter(state="active").count() == 1
     superseded = deployments.filter(state="superseded")
