@@ -13,6 +13,7 @@ from analytics import histogram
 from analytics.forecast import forecast
 from analytics.selectors import Scope, Totals, error_summaries, latency_histograms, stat_totals
 from analytics.windows import Window
+from lifecycle.core.db import one_snapshot
 from lifecycle.core.exceptions import PermissionDenied
 from lifecycle.core.roles import Role, has_role
 
@@ -44,9 +45,10 @@ def version_metrics(version: Any, window: Window, environment: str | None) -> di
     scope: Scope = {"version_id": version.pk}
     if environment:
         scope["environment"] = environment
-    totals = stat_totals(scope, window).get((), Totals())
-    latencies = latency_histograms(scope, window).get((), histogram.empty())
-    errors = error_summaries(scope, window)
+    with one_snapshot():  # rollups and pending rows as one moment saw them (see analytics.services)
+        totals = stat_totals(scope, window).get((), Totals())
+        latencies = latency_histograms(scope, window).get((), histogram.empty())
+        errors = error_summaries(scope, window)
     return {
         "versionId": str(version.pk),
         "templateId": str(version.template_id),
@@ -90,9 +92,11 @@ def template_analytics(
     by_region: dict[tuple, Totals] = defaultdict(Totals)
     series: dict[tuple, Totals] = defaultdict(Totals)
     daily: dict[tuple, Totals] = defaultdict(Totals)
-    for (version_id, region, bucket), totals in stat_totals(
-        scope, window, by=["version_id", "region"], bucket=granularity
-    ).items():
+    with one_snapshot():  # rollups and pending rows as one moment saw them (see analytics.services)
+        grouped = stat_totals(scope, window, by=["version_id", "region"], bucket=granularity)
+        latencies = latency_histograms(scope, window, by_version=True, bucket=granularity)
+        errors = error_summaries(scope, window)
+    for (version_id, region, bucket), totals in grouped.items():
         overall.add(totals.sums)
         by_version[(version_id,)].add(totals.sums)
         by_region[(region,)].add(totals.sums)
@@ -101,11 +105,10 @@ def template_analytics(
     all_latency = histogram.empty()
     version_latency: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
     series_latency: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
-    for (version_id, bucket), counts in latency_histograms(scope, window, by_version=True, bucket=granularity).items():
+    for (version_id, bucket), counts in latencies.items():
         all_latency += counts
         version_latency[(version_id,)] += counts
         series_latency[(bucket,)] += counts
-    errors = error_summaries(scope, window)
 
     return {
         "templateId": str(template.pk),

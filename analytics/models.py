@@ -19,6 +19,8 @@ class Execution(models.Model):
         TIMEOUT = "timeout"
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)  # time-ordered: cheap appends
+    # The ingestion request that stored it: until its PendingBatch is rolled up, queries read it raw.
+    batch_id = models.UUIDField(db_index=True)
     # Plain indexed columns, not foreign keys: the version was checked at ingestion, versions are never
     # deleted, and a million rows a day need no per-row constraint check.
     version_id = models.UUIDField()
@@ -57,6 +59,20 @@ class Execution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version_id} {self.status} at {self.executed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PendingBatch(models.Model):
+    """A batch of stored executions not yet added to the rollups (analytics.rollups does that, in a worker).
+
+    Written in the same transaction as its executions, deleted in the same transaction as the rollups take
+    them in: every execution is counted once, by the rollups or raw, never both, never neither.
+    """
+
+    id = models.UUIDField(primary_key=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"batch {self.id} of {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Sums(models.Model):
@@ -169,7 +185,10 @@ class HourlyErrors(models.Model):
                 fields=["hour", "version_id", "environment", "error_type"], name="hourly_errors_key"
             ),
         ]
-        indexes = [models.Index(fields=["template_id", "hour"], name="hourly_errors_template")]
+        indexes = [
+            models.Index(fields=["template_id", "hour"], name="hourly_errors_template"),
+            models.Index(fields=["version_id", "hour"], name="hourly_errors_version"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.error_type} x{self.occurrences} at {self.hour:%Y-%m-%d %H}h"

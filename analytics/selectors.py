@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from django.db.models import Case, CharField, Count, Func, Max, Min, Q, Sum, Value, When
+from django.db.models import CharField, Count, Func, Max, Min, Q, QuerySet, Sum
 
 from analytics import histogram
-from analytics.models import DailyStats, Execution, HourlyErrors, HourlyStats, LatencyHistogram
+from analytics.models import DailyStats, Execution, HourlyErrors, HourlyStats, LatencyHistogram, PendingBatch
 from analytics.services import SAMPLE_MESSAGES, STAT_FIELDS
 from analytics.windows import Window, floor_day, floor_hour
 
@@ -75,18 +75,40 @@ _RAW_SUMS = {
 }
 
 
-class DayOf(Func):
-    """The UTC day of a datetime column, as 'YYYY-MM-DD', computed by the database itself (Django's TruncDay
-    is a Python function on SQLite, called once per row)."""
+class TimeBucket(Func):
+    """The UTC hour ('YYYY-MM-DD HH') or day ('YYYY-MM-DD') of a datetime column, as text, computed by the
+    database itself (Django's TruncDay/TruncHour are Python functions on SQLite, called once per row)."""
 
     output_field = CharField()
 
+    def __init__(self, expression: Any, kind: str) -> None:
+        super().__init__(expression)
+        self.kind = kind
+
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="substr(%(expressions)s, 1, 10)", **extra)
+        length = 10 if self.kind == "day" else 13  # stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]'
+        return self.as_sql(compiler, connection, template=f"substr(%(expressions)s, 1, {length})", **extra)
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        pattern = "YYYY-MM-DD" if self.kind == "day" else "YYYY-MM-DD HH24"
+        template = f"to_char(%(expressions)s AT TIME ZONE 'UTC', '{pattern}')"
         return self.as_sql(compiler, connection, template=template, **extra)
+
+
+def _bucket_start(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def raw_rows(scope: Scope, window: Window) -> QuerySet[Execution]:
+    """The executions a window reads raw: those in its partial first and last hours, and those in its whole
+    hours that the rollups do not hold yet (their batch is pending). Few, whatever the window's length."""
+    condition = _within("executed_at", window.raw_spans)
+    if window.whole_hours is not None:
+        pending = PendingBatch.objects.values("pk")
+        condition |= _within("executed_at", [window.whole_hours]) & Q(batch_id__in=pending)
+    if not condition:
+        return Execution.objects.none()
+    return Execution.objects.filter(condition, **scope)
 
 
 def stat_totals(scope: Scope, window: Window, by: Iterable[str] = (), bucket: str | None = None) -> dict[tuple, Totals]:
@@ -105,7 +127,7 @@ def stat_totals(scope: Scope, window: Window, by: Iterable[str] = (), bucket: st
         rows = model.objects.filter(_within(column, spans), **scope)
         group = list(by)
         if bucket == "day" and column == "hour":
-            rows = rows.annotate(day_of_hour=DayOf("hour"))
+            rows = rows.annotate(day_of_hour=TimeBucket("hour", "day"))
             group.append("day_of_hour")
         elif bucket:
             group.append(column)
@@ -114,21 +136,20 @@ def stat_totals(scope: Scope, window: Window, by: Iterable[str] = (), bucket: st
         for row in grouped:
             key = [row[name] for name in group]
             if bucket == "day" and column == "hour":
-                key[-1] = datetime.fromisoformat(key[-1]).replace(tzinfo=UTC)
+                key[-1] = _bucket_start(key[-1])
             totals[tuple(key)].add(row)
-    raw_spans = window.raw_spans
-    if raw_spans:
-        # Each raw span lies within one hour (the window's partial first or last hour): one bucket each,
-        # told apart by which span a row is in.
-        executions = Execution.objects.filter(_within("executed_at", raw_spans), **scope).annotate(
-            span=Case(When(executed_at__lt=raw_spans[0][1], then=Value(0)), default=Value(1))
-        )
-        for row in executions.values(*by, "span").annotate(**_RAW_SUMS).order_by():
-            span_bucket: tuple = ()
+    raw = raw_rows(scope, window)
+    group = list(by)
+    if bucket:
+        raw = raw.annotate(bucket=TimeBucket("executed_at", bucket))
+        group.append("bucket")
+    grouped = raw.values(*group).annotate(**_RAW_SUMS).order_by() if group else [raw.aggregate(**_RAW_SUMS)]
+    for row in grouped:
+        if row["executions"]:
+            key = [row[name] for name in group]
             if bucket:
-                start = raw_spans[row["span"]][0]
-                span_bucket = (floor_hour(start) if bucket == "hour" else floor_day(start),)
-            totals[(*(row[name] for name in by), *span_bucket)].add(row)
+                key[-1] = _bucket_start(key[-1])
+            totals[tuple(key)].add(row)
     return totals
 
 
@@ -168,15 +189,13 @@ def latency_histograms(
             rows = rows.filter(starts_at__gte=start)
         for version_id, starts_at, counts in rows.values_list("version_id", "starts_at", "counts").iterator():
             histogram.add_encoded(merged[key(version_id, starts_at)], counts)
-    for start, end in window.raw_spans:
-        values: dict[tuple, list[float]] = defaultdict(list)
-        executions = Execution.objects.filter(**scope, executed_at__gte=start, executed_at__lt=end)
-        for version_id, executed_at, response_time in executions.values_list(
-            "version_id", "executed_at", "response_time_ms"
-        ).iterator():
-            values[key(version_id, executed_at)].append(response_time)
-        for parts, times in values.items():
-            merged[parts] += histogram.of_values(times)
+    values: dict[tuple, list[float]] = defaultdict(list)
+    for version_id, executed_at, response_time in (
+        raw_rows(scope, window).values_list("version_id", "executed_at", "response_time_ms").iterator()
+    ):
+        values[key(version_id, executed_at)].append(response_time)
+    for parts, times in values.items():
+        merged[parts] += histogram.of_values(times)
     return merged
 
 
@@ -213,17 +232,16 @@ def error_summaries(scope: Scope, window: Window) -> list[ErrorSummary]:
             note(row["error_type"], row["count"], row["first"], row["last"], [])
         for error_type, kept in rows.order_by("hour").values_list("error_type", "samples")[:200]:
             note(error_type, 0, found[error_type]["first"], found[error_type]["last"], kept)
-    for start, end in window.raw_spans:
-        raw = Execution.objects.filter(**scope, executed_at__gte=start, executed_at__lt=end).exclude(error_type="")
-        samples: dict[str, list[str]] = defaultdict(list)
-        for error_type, message in raw.exclude(error_message="").values_list("error_type", "error_message")[:200]:
-            samples[error_type].append(message)
-        for row in (
-            raw.values("error_type")
-            .annotate(count=Count("id"), first=Min("executed_at"), last=Max("executed_at"))
-            .order_by()
-        ):
-            note(row["error_type"], row["count"], row["first"], row["last"], samples[row["error_type"]])
+    raw = raw_rows(scope, window).exclude(error_type="")
+    samples: dict[str, list[str]] = defaultdict(list)
+    for error_type, message in raw.exclude(error_message="").values_list("error_type", "error_message")[:200]:
+        samples[error_type].append(message)
+    for row in (
+        raw.values("error_type")
+        .annotate(count=Count("id"), first=Min("executed_at"), last=Max("executed_at"))
+        .order_by()
+    ):
+        note(row["error_type"], row["count"], row["first"], row["last"], samples[row["error_type"]])
     summaries = [
         ErrorSummary(error_type, entry["count"], entry["first"], entry["last"], entry["samples"])
         for error_type, entry in found.items()

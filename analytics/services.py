@@ -1,10 +1,14 @@
-"""Storing executions, and keeping their rollups up to date in the same transaction.
+"""Storing executions, and folding them into the rollups.
 
 Ingestion is the product's second hot path (a busy customer reports millions of executions a day), so a
-batch is one multi-row INSERT ... ON CONFLICT (request_id) DO NOTHING RETURNING id: the database decides
-which reports are new, also when the same request id arrives twice at the same moment, and only those
-are added to the rollups. Rollups are read-modified-written under row locks taken in key order, so two
-batches touching the same hour never deadlock and never lose a count.
+request only writes: one INSERT ... ON CONFLICT (request_id) DO NOTHING RETURNING id (the database decides
+which reports are new, also when the same request id arrives twice at the same moment) and one
+PendingBatch row. A worker folds pending batches into the rollups (roll_up_pending), many at a time, so
+each rollup row is written once per pass rather than once per request. Until then queries read a pending
+batch's rows raw (analytics.selectors), so the numbers are exact at every moment.
+
+Rollups are read-modified-written under row locks taken in key order, so two workers touching the same
+hour never deadlock and never lose a count.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from django.conf import settings
@@ -22,10 +26,19 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics import histogram
-from analytics.models import DailyStats, Execution, HourlyErrors, HourlyStats, LatencyHistogram, Sums
+from analytics.models import (
+    DailyStats,
+    Execution,
+    HourlyErrors,
+    HourlyStats,
+    LatencyHistogram,
+    PendingBatch,
+    Sums,
+)
 from analytics.reports import ExecutionReport, ReportInvalid, read_report
 from lifecycle.core.db import column_of, insert_ignoring_conflicts
 from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.ids import uuid7
 from templates_app.selectors import templates_of_versions
 
 logger = logging.getLogger(__name__)
@@ -72,9 +85,10 @@ def read_reports(raws: Sequence[Any], *, path: str = "executions") -> list[Execu
 
 @transaction.atomic
 def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
-    """Store the reports that are new (by request id) and add them to the rollups, all or nothing."""
+    """Store the reports that are new (by request id), all or nothing, as one pending batch."""
     if not reports:
         return Recorded([], [])
+    batch_id = uuid7()
     templates = templates_of_versions(report.version_id for report in reports)
     # Sorted by request id, so that two batches sharing ids wait for each other in one order, never both.
     ordered = sorted(reports, key=lambda report: report.request_id or "")
@@ -89,22 +103,23 @@ def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
         else:
             first_of_request[report.request_id] = report
             fresh.append(report)
-    inserted = _insert(fresh, templates)
+    inserted = _insert(fresh, templates, batch_id)
     created = [report for report in fresh if report.id in inserted]
     duplicates = repeated + [report for report in fresh if report.id not in inserted]
     if created:
-        _add_to_rollups(created, templates)
+        PendingBatch.objects.create(id=batch_id)
     return Recorded(created, duplicates)
 
 
-def _insert(reports: list[ExecutionReport], templates: dict[UUID, UUID]) -> set[UUID]:
+def _insert(reports: list[ExecutionReport], templates: dict[UUID, UUID], batch_id: UUID) -> set[UUID]:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows that were new."""
     if not reports:
         return set()
     ops = connection.ops
-    columns = [*_REPORT_COLUMNS, "template_id", "received_at"]
+    columns = [*_REPORT_COLUMNS, "template_id", "received_at", "batch_id"]
     received_at = ops.adapt_datetimefield_value(timezone.now())
     native_uuid = connection.features.has_native_uuid_field
+    batch = batch_id if native_uuid else batch_id.hex
     rows: list[list[Any]] = []
     for report in reports:
         row = []
@@ -116,7 +131,7 @@ def _insert(reports: list[ExecutionReport], templates: dict[UUID, UUID]) -> set[
                 value = ops.adapt_datetimefield_value(value)
             row.append(value)
         template_id = templates[report.version_id]
-        row += [template_id if native_uuid else template_id.hex, received_at]
+        row += [template_id if native_uuid else template_id.hex, received_at, batch]
         rows.append(row)
     inserted = insert_ignoring_conflicts(
         Execution,
@@ -132,7 +147,49 @@ def _hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _add_to_rollups(reports: Iterable[ExecutionReport], templates: dict[UUID, UUID]) -> None:
+class RolledRow(NamedTuple):
+    """What the rollups need of an execution."""
+
+    template_id: UUID
+    version_id: UUID
+    environment: str
+    region: str
+    status: str
+    executed_at: datetime
+    response_time_ms: float
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    cost: float | None
+    user_satisfaction: int | None
+    converted: bool | None
+    error_type: str
+    error_message: str
+
+
+@transaction.atomic
+def roll_up_pending(*, max_batches: int = 500) -> int:
+    """Fold up to `max_batches` pending batches into the rollups; how many executions that was.
+
+    The batches are locked (SKIP LOCKED where the database has it), so two workers take different ones;
+    they leave the pending list in the same transaction as their executions enter the rollups.
+    """
+    pending = PendingBatch.objects.select_for_update(skip_locked=True).order_by("created_at")
+    batch_ids = list(pending.values_list("pk", flat=True)[:max_batches])
+    if not batch_ids:
+        return 0
+    rows = [
+        RolledRow._make(values)
+        for values in Execution.objects.filter(batch_id__in=batch_ids).values_list(*RolledRow._fields)
+    ]
+    if rows:
+        _add_to_rollups(rows)
+    PendingBatch.objects.filter(pk__in=batch_ids).delete()
+    return len(rows)
+
+
+def _add_to_rollups(reports: Sequence[RolledRow]) -> None:
+    templates = {report.version_id: report.template_id for report in reports}
     stats: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0] * len(STAT_FIELDS))
     latencies: dict[tuple[Any, ...], list[float]] = defaultdict(list)
     errors: dict[tuple[Any, ...], list[Any]] = {}
@@ -284,9 +341,11 @@ def delete_expired_executions(*, now: datetime | None = None, batch: int = 5000)
     """Delete raw executions older than EXECUTION_RETENTION_DAYS, a batch per transaction (no long lock).
     The rollups keep their sums. Returns how many rows were deleted."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.EXECUTION_RETENTION_DAYS)
+    # Rows of a batch not rolled up yet are kept: the rollups would never count them otherwise.
+    expired = Execution.objects.filter(executed_at__lt=cutoff).exclude(batch_id__in=PendingBatch.objects.values("pk"))
     deleted = 0
     while True:
-        ids = list(Execution.objects.filter(executed_at__lt=cutoff).values_list("pk", flat=True)[:batch])
+        ids = list(expired.values_list("pk", flat=True)[:batch])
         if not ids:
             return deleted
         with transaction.atomic():

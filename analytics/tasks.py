@@ -1,6 +1,24 @@
+import time
+
 from celery import shared_task
+from django.conf import settings
 
 from analytics.services import delete_expired_executions as delete_expired
+from analytics.services import roll_up_pending
+
+
+@shared_task(name="analytics.roll_up")
+def roll_up() -> int:
+    """Every ANALYTICS_ROLLUP_SECONDS, by beat: fold pending batches into the rollups until none is left
+    (or a run has lasted that long: the next run goes on). Safe to run on several workers at once."""
+    deadline = time.monotonic() + settings.ANALYTICS_ROLLUP_SECONDS
+    rolled = 0
+    while time.monotonic() < deadline:
+        count = roll_up_pending()
+        if not count:
+            break
+        rolled += count
+    return rolled
 
 
 @shared_task(name="analytics.delete_expired_executions")

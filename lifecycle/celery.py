@@ -22,6 +22,7 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
         settings.APPROVAL_REMINDER_CHECK_MINUTES * 60, sender.signature("approvals.remind_pending_reviewers")
     )
     sender.add_periodic_task(24 * 3600, sender.signature("analytics.delete_expired_executions"))
+    sender.add_periodic_task(settings.ANALYTICS_ROLLUP_SECONDS, sender.signature("analytics.roll_up"))
 
 
 @beat_init.connect

@@ -217,6 +217,8 @@ EXECUTION_STORE_PAYLOADS = env.bool("EXECUTION_STORE_PAYLOADS", default=True)
 EXECUTION_PAYLOAD_MAX_CHARS = env.int("EXECUTION_PAYLOAD_MAX_CHARS", default=2000)
 # Raw executions older than this are deleted (daily, by beat); the hourly and daily rollups stay.
 EXECUTION_RETENTION_DAYS = env.int("EXECUTION_RETENTION_DAYS", default=90)
+# How often a worker folds newly stored executions into the rollups (queries count them exactly meanwhile).
+ANALYTICS_ROLLUP_SECONDS = env.float("ANALYTICS_ROLLUP_SECONDS", default=2.0)
 # How far in the future a reported timestamp may be (clocks differ).
 EXECUTION_CLOCK_SKEW_SECONDS = env.int("EXECUTION_CLOCK_SKEW_SECONDS", default=300)
 

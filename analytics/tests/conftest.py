@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from analytics.services import read_reports, record_executions
+from analytics.services import read_reports, record_executions, roll_up_pending
 
 REGIONS = ["eu-central-1", "us-east-1", "ap-south-1", None]
 ERRORS = [("RateLimit", "429 Too Many Requests"), ("Timeout", "upstream timed out"), ("BadOutput", "not JSON")]
@@ -65,9 +65,14 @@ def random_reports(versions, count: int, *, start: datetime, end: datetime, seed
     return rows
 
 
-def store(rows: list[dict[str, Any]]) -> None:
+def store(rows: list[dict[str, Any]], *, roll_up: bool = True) -> None:
+    """Ingest the reports through the service, in batches; then fold them into the rollups, as the worker
+    would, unless `roll_up` is false (they stay pending, read raw by the queries)."""
     for offset in range(0, len(rows), 500):
         record_executions(read_reports(rows[offset : offset + 500]))
+    if roll_up:
+        while roll_up_pending():
+            pass
 
 
 @pytest.fixture
