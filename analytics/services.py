@@ -168,11 +168,12 @@ class RolledRow(NamedTuple):
 
 
 @transaction.atomic
-def roll_up_pending(*, max_batches: int = 500) -> int:
+def roll_up_pending(*, max_batches: int = 50) -> int:
     """Fold up to `max_batches` pending batches into the rollups; how many executions that was.
 
     The batches are locked (SKIP LOCKED where the database has it), so two workers take different ones;
-    they leave the pending list in the same transaction as their executions enter the rollups.
+    they leave the pending list in the same transaction as their executions enter the rollups. A few
+    batches at a time keeps the transaction short: on SQLite it holds the one write lock ingestion needs.
     """
     pending = PendingBatch.objects.select_for_update(skip_locked=True).order_by("created_at")
     batch_ids = list(pending.values_list("pk", flat=True)[:max_batches])
@@ -272,14 +273,14 @@ def _merge_stats(
         ]
     row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
     updates = ", ".join(f"{qn(name)} = {table}.{qn(name)} + excluded.{qn(name)}" for name in STAT_FIELDS)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(qn(column_of(model, name)) for name in columns)}) "
-        f"VALUES {', '.join([row_sql] * len(stats))} "
-        f"ON CONFLICT ({', '.join(qn(column_of(model, name)) for name in key_fields)}) "
-        f"DO UPDATE SET {updates}"
-    )
+    head = f"INSERT INTO {table} ({', '.join(qn(column_of(model, name)) for name in columns)}) VALUES "
+    tail = f" ON CONFLICT ({', '.join(qn(column_of(model, name)) for name in key_fields)}) DO UPDATE SET {updates}"
+    # At most ~10,000 parameters a statement: SQLite refuses more than 32,766.
+    rows_per_statement = 10_000 // len(columns)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        for offset in range(0, len(stats), rows_per_statement):
+            chunk = params[offset * len(columns) : (offset + rows_per_statement) * len(columns)]
+            cursor.execute(head + ", ".join([row_sql] * (len(chunk) // len(columns))) + tail, chunk)
 
 
 def _update_by_id(model: Any, rows: Iterable[Any], names: Sequence[str]) -> None:

@@ -231,3 +231,20 @@ def test_batch__overlapping_batches_at_once__every_report_once_and_rollups_exact
     assert sum(at_once([roll_up_pending, roll_up_pending])) == 105
     assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 105
     assert sum(HourlyStats.objects.values_list("response_time_sum", flat=True)) == sum(100 + i for i in range(105))
+
+
+def test_roll_up__thousands_of_rollup_keys_at_once__folded(create_template, now):
+    from analytics.services import read_reports, record_executions
+    from analytics.tests.conftest import random_reports
+
+    # Given 3,000 reports spread over 60 days: nearly one hourly key each (more parameters than SQLite
+    # takes in one statement, were they written at once)
+    version = create_template().latest_version
+    rows = random_reports([version], 3000, start=now - timedelta(days=60), end=now - timedelta(seconds=1))
+    for offset in range(0, 3000, 1000):
+        record_executions(read_reports(rows[offset : offset + 1000]))
+    # When one pass folds them all
+    assert roll_up_pending(max_batches=10) == 3000
+    # Then every one is counted once
+    assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 3000
+    assert not PendingBatch.objects.exists()

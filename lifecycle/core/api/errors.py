@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
@@ -107,6 +108,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+    elif isinstance(exc, OperationalError):
+        # The database is busy (SQLite's write lock held past its timeout) or unreachable: nothing was
+        # written, and trying again shortly is the right thing for the client to do.
+        logger.warning("database unavailable: %s", exc)
+        body = error_body("unavailable", "The database is busy or unreachable; nothing was stored. Try again.")
+        status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        headers["Retry-After"] = "1"
     else:
         return None  # a bug, not bad input: Django's 500 handler answers (and it is logged)
     set_rollback()

@@ -213,3 +213,15 @@ def test_render__bad_token__401(api, create_template, header, reader):
 
 def test_method_not_allowed__405_json(api, reader):
     assert_error(api.as_user(reader).raw("DELETE", "/api/templates", b""), 405, "method_not_allowed")
+
+
+def test_database_busy__503_with_retry_after_and_nothing_written(api, author, nothing_written, monkeypatch):
+    from django.db import OperationalError
+
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr("templates_app.services._save_template", locked)
+    response = api.as_user(author).post("/api/templates", template_payload())
+    assert_error(response, 503, "unavailable")
+    assert response["Retry-After"] == "1"
