@@ -36,7 +36,7 @@ from analytics.models import (
     Sums,
 )
 from analytics.reports import ExecutionReport, ReportInvalid, read_report
-from lifecycle.core.db import column_of, insert_ignoring_conflicts
+from lifecycle.core.db import column_of, insert_ignoring_conflicts, one_writer_at_a_time
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.ids import uuid7
 from templates_app.selectors import templates_of_versions
@@ -83,11 +83,15 @@ def read_reports(raws: Sequence[Any], *, path: str = "executions") -> list[Execu
     return reports
 
 
-@transaction.atomic
 def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
     """Store the reports that are new (by request id), all or nothing, as one pending batch."""
     if not reports:
         return Recorded([], [])
+    with one_writer_at_a_time(), transaction.atomic():
+        return _record(reports)
+
+
+def _record(reports: Sequence[ExecutionReport]) -> Recorded:
     batch_id = uuid7()
     templates = templates_of_versions(report.version_id for report in reports)
     # Sorted by request id, so that two batches sharing ids wait for each other in one order, never both.
@@ -167,7 +171,6 @@ class RolledRow(NamedTuple):
     error_message: str
 
 
-@transaction.atomic
 def roll_up_pending(*, max_batches: int = 50) -> int:
     """Fold up to `max_batches` pending batches into the rollups; how many executions that was.
 
@@ -175,6 +178,11 @@ def roll_up_pending(*, max_batches: int = 50) -> int:
     they leave the pending list in the same transaction as their executions enter the rollups. A few
     batches at a time keeps the transaction short: on SQLite it holds the one write lock ingestion needs.
     """
+    with one_writer_at_a_time(), transaction.atomic():
+        return _roll_up(max_batches)
+
+
+def _roll_up(max_batches: int) -> int:
     pending = PendingBatch.objects.select_for_update(skip_locked=True).order_by("created_at")
     batch_ids = list(pending.values_list("pk", flat=True)[:max_batches])
     if not batch_ids:
