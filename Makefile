@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint bench setup setup-dev check-python clean
+.PHONY: run test lint bench bench-analytics setup setup-dev check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
@@ -41,9 +41,15 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy .
 
-## Render under load against the real server, next to a plain Django view on the same server.
+## Render under load against the real server, next to a plain Django view on the same server; then
+## executions: ingestion, metrics and analytics at 1,000,000 executions, on SQLite and on PostgreSQL.
 bench: setup-dev
 	$(PY) bench/render.py
+	$(PY) bench/analytics.py
+
+## The executions part of `make bench` alone (BENCH_ARGS, e.g. --database sqlite --executions 50000).
+bench-analytics: setup-dev
+	$(PY) bench/analytics.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles var/test-db-*
