@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
-from django.db.models import CharField, Count, Func, Max, Min, Q, QuerySet, Sum
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 
 from analytics import histogram
 from analytics.models import DailyStats, Execution, HourlyErrors, HourlyStats, LatencyHistogram, PendingBatch
-from analytics.services import SAMPLE_MESSAGES, STAT_FIELDS
+from analytics.rollups import ROW_SUMS, SAMPLE_MESSAGES, STAT_FIELDS, TimeBucket, bucket_start
 from analytics.windows import Window, floor_day, floor_hour
 
 Scope = dict[str, Any]  # filters every source shares: template_id, version_id, environment
@@ -56,47 +56,6 @@ class Totals:
 
     def average(self, total: float, count: float, digits: int = 4) -> float | None:
         return round(total / count, digits) if count else None
-
-
-_RAW_SUMS = {
-    "executions": Count("id"),
-    "successes": Count("id", filter=Q(status="success")),
-    "errors": Count("id", filter=Q(status="error")),
-    "timeouts": Count("id", filter=Q(status="timeout")),
-    "response_time_sum": Sum("response_time_ms"),
-    "input_tokens": Sum("input_tokens"),
-    "output_tokens": Sum("output_tokens"),
-    "total_tokens": Sum("total_tokens"),
-    "cost": Sum("cost"),
-    "satisfaction_sum": Sum("user_satisfaction"),
-    "satisfaction_count": Count("user_satisfaction"),
-    "conversions": Count("id", filter=Q(converted=True)),
-    "conversion_reports": Count("converted"),
-}
-
-
-class TimeBucket(Func):
-    """The UTC hour ('YYYY-MM-DD HH') or day ('YYYY-MM-DD') of a datetime column, as text, computed by the
-    database itself (Django's TruncDay/TruncHour are Python functions on SQLite, called once per row)."""
-
-    output_field = CharField()
-
-    def __init__(self, expression: Any, kind: str) -> None:
-        super().__init__(expression)
-        self.kind = kind
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        length = 10 if self.kind == "day" else 13  # stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]'
-        return self.as_sql(compiler, connection, template=f"substr(%(expressions)s, 1, {length})", **extra)
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        pattern = "YYYY-MM-DD" if self.kind == "day" else "YYYY-MM-DD HH24"
-        template = f"to_char(%(expressions)s AT TIME ZONE 'UTC', '{pattern}')"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-
-def _bucket_start(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def raw_rows(scope: Scope, window: Window) -> list[QuerySet[Execution]]:
@@ -142,19 +101,19 @@ def stat_totals(scope: Scope, window: Window, by: Iterable[str] = (), bucket: st
         for row in grouped:
             key = [row[name] for name in group]
             if bucket == "day" and column == "hour":
-                key[-1] = _bucket_start(key[-1])
+                key[-1] = bucket_start(key[-1])
             totals[tuple(key)].add(row)
     for raw in raw_rows(scope, window):
         group = list(by)
         if bucket:
             raw = raw.annotate(bucket=TimeBucket("executed_at", bucket))
             group.append("bucket")
-        grouped = raw.values(*group).annotate(**_RAW_SUMS).order_by() if group else [raw.aggregate(**_RAW_SUMS)]
+        grouped = raw.values(*group).annotate(**ROW_SUMS).order_by() if group else [raw.aggregate(**ROW_SUMS)]
         for row in grouped:
             if row["executions"]:
                 key = [row[name] for name in group]
                 if bucket:
-                    key[-1] = _bucket_start(key[-1])
+                    key[-1] = bucket_start(key[-1])
                 totals[tuple(key)].add(row)
     return totals
 

@@ -3,8 +3,8 @@ import time
 from celery import shared_task
 from django.conf import settings
 
+from analytics.rollups import roll_up_pending
 from analytics.services import delete_expired_executions as delete_expired
-from analytics.services import roll_up_pending
 
 
 @shared_task(name="analytics.roll_up")

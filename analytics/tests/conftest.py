@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from analytics.services import read_reports, record_executions, roll_up_pending
+from analytics.rollups import roll_up_pending
+from analytics.services import read_reports, record_executions
 
 REGIONS = ["eu-central-1", "us-east-1", "ap-south-1", None]
 ERRORS = [("RateLimit", "429 Too Many Requests"), ("Timeout", "upstream timed out"), ("BadOutput", "not JSON")]

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import override_settings
 
-from analytics.models import Execution, HourlyStats, PendingBatch
-from analytics.services import roll_up_pending
+from analytics import histogram
+from analytics.models import Execution, HourlyStats, LatencyHistogram, PendingBatch
+from analytics.rollups import roll_up_pending
 from analytics.tests.conftest import report
 from conftest import at_once
 
@@ -227,10 +228,37 @@ def test_batch__overlapping_batches_at_once__every_report_once_and_rollups_exact
     outcomes = at_once([lambda rows=rows: record_executions(read_reports(rows)) for rows in batches])
     assert not [outcome for outcome in outcomes if isinstance(outcome, BaseException)], outcomes
     assert Execution.objects.count() == 105
-    # Two workers folding at once take different batches, and count each execution once
+    # Two workers folding at once: each batch is counted by one of them, once
     assert sum(at_once([roll_up_pending, roll_up_pending])) == 105
     assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 105
     assert sum(HourlyStats.objects.values_list("response_time_sum", flat=True)) == sum(100 + i for i in range(105))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_roll_up__batches_claimed_by_another_worker_meanwhile__counted_once(make_user, create_template, monkeypatch):
+    from analytics import rollups
+    from analytics.services import read_reports, record_executions
+
+    version = create_template(actor=make_user("author")).latest_version
+    for offset in (0, 50):
+        record_executions(read_reports([report(version, responseTime=10 + i) for i in range(offset, offset + 50)]))
+    aggregate, others = rollups._aggregate, []
+
+    def another_worker_folds_them_first(batch_ids):
+        found = aggregate(batch_ids)
+        if not others:  # a second worker, on its own connection, takes the same batches while this one reads
+            others.append("reading")
+            others[:] = at_once([rollups.roll_up_pending])
+        return found
+
+    monkeypatch.setattr(rollups, "_aggregate", another_worker_folds_them_first)
+    # When this worker then comes to claim the batches it read, it finds them gone: it writes nothing
+    assert rollups.roll_up_pending() == 0
+    assert others == [100]
+    assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 100
+    assert sum(HourlyStats.objects.values_list("response_time_sum", flat=True)) == sum(10 + i for i in range(100))
+    hours = LatencyHistogram.objects.filter(period="hour").values_list("counts", flat=True)
+    assert sum(int(histogram.decode(counts).sum()) for counts in hours) == 100
 
 
 def test_roll_up__thousands_of_rollup_keys_at_once__folded(create_template, now):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from analytics.models import Execution, HourlyStats
-from analytics.services import delete_expired_executions, roll_up_pending
+from analytics.rollups import roll_up_pending
+from analytics.services import delete_expired_executions
 from analytics.tests.conftest import random_reports, report, store
 from templates_app.services import create_version
 
