@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import CharField, Count, Func, Max, Min, Q, Sum
 from django.db.models.functions import Cast
 
 from analytics import histogram
-from analytics.models import DailyStats, Execution, HourlyErrors, HourlyStats, LatencyHistogram, PendingBatch, Sums
+from analytics.models import DailyStats, Execution, HourlyErrors, HourlyStats, LatencyHistogram, PendingBatch
 from lifecycle.core.db import column_of, one_writer_at_a_time
 
 logger = logging.getLogger(__name__)
@@ -131,12 +131,13 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
     rows = Execution.objects.filter(batch_id__in=batch_ids)
     found = Aggregates()
     hour_of_row = TimeBucket("executed_at", "hour")
-    sums: Iterable[Mapping[str, Any]] = (
+    sums = (
         rows.values("version_id", "environment", "region", "template_id", hour=hour_of_row)
         .annotate(**ROW_SUMS)
         .order_by()
     )
-    for group in sums:
+    for group in _plain_rows(sums):
+        group["version_id"], group["template_id"] = _uuid(group["version_id"]), _uuid(group["template_id"])
         hour = bucket_start(group["hour"])
         values = [group[name] or 0 for name in STAT_FIELDS]
         found.executions += group["executions"]
@@ -148,8 +149,12 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
     # The versions as text: a UUID made per group, not per row.
     times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     per_row = rows.values_list(hour_of_row, Cast("version_id", CharField()), "environment", "response_time_ms")
-    for hour_text, version, environment, response_time in per_row.iterator(chunk_size=5000):
-        times[(hour_text, version, environment)].append(response_time)
+    sql, params = per_row.query.sql_with_params()
+    with connection.cursor() as cursor:  # plain tuples: no Django converter runs per row
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(5000):
+            for hour_text, version, environment, response_time in chunk:
+                times[(hour_text, version, environment)].append(response_time)
     for (hour_text, version, environment), values in times.items():
         hour, version_id, counts = bucket_start(hour_text), UUID(version), histogram.of_values(values)
         found.latencies[("hour", hour, version_id, environment)] = counts
@@ -163,121 +168,182 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
         .annotate(occurrences=Count("id"), first_seen=Min("executed_at"), last_seen=Max("executed_at"))
         .order_by("first_seen")
     )
-    for group in by_message:
-        key = (bucket_start(group["hour"]), group["version_id"], group["environment"], group["error_type"])
-        entry = found.errors.setdefault(key, ErrorCounts(0, group["first_seen"], group["last_seen"], []))
-        entry.occurrences += group["occurrences"]
-        entry.first_seen = min(entry.first_seen, group["first_seen"])
-        entry.last_seen = max(entry.last_seen, group["last_seen"])
-        if group["error_message"] and len(entry.samples) < SAMPLE_MESSAGES:
-            entry.samples.append(group["error_message"])
+    for seen in by_message:
+        key = (bucket_start(seen["hour"]), seen["version_id"], seen["environment"], seen["error_type"])
+        entry = found.errors.setdefault(key, ErrorCounts(0, seen["first_seen"], seen["last_seen"], []))
+        entry.occurrences += seen["occurrences"]
+        entry.first_seen = min(entry.first_seen, seen["first_seen"])
+        entry.last_seen = max(entry.last_seen, seen["last_seen"])
+        if seen["error_message"] and len(entry.samples) < SAMPLE_MESSAGES:
+            entry.samples.append(seen["error_message"])
+    return found
+
+
+def _plain_rows(query: Any) -> Iterator[dict[str, Any]]:
+    """A values() query's rows as the driver returns them: Django's per-value converters skipped (they
+    cost more than the database's grouping). UUIDs come back as text on SQLite, times as naive UTC."""
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        while chunk := cursor.fetchmany(5000):
+            for row in chunk:
+                yield dict(zip(names, row, strict=True))
+
+
+_UUIDS: dict[Any, UUID] = {}
+
+
+def _uuid(value: Any) -> UUID:
+    """A UUID column's value, as the driver returned it (text on SQLite), as a UUID."""
+    if isinstance(value, UUID):
+        return value
+    found = _UUIDS.get(value)
+    if found is None:
+        if len(_UUIDS) > 100_000:
+            _UUIDS.clear()
+        found = _UUIDS[value] = UUID(value)
     return found
 
 
 def _merge(aggregates: Aggregates) -> None:
-    """Add the aggregates to the rollup rows, each table's rows in key order (two workers never deadlock)."""
-    _merge_sums(HourlyStats, "hour", aggregates.hourly, aggregates.templates)
-    _merge_sums(DailyStats, "day", aggregates.daily, aggregates.templates)
-    _merge_latencies(aggregates.latencies, aggregates.templates)
-    if aggregates.errors:
-        _merge_errors(aggregates.errors, aggregates.templates)
+    """Add the aggregates to the rollup rows, each table's rows in key order (two workers never deadlock).
+    Hand-written SQL on plain values: the ORM's per-row work was most of the time the write lock is held."""
+    templates, param = aggregates.templates, _driver_values()
+    hourly, daily = ["hour", "version_id", "environment", "region"], ["day", "version_id", "environment", "region"]
+    _upsert(HourlyStats, hourly, aggregates.hourly, templates, _SUMS, param)
+    _upsert(DailyStats, daily, aggregates.daily, templates, _SUMS, param)
+    _merge_latencies(aggregates.latencies, templates, param)
+    errors = {
+        key: [entry.occurrences, param(entry.first_seen), param(entry.last_seen), _json(entry.samples)]
+        for key, entry in aggregates.errors.items()
+    }
+    error_key = ["hour", "version_id", "environment", "error_type"]
+    _upsert(HourlyErrors, error_key, errors, templates, _ERROR_MERGES, param)
 
 
-def _merge_sums(
-    model: type[Sums], period: str, sums: dict[tuple[Any, ...], list[float]], templates: dict[UUID, UUID]
+# How a rollup column combines its stored value ({old}) with what a pass adds ({new}), by vendor.
+_SUMS = dict.fromkeys(STAT_FIELDS, "{old} + {new}")
+_ERROR_MERGES = {
+    "occurrences": "{old} + {new}",
+    "first_seen": {"sqlite": "min({old}, {new})", "postgresql": "LEAST({old}, {new})"},
+    "last_seen": {"sqlite": "max({old}, {new})", "postgresql": "GREATEST({old}, {new})"},
+    # The samples first stored stay; a later pass only fills them if there were none (errors without text).
+    "samples": {
+        "sqlite": "CASE WHEN json_array_length({old}) = 0 THEN {new} ELSE {old} END",
+        "postgresql": "CASE WHEN jsonb_array_length({old}) = 0 THEN {new} ELSE {old} END",
+    },
+}
+
+
+def _json(samples: list[str]) -> Any:
+    return HourlyErrors._meta.get_field("samples").get_db_prep_save(samples, connection)
+
+
+def _driver_values() -> Callable[[Any], Any]:
+    """A key part or a time as the driver takes it (hand-written SQL gets no conversion from Django),
+    remembered: a pass repeats the same hours and versions thousands of times."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    adapt_time, native_uuid = conn.ops.adapt_datetimefield_value, conn.features.has_native_uuid_field
+    known: dict[Any, Any] = {}
+
+    def driver_value(value: Any) -> Any:
+        try:
+            return known[value]
+        except KeyError:
+            pass
+        converted: Any
+        if isinstance(value, UUID):
+            converted = value if native_uuid else value.hex
+        elif isinstance(value, datetime):
+            converted = adapt_time(value)
+        else:
+            converted = value
+        known[value] = converted
+        return converted
+
+    return driver_value
+
+
+def _upsert(
+    model: type[Any],
+    key_fields: list[str],
+    rows: Mapping[tuple[Any, ...], Sequence[Any]],
+    templates: Mapping[UUID, UUID],
+    combine: Mapping[str, Any],
+    param: Callable[[Any], Any],
 ) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n: sums need no read, whatever the keys."""
-    ops, qn = connection.ops, connection.ops.quote_name
-    table = qn(model._meta.db_table)
-    key_fields = [period, "version_id", "environment", "region"]
-    columns = [*key_fields, "template_id", *STAT_FIELDS]
-    native_uuid = connection.features.has_native_uuid_field
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET column = combine(old, new): no read, whatever the keys.
+    `rows` maps a key (with version_id second) to the values of `combine`'s columns, in its order."""
+    if not rows:
+        return
+    qn, table = connection.ops.quote_name, connection.ops.quote_name(model._meta.db_table)
+    columns = [*key_fields, "template_id", *combine]
     params: list[Any] = []
-    for (moment, version_id, environment, region), values in sorted(sums.items(), key=lambda item: str(item[0])):
-        template_id = templates[version_id]
-        params += [
-            ops.adapt_datetimefield_value(moment),
-            version_id if native_uuid else version_id.hex,
-            environment,
-            region,
-            template_id if native_uuid else template_id.hex,
-            *values,
-        ]
-    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    updates = ", ".join(f"{qn(name)} = {table}.{qn(name)} + excluded.{qn(name)}" for name in STAT_FIELDS)
+    for key, values in sorted(rows.items(), key=lambda item: str(item[0])):
+        params += [*map(param, key), param(templates[key[1]]), *values]
+    updates = []
+    for name, how in combine.items():
+        sql = how if isinstance(how, str) else how[connection.vendor]
+        column = qn(column_of(model, name))
+        updates.append(f"{column} = " + sql.format(old=f"{table}.{column}", new=f"excluded.{column}"))
     head = f"INSERT INTO {table} ({', '.join(qn(column_of(model, name)) for name in columns)}) VALUES "
-    tail = f" ON CONFLICT ({', '.join(qn(column_of(model, name)) for name in key_fields)}) DO UPDATE SET {updates}"
+    conflict = ", ".join(qn(column_of(model, name)) for name in key_fields)
+    tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(updates)}"
+    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
     # At most ~10,000 parameters a statement: SQLite refuses more than 32,766.
-    rows_per_statement = 10_000 // len(columns)
+    per_statement = (10_000 // len(columns)) * len(columns)
     with connection.cursor() as cursor:
-        for offset in range(0, len(sums), rows_per_statement):
-            chunk = params[offset * len(columns) : (offset + rows_per_statement) * len(columns)]
+        for offset in range(0, len(params), per_statement):
+            chunk = params[offset : offset + per_statement]
             cursor.execute(head + ", ".join([row_sql] * (len(chunk) // len(columns))) + tail, chunk)
 
 
-def _locked(model: Any, keys: list[tuple[Any, ...]], key_fields: Sequence[str], create: Any) -> dict[tuple, Any]:
-    """The rollup rows with these keys, created if missing, locked until the transaction ends.
+def _merge_latencies(
+    latencies: Mapping[tuple[Any, ...], np.ndarray], templates: Mapping[UUID, UUID], param: Callable[[Any], Any]
+) -> None:
+    """Histograms add bucket by bucket, which SQL cannot do to a blob: read, add, write, under row locks.
 
-    Created with ON CONFLICT DO NOTHING (two workers may create the same row), then selected FOR UPDATE
-    in key order (two workers lock shared rows in the same order).
+    Rows are first created if missing (ON CONFLICT DO NOTHING: another worker may create the same one),
+    then read FOR UPDATE in key order (on PostgreSQL; SQLite's one writer needs no row lock), then written.
     """
-    keys = sorted(keys, key=lambda key: tuple(str(part) for part in key))
-    model.objects.bulk_create([create(key) for key in keys], ignore_conflicts=True)
-    lookup = {f"{name}__in": {key[index] for key in keys} for index, name in enumerate(key_fields)}
-    rows = model.objects.select_for_update().filter(**lookup).order_by(*key_fields)
-    wanted = set(keys)
-    found = {tuple(getattr(row, name) for name in key_fields): row for row in rows}
-    return {key: row for key, row in found.items() if key in wanted}
-
-
-def _update_by_id(model: Any, rows: Iterable[Any], names: Sequence[str]) -> None:
-    """UPDATE each row's `names` by its id, in one executemany (bulk_update's CASE grows with the rows)."""
-    qn = connection.ops.quote_name
-    meta = model._meta
-    assignments = ", ".join(f"{qn(column_of(model, name))} = %s" for name in names)
-    sql = f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(column_of(model, 'id'))} = %s"
-    params = []
-    for row in rows:
-        values = [meta.get_field(name).get_db_prep_value(getattr(row, name), connection) for name in names]
-        params.append([*values, row.pk])
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
-
-
-def _merge_latencies(latencies: dict[tuple[Any, ...], np.ndarray], templates: dict[UUID, UUID]) -> None:
-    key_fields = ("period", "starts_at", "version_id", "environment")
+    if not latencies:
+        return
+    qn, table = connection.ops.quote_name, connection.ops.quote_name(LatencyHistogram._meta.db_table)
+    key_fields = ["period", "starts_at", "version_id", "environment"]
+    key_columns = [qn(column_of(LatencyHistogram, name)) for name in key_fields]
+    id_column, template_column, counts_column = (
+        qn(column_of(LatencyHistogram, name)) for name in ("id", "template_id", "counts")
+    )
+    wanted = {tuple(map(param, key)): counts for key, counts in latencies.items()}
+    ordered = sorted(latencies, key=lambda key: tuple(str(part) for part in key))
     empty = histogram.encode(histogram.empty())
-    rows = _locked(
-        LatencyHistogram,
-        list(latencies),
-        key_fields,
-        lambda key: LatencyHistogram(
-            **dict(zip(key_fields, key, strict=True)), template_id=templates[key[2]], counts=empty
-        ),
-    )
-    for key, counts in latencies.items():
-        row = rows[key]
-        row.counts = histogram.encode(histogram.decode(row.counts) + counts)
-    _update_by_id(LatencyHistogram, rows.values(), ["counts"])
-
-
-def _merge_errors(errors: dict[tuple[Any, ...], ErrorCounts], templates: dict[UUID, UUID]) -> None:
-    key_fields = ("hour", "version_id", "environment", "error_type")
-    rows = _locked(
-        HourlyErrors,
-        list(errors),
-        key_fields,
-        lambda key: HourlyErrors(
-            **dict(zip(key_fields, key, strict=True)),
-            template_id=templates[key[1]],
-            first_seen=errors[key].first_seen,
-            last_seen=errors[key].last_seen,
-        ),
-    )
-    for key, counts in errors.items():
-        row = rows[key]
-        row.occurrences += counts.occurrences
-        row.first_seen = min(row.first_seen, counts.first_seen)
-        row.last_seen = max(row.last_seen, counts.last_seen)
-        row.samples = (row.samples + [s for s in counts.samples if s not in row.samples])[:SAMPLE_MESSAGES]
-    _update_by_id(HourlyErrors, rows.values(), ["occurrences", "first_seen", "last_seen", "samples"])
+    locking = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    stored: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+    with connection.cursor() as cursor:
+        for offset in range(0, len(ordered), 1000):
+            chunk = ordered[offset : offset + 1000]
+            cursor.executemany(
+                f"INSERT INTO {table} ({', '.join(key_columns)}, {template_column}, {counts_column}) "
+                f"VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ({', '.join(key_columns)}) DO NOTHING",
+                [[*map(param, key), param(templates[key[2]]), empty] for key in chunk],
+            )
+            parts = [sorted({param(key[index]) for key in chunk}, key=str) for index in range(4)]
+            where = " AND ".join(
+                f"{column} IN ({', '.join(['%s'] * len(values))})"
+                for column, values in zip(key_columns, parts, strict=True)
+            )
+            cursor.execute(
+                f"SELECT {id_column}, {', '.join(key_columns)}, {counts_column} FROM {table} WHERE {where} "
+                f"ORDER BY {', '.join(key_columns)}{locking}",
+                [value for values in parts for value in values],
+            )
+            for row_id, *parts_found, counts in cursor.fetchall():
+                key = tuple(map(param, parts_found))  # sqlite3 hands back naive datetimes
+                if key in wanted:
+                    stored[key] = (row_id, counts)
+        updates = []
+        for key, (row_id, counts) in stored.items():
+            merged = histogram.decode(counts) + wanted[key]
+            updates.append([histogram.encode(merged), row_id])
+        cursor.executemany(f"UPDATE {table} SET {counts_column} = %s WHERE {id_column} = %s", updates)
