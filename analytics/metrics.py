@@ -4,6 +4,7 @@ performance"). Rates are percentages (0-100); times are milliseconds; percentile
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -87,21 +88,17 @@ def template_analytics(
     if environment:
         scope["environment"] = environment
     # One pass over the rollups, grouped as finely as any part of the answer needs, folded here.
-    overall = Totals()
-    by_version: dict[tuple, Totals] = defaultdict(Totals)
-    by_region: dict[tuple, Totals] = defaultdict(Totals)
-    series: dict[tuple, Totals] = defaultdict(Totals)
-    daily: dict[tuple, Totals] = defaultdict(Totals)
     with one_snapshot():  # rollups and pending rows as one moment saw them (see analytics.services)
         grouped = stat_totals(scope, window, by=["version_id", "region"], bucket=granularity)
         latencies = latency_histograms(scope, window, by_version=True, bucket=granularity)
         errors = error_summaries(scope, window)
-    for (version_id, region, bucket), totals in grouped.items():
-        overall.add(totals.sums)
-        by_version[(version_id,)].add(totals.sums)
-        by_region[(region,)].add(totals.sums)
-        series[(bucket,)].add(totals.sums)
-        daily[(bucket.replace(hour=0),)].add(totals.sums)
+    keys = list(grouped)  # (version_id, region, bucket)
+    matrix = np.array([totals.sums for totals in grouped.values()]).reshape(len(keys), -1)
+    overall = Totals(matrix.sum(axis=0)) if keys else Totals()
+    by_version = _fold(keys, matrix, lambda key: (key[0],))
+    by_region = _fold(keys, matrix, lambda key: (key[1],))
+    series = _fold(keys, matrix, lambda key: (key[2],))
+    daily = _fold(keys, matrix, lambda key: (key[2].replace(hour=0),))
     all_latency = histogram.empty()
     version_latency: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
     series_latency: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
@@ -162,6 +159,14 @@ def template_analytics(
         ],
         "forecast": forecast(_consecutive_days(daily, window)),
     }
+
+
+def _fold(keys: list[tuple], matrix: np.ndarray, part: Callable[[tuple], tuple]) -> dict[tuple, Totals]:
+    """The rows of `matrix` (one per key) summed by part(key): numpy sums instead of a Python add per row."""
+    rows: dict[tuple, list[int]] = defaultdict(list)
+    for index, key in enumerate(keys):
+        rows[part(key)].append(index)
+    return {group: Totals(matrix[indexes].sum(axis=0)) for group, indexes in rows.items()}
 
 
 def _consecutive_days(daily: dict[tuple, Totals], window: Window) -> list[tuple[Any, float, float]]:

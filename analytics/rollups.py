@@ -136,8 +136,8 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
         .annotate(**ROW_SUMS)
         .order_by()
     )
-    for group in _plain_rows(sums):
-        group["version_id"], group["template_id"] = _uuid(group["version_id"]), _uuid(group["template_id"])
+    for group in plain_rows(sums):
+        group["version_id"], group["template_id"] = as_uuid(group["version_id"]), as_uuid(group["template_id"])
         hour = bucket_start(group["hour"])
         values = [group[name] or 0 for name in STAT_FIELDS]
         found.executions += group["executions"]
@@ -179,7 +179,7 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
     return found
 
 
-def _plain_rows(query: Any) -> Iterator[dict[str, Any]]:
+def plain_rows(query: Any) -> Iterator[dict[str, Any]]:
     """A values() query's rows as the driver returns them: Django's per-value converters skipped (they
     cost more than the database's grouping). UUIDs come back as text on SQLite, times as naive UTC."""
     sql, params = query.query.sql_with_params()
@@ -194,7 +194,7 @@ def _plain_rows(query: Any) -> Iterator[dict[str, Any]]:
 _UUIDS: dict[Any, UUID] = {}
 
 
-def _uuid(value: Any) -> UUID:
+def as_uuid(value: Any) -> UUID:
     """A UUID column's value, as the driver returned it (text on SQLite), as a UUID."""
     if isinstance(value, UUID):
         return value
@@ -204,6 +204,11 @@ def _uuid(value: Any) -> UUID:
             _UUIDS.clear()
         found = _UUIDS[value] = UUID(value)
     return found
+
+
+def as_utc(value: datetime) -> datetime:
+    """A time column's value, as the driver returned it (naive UTC on SQLite), as an aware UTC datetime."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _merge(aggregates: Aggregates) -> None:

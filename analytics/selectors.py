@@ -18,7 +18,16 @@ from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 
 from analytics import histogram
 from analytics.models import DailyStats, Execution, HourlyErrors, HourlyStats, LatencyHistogram, PendingBatch
-from analytics.rollups import ROW_SUMS, SAMPLE_MESSAGES, STAT_FIELDS, TimeBucket, bucket_start
+from analytics.rollups import (
+    ROW_SUMS,
+    SAMPLE_MESSAGES,
+    STAT_FIELDS,
+    TimeBucket,
+    as_utc,
+    as_uuid,
+    bucket_start,
+    plain_rows,
+)
 from analytics.windows import Window, floor_day, floor_hour
 
 Scope = dict[str, Any]  # filters every source shares: template_id, version_id, environment
@@ -97,11 +106,10 @@ def stat_totals(scope: Scope, window: Window, by: Iterable[str] = (), bucket: st
         elif bucket:
             group.append(column)
         # values() of no field would mean every field (a group per row): without a grouping, aggregate.
-        grouped = rows.values(*group).annotate(**sums).order_by() if group else [rows.aggregate(**sums)]
+        # Driver values (plain_rows): Django's converters would cost more than the query, row by row.
+        grouped = plain_rows(rows.values(*group).annotate(**sums).order_by()) if group else [rows.aggregate(**sums)]
         for row in grouped:
-            key = [row[name] for name in group]
-            if bucket == "day" and column == "hour":
-                key[-1] = bucket_start(key[-1])
+            key = [_plain_key_part(name, row[name]) for name in group]
             totals[tuple(key)].add(row)
     for raw in raw_rows(scope, window):
         group = list(by)
@@ -116,6 +124,17 @@ def stat_totals(scope: Scope, window: Window, by: Iterable[str] = (), bucket: st
                     key[-1] = bucket_start(key[-1])
                 totals[tuple(key)].add(row)
     return totals
+
+
+def _plain_key_part(name: str, value: Any) -> Any:
+    """A grouping column's driver value as the rest of the code knows it."""
+    if name == "version_id":
+        return as_uuid(value)
+    if name in ("day", "hour"):
+        return as_utc(value)
+    if name == "day_of_hour":
+        return bucket_start(value)
+    return value
 
 
 def _within(column: str, spans: Iterable[tuple[datetime | None, datetime]]) -> Q:
@@ -152,8 +171,8 @@ def latency_histograms(
         rows = LatencyHistogram.objects.filter(**scope, period=period, starts_at__lt=end)
         if start is not None:
             rows = rows.filter(starts_at__gte=start)
-        for version_id, starts_at, counts in rows.values_list("version_id", "starts_at", "counts").iterator():
-            histogram.add_encoded(merged[key(version_id, starts_at)], counts)
+        for row in plain_rows(rows.values("version_id", "starts_at", "counts")):
+            histogram.add_encoded(merged[key(as_uuid(row["version_id"]), as_utc(row["starts_at"]))], row["counts"])
     values: dict[tuple, list[float]] = defaultdict(list)
     for raw in raw_rows(scope, window):
         for version_id, executed_at, response_time in raw.values_list(

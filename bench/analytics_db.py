@@ -5,6 +5,7 @@ in LIFECYCLE_DATA_DIR); prints its result as JSON, alone on the last line of std
 
 - direct: insert executions like those posted to the API into a copy of the executions table (same columns
   and indexes), executemany in batches, one transaction each: the rate the database itself allows.
+- drain: wait until the worker has folded every pending batch into the rollups; how long that took.
 - settle: give PostgreSQL planner statistics and a checkpoint after the ingestion (autovacuum and time would),
   so that the queries are measured on a quiet database.
 - raw: the time the database takes to compute count, average and p95 of the response times of a version or
@@ -204,6 +205,20 @@ def direct(args: argparse.Namespace) -> dict[str, Any]:
     return {"rows": args.rows, "seconds": seconds, "vendor": db.vendor}
 
 
+def drain(args: argparse.Namespace) -> dict[str, Any]:
+    """Poll the pending batches until none is left (the worker has rolled up everything); the seconds waited."""
+    db = Database()
+    started = time.monotonic()
+    while True:
+        ((pending,),) = db.query("SELECT count(*) FROM analytics_pendingbatch")
+        waited = time.monotonic() - started
+        if not pending:
+            return {"seconds": waited, "vendor": db.vendor}
+        if waited > args.timeout:
+            raise SystemExit(f"{pending} batches still pending after {args.timeout} s: is the Celery worker running?")
+        time.sleep(0.1)
+
+
 def settle(args: argparse.Namespace) -> dict[str, Any]:
     """PostgreSQL: ANALYZE and CHECKPOINT. SQLite: nothing (the server never runs ANALYZE there)."""
     db = Database()
@@ -263,6 +278,8 @@ def main() -> None:
     insert.add_argument("--rows", type=int, default=200_000)
     insert.add_argument("--batch", type=int, default=200)
     insert.add_argument("--seed", type=int, default=1)
+    waiting = commands.add_parser("drain", help="wait until no batch is left for the worker to roll up")
+    waiting.add_argument("--timeout", type=float, default=3600)
     commands.add_parser("settle", help="PostgreSQL: ANALYZE and CHECKPOINT")
     query = commands.add_parser("raw", help="time one SQL query computing count, average and p95")
     query.add_argument("--scope", choices=["version", "template"], required=True)
@@ -271,7 +288,7 @@ def main() -> None:
     query.add_argument("--end")
     query.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    run = {"direct": direct, "settle": settle, "raw": raw}[args.command]
+    run = {"direct": direct, "drain": drain, "settle": settle, "raw": raw}[args.command]
     sys.stdout.write(json.dumps(run(args)) + "\n")
 
 
