@@ -76,7 +76,7 @@ class PendingBatch(models.Model):
 
 
 class Sums(models.Model):
-    """The sums a rollup keeps of its executions (analytics.services.STAT_FIELDS)."""
+    """The sums a rollup keeps of its executions (analytics.rollups.STAT_FIELDS)."""
 
     template_id = models.UUIDField()
     version_id = models.UUIDField()
@@ -166,10 +166,9 @@ class LatencyHistogram(models.Model):
         return f"{self.version_id} {self.environment} {self.period} from {self.starts_at:%Y-%m-%d %H}h"
 
 
-class HourlyErrors(models.Model):
-    """One hour of one error type of one version in one environment: how many, when, a few messages."""
+class ErrorTally(models.Model):
+    """Some time of one error type of one version in one environment: how many, when, a few messages."""
 
-    hour = models.DateTimeField()
     template_id = models.UUIDField()
     version_id = models.UUIDField()
     environment = models.CharField(max_length=20)
@@ -178,6 +177,15 @@ class HourlyErrors(models.Model):
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
     samples = models.JSONField(default=list)  # up to SAMPLE_MESSAGES distinct messages
+
+    class Meta:
+        abstract = True
+
+
+class HourlyErrors(ErrorTally):
+    """One hour of one error type of one version in one environment."""
+
+    hour = models.DateTimeField()
 
     class Meta:
         constraints = [
@@ -192,3 +200,22 @@ class HourlyErrors(models.Model):
 
     def __str__(self) -> str:
         return f"{self.error_type} x{self.occurrences} at {self.hour:%Y-%m-%d %H}h"
+
+
+class DailyErrors(ErrorTally):
+    """One day (UTC) of one error type of one version in one environment: a 30-day window reads 30 of these
+    per type instead of 720 hourly rows."""
+
+    day = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "version_id", "environment", "error_type"], name="daily_errors_key"),
+        ]
+        indexes = [
+            models.Index(fields=["template_id", "day"], name="daily_errors_template"),
+            models.Index(fields=["version_id", "day"], name="daily_errors_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.error_type} x{self.occurrences} on {self.day:%Y-%m-%d}"

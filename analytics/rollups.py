@@ -33,7 +33,15 @@ from django.db.models import CharField, Count, Func, Max, Min, Q, Sum
 from django.db.models.functions import Cast
 
 from analytics import histogram
-from analytics.models import DailyStats, Execution, HourlyErrors, HourlyStats, LatencyHistogram, PendingBatch
+from analytics.models import (
+    DailyErrors,
+    DailyStats,
+    Execution,
+    HourlyErrors,
+    HourlyStats,
+    LatencyHistogram,
+    PendingBatch,
+)
 from lifecycle.core.db import column_of, one_writer_at_a_time
 
 logger = logging.getLogger(__name__)
@@ -105,6 +113,7 @@ class Aggregates:
     daily: dict[tuple[datetime, UUID, str, str], list[float]] = field(default_factory=dict)
     latencies: dict[tuple[str, datetime, UUID, str], np.ndarray] = field(default_factory=dict)
     errors: dict[tuple[datetime, UUID, str, str], ErrorCounts] = field(default_factory=dict)
+    daily_errors: dict[tuple[datetime, UUID, str, str], ErrorCounts] = field(default_factory=dict)
 
 
 def roll_up_pending(*, max_batches: int = 50, attempts: int = 3) -> int:
@@ -169,13 +178,16 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
         .order_by("first_seen")
     )
     for seen in by_message:
-        key = (bucket_start(seen["hour"]), seen["version_id"], seen["environment"], seen["error_type"])
-        entry = found.errors.setdefault(key, ErrorCounts(0, seen["first_seen"], seen["last_seen"], []))
-        entry.occurrences += seen["occurrences"]
-        entry.first_seen = min(entry.first_seen, seen["first_seen"])
-        entry.last_seen = max(entry.last_seen, seen["last_seen"])
-        if seen["error_message"] and len(entry.samples) < SAMPLE_MESSAGES:
-            entry.samples.append(seen["error_message"])
+        hour = bucket_start(seen["hour"])
+        for tallies, moment in ((found.errors, hour), (found.daily_errors, hour.replace(hour=0))):
+            key = (moment, seen["version_id"], seen["environment"], seen["error_type"])
+            entry = tallies.setdefault(key, ErrorCounts(0, seen["first_seen"], seen["last_seen"], []))
+            entry.occurrences += seen["occurrences"]
+            entry.first_seen = min(entry.first_seen, seen["first_seen"])
+            entry.last_seen = max(entry.last_seen, seen["last_seen"])
+            message = seen["error_message"]
+            if message and message not in entry.samples and len(entry.samples) < SAMPLE_MESSAGES:
+                entry.samples.append(message)
     return found
 
 
@@ -219,12 +231,15 @@ def _merge(aggregates: Aggregates) -> None:
     _upsert(HourlyStats, hourly, aggregates.hourly, templates, _SUMS, param)
     _upsert(DailyStats, daily, aggregates.daily, templates, _SUMS, param)
     _merge_latencies(aggregates.latencies, templates, param)
-    errors = {
-        key: [entry.occurrences, param(entry.first_seen), param(entry.last_seen), _json(entry.samples)]
-        for key, entry in aggregates.errors.items()
-    }
-    error_key = ["hour", "version_id", "environment", "error_type"]
-    _upsert(HourlyErrors, error_key, errors, templates, _ERROR_MERGES, param)
+    for model, period, tallies in (
+        (HourlyErrors, "hour", aggregates.errors),
+        (DailyErrors, "day", aggregates.daily_errors),
+    ):
+        errors = {
+            key: [entry.occurrences, param(entry.first_seen), param(entry.last_seen), _json(entry.samples)]
+            for key, entry in tallies.items()
+        }
+        _upsert(model, [period, "version_id", "environment", "error_type"], errors, templates, _ERROR_MERGES, param)
 
 
 # How a rollup column combines its stored value ({old}) with what a pass adds ({new}), by vendor.

@@ -17,7 +17,15 @@ import numpy as np
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 
 from analytics import histogram
-from analytics.models import DailyStats, Execution, HourlyErrors, HourlyStats, LatencyHistogram, PendingBatch
+from analytics.models import (
+    DailyErrors,
+    DailyStats,
+    Execution,
+    HourlyErrors,
+    HourlyStats,
+    LatencyHistogram,
+    PendingBatch,
+)
 from analytics.rollups import (
     ROW_SUMS,
     SAMPLE_MESSAGES,
@@ -205,17 +213,18 @@ def error_summaries(scope: Scope, window: Window) -> list[ErrorSummary]:
             if sample and sample not in entry["samples"] and len(entry["samples"]) < SAMPLE_MESSAGES:
                 entry["samples"].append(sample)
 
-    hours = window.whole_hours
-    if hours is not None:
-        rows = HourlyErrors.objects.filter(**scope, hour__lt=hours[1])
-        if hours[0] is not None:
-            rows = rows.filter(hour__gte=hours[0])
+    day_span, hour_spans = window.day_and_hour_spans()
+    sources: list[tuple[Any, str, list[Any]]] = [(DailyErrors, "day", [day_span])] if day_span is not None else []
+    if hour_spans:
+        sources.append((HourlyErrors, "hour", hour_spans))
+    for model, column, spans in sources:
+        rows = model.objects.filter(_within(column, spans), **scope)
         summed = rows.values("error_type").annotate(
             count=Sum("occurrences"), first=Min("first_seen"), last=Max("last_seen")
         )
         for row in summed.order_by():
             note(row["error_type"], row["count"], row["first"], row["last"], [])
-        for error_type, kept in rows.order_by("hour").values_list("error_type", "samples")[:200]:
+        for error_type, kept in rows.order_by(column).values_list("error_type", "samples")[:200]:
             note(error_type, 0, found[error_type]["first"], found[error_type]["last"], kept)
     for all_raw in raw_rows(scope, window):
         raw = all_raw.exclude(error_type="")
