@@ -65,13 +65,6 @@ def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
     """Store the reports that are new (by request id), all or nothing, as one pending batch."""
     if not reports:
         return Recorded([], [])
-    with one_writer_at_a_time(), transaction.atomic():
-        return _record(reports)
-
-
-def _record(reports: Sequence[ExecutionReport]) -> Recorded:
-    batch_id = uuid7()
-    templates = templates_of_versions(report.version_id for report in reports)
     # Sorted by request id, so that two batches sharing ids wait for each other in one order, never both.
     ordered = sorted(reports, key=lambda report: report.request_id or "")
     first_of_request: dict[str, ExecutionReport] = {}
@@ -85,20 +78,22 @@ def _record(reports: Sequence[ExecutionReport]) -> Recorded:
         else:
             first_of_request[report.request_id] = report
             fresh.append(report)
-    inserted = _insert(fresh, templates, batch_id)
+    batch_id = uuid7()
+    columns, rows = _rows(fresh, batch_id)  # before the write lock: SQLite's writers queue for it
+    with one_writer_at_a_time(), transaction.atomic():
+        inserted = _insert(columns, rows)
+        if inserted:
+            PendingBatch.objects.create(id=batch_id)
     created = [report for report in fresh if report.id in inserted]
     duplicates = repeated + [report for report in fresh if report.id not in inserted]
-    if created:
-        PendingBatch.objects.create(id=batch_id)
     return Recorded(created, duplicates)
 
 
-def _insert(reports: list[ExecutionReport], templates: dict[UUID, UUID], batch_id: UUID) -> set[UUID]:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows that were new."""
-    if not reports:
-        return set()
+def _rows(reports: list[ExecutionReport], batch_id: UUID) -> tuple[list[str], list[list[Any]]]:
+    """The executions table's columns, and the reports' values for them as the driver takes them."""
     ops = connection.ops
     columns = [*_REPORT_COLUMNS, "template_id", "received_at", "batch_id"]
+    templates = templates_of_versions(report.version_id for report in reports)
     received_at = ops.adapt_datetimefield_value(timezone.now())
     native_uuid = connection.features.has_native_uuid_field
     batch = batch_id if native_uuid else batch_id.hex
@@ -115,6 +110,13 @@ def _insert(reports: list[ExecutionReport], templates: dict[UUID, UUID], batch_i
         template_id = templates[report.version_id]
         row += [template_id if native_uuid else template_id.hex, received_at, batch]
         rows.append(row)
+    return columns, rows
+
+
+def _insert(columns: list[str], rows: list[list[Any]]) -> set[UUID]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows that were new."""
+    if not rows:
+        return set()
     inserted = insert_ignoring_conflicts(
         Execution,
         [column_of(Execution, name) for name in columns],
