@@ -12,7 +12,7 @@ import numpy as np
 
 from analytics import histogram
 from analytics.forecast import forecast
-from analytics.selectors import Scope, Totals, error_summaries, latency_histograms, stat_totals
+from analytics.selectors import Scope, Totals, error_summaries, latency_histograms, raw_rows, stat_totals
 from analytics.windows import Window
 from lifecycle.core.db import one_snapshot
 from lifecycle.core.exceptions import PermissionDenied
@@ -47,9 +47,10 @@ def version_metrics(version: Any, window: Window, environment: str | None) -> di
     if environment:
         scope["environment"] = environment
     with one_snapshot():  # rollups and pending rows as one moment saw them (see analytics.services)
-        totals = stat_totals(scope, window).get((), Totals())
-        latencies = latency_histograms(scope, window).get((), histogram.empty())
-        errors = error_summaries(scope, window)
+        raw = raw_rows(scope, window)
+        totals = stat_totals(scope, window, raw=raw).get((), Totals())
+        latencies = latency_histograms(scope, window, raw=raw).get((), histogram.empty())
+        errors = error_summaries(scope, window, raw=raw)
     return {
         "versionId": str(version.pk),
         "templateId": str(version.template_id),
@@ -89,9 +90,10 @@ def template_analytics(
         scope["environment"] = environment
     # One pass over the rollups, grouped as finely as any part of the answer needs, folded here.
     with one_snapshot():  # rollups and pending rows as one moment saw them (see analytics.services)
-        grouped = stat_totals(scope, window, by=["version_id", "region"], bucket=granularity)
-        latencies = latency_histograms(scope, window, by_version=True, bucket=granularity)
-        errors = error_summaries(scope, window)
+        raw = raw_rows(scope, window)
+        grouped = stat_totals(scope, window, by=["version_id", "region"], bucket=granularity, raw=raw)
+        latencies = latency_histograms(scope, window, by_version=True, bucket=granularity, raw=raw)
+        errors = error_summaries(scope, window, raw=raw)
     keys = list(grouped)  # (version_id, region, bucket)
     matrix = np.array([totals.sums for totals in grouped.values()]).reshape(len(keys), -1)
     overall = Totals(matrix.sum(axis=0)) if keys else Totals()

@@ -59,6 +59,7 @@ class ExecutionReport:
     error_message: str
     input: str
     output: str
+    template_id: uuid.UUID | None = None  # the version's template, filled in once the version is found
 
 
 def _string(raw: dict[str, Any], key: str, path: str, max_length: int, *, required: bool = False) -> str:

@@ -78,6 +78,7 @@ class Totals:
 def raw_rows(scope: Scope, window: Window) -> list[QuerySet[Execution]]:
     """The executions a window reads raw: those in its partial first and last hours, and those in its whole
     hours that the rollups do not hold yet (their batch is pending). Few, whatever the window's length.
+    An answer lists them once and hands them to each selector (`raw`), so it reads the pending list once.
 
     Two querysets, each served by its own index (time for the edges, batch for the pending rows): one
     query with OR between the two would make the database read every execution of the scope.
@@ -93,7 +94,13 @@ def raw_rows(scope: Scope, window: Window) -> list[QuerySet[Execution]]:
     return sets
 
 
-def stat_totals(scope: Scope, window: Window, by: Iterable[str] = (), bucket: str | None = None) -> dict[tuple, Totals]:
+def stat_totals(
+    scope: Scope,
+    window: Window,
+    by: Iterable[str] = (),
+    bucket: str | None = None,
+    raw: list[QuerySet[Execution]] | None = None,
+) -> dict[tuple, Totals]:
     """Totals for the window, grouped by the columns `by` (version_id, region) and, if asked, by the hour or
     day each falls in (the bucket's start, last in each key)."""
     by = list(by)
@@ -119,12 +126,16 @@ def stat_totals(scope: Scope, window: Window, by: Iterable[str] = (), bucket: st
         for row in grouped:
             key = [_plain_key_part(name, row[name]) for name in group]
             totals[tuple(key)].add(row)
-    for raw in raw_rows(scope, window):
+    for rows_read_raw in raw_rows(scope, window) if raw is None else raw:
         group = list(by)
         if bucket:
-            raw = raw.annotate(bucket=TimeBucket("executed_at", bucket))
+            rows_read_raw = rows_read_raw.annotate(bucket=TimeBucket("executed_at", bucket))
             group.append("bucket")
-        grouped = raw.values(*group).annotate(**ROW_SUMS).order_by() if group else [raw.aggregate(**ROW_SUMS)]
+        grouped = (
+            rows_read_raw.values(*group).annotate(**ROW_SUMS).order_by()
+            if group
+            else [rows_read_raw.aggregate(**ROW_SUMS)]
+        )
         for row in grouped:
             if row["executions"]:
                 key = [row[name] for name in group]
@@ -157,7 +168,11 @@ def _within(column: str, spans: Iterable[tuple[datetime | None, datetime]]) -> Q
 
 
 def latency_histograms(
-    scope: Scope, window: Window, by_version: bool = False, bucket: str | None = None
+    scope: Scope,
+    window: Window,
+    by_version: bool = False,
+    bucket: str | None = None,
+    raw: list[QuerySet[Execution]] | None = None,
 ) -> dict[tuple, np.ndarray]:
     """Merged response-time histograms for the window, per version and/or time bucket if asked."""
     merged: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
@@ -182,8 +197,8 @@ def latency_histograms(
         for row in plain_rows(rows.values("version_id", "starts_at", "counts")):
             histogram.add_encoded(merged[key(as_uuid(row["version_id"]), as_utc(row["starts_at"]))], row["counts"])
     values: dict[tuple, list[float]] = defaultdict(list)
-    for raw in raw_rows(scope, window):
-        for version_id, executed_at, response_time in raw.values_list(
+    for rows_read_raw in raw_rows(scope, window) if raw is None else raw:
+        for version_id, executed_at, response_time in rows_read_raw.values_list(
             "version_id", "executed_at", "response_time_ms"
         ).iterator():
             values[key(version_id, executed_at)].append(response_time)
@@ -201,7 +216,7 @@ class ErrorSummary:
     samples: list[str]
 
 
-def error_summaries(scope: Scope, window: Window) -> list[ErrorSummary]:
+def error_summaries(scope: Scope, window: Window, raw: list[QuerySet[Execution]] | None = None) -> list[ErrorSummary]:
     """Each error type in the window: how many, first and last seen, a few messages; most frequent first."""
     found: dict[str, dict[str, Any]] = {}
 
@@ -226,12 +241,12 @@ def error_summaries(scope: Scope, window: Window) -> list[ErrorSummary]:
             note(row["error_type"], row["count"], row["first"], row["last"], [])
         for error_type, kept in rows.order_by(column).values_list("error_type", "samples")[:200]:
             note(error_type, 0, found[error_type]["first"], found[error_type]["last"], kept)
-    for all_raw in raw_rows(scope, window):
-        raw = all_raw.exclude(error_type="")
+    for all_raw in raw_rows(scope, window) if raw is None else raw:
+        failed = all_raw.exclude(error_type="")
         samples: dict[str, list[str]] = defaultdict(list)
-        for error_type, message in raw.exclude(error_message="").values_list("error_type", "error_message")[:200]:
+        for error_type, message in failed.exclude(error_message="").values_list("error_type", "error_message")[:200]:
             samples[error_type].append(message)
-        counted = raw.values("error_type").annotate(
+        counted = failed.values("error_type").annotate(
             count=Count("id"), first=Min("executed_at"), last=Max("executed_at")
         )
         for row in counted.order_by():

@@ -56,6 +56,8 @@ def read_reports(raws: Sequence[Any], *, path: str = "executions") -> list[Execu
         for index, report in enumerate(reports):
             if report.version_id not in templates:
                 problems[f"{path}[{index}].templateVersionId"] = ["no version with this id"]
+            else:
+                report.template_id = templates[report.version_id]
     if problems:
         raise InvalidInput.of(problems)
     return reports
@@ -92,8 +94,12 @@ def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
 def _rows(reports: list[ExecutionReport], batch_id: UUID) -> tuple[list[str], list[list[Any]]]:
     """The executions table's columns, and the reports' values for them as the driver takes them."""
     ops = connection.ops
-    columns = [*_REPORT_COLUMNS, "template_id", "received_at", "batch_id"]
-    templates = templates_of_versions(report.version_id for report in reports)
+    columns = [*_REPORT_COLUMNS, "received_at", "batch_id"]
+    unknown = [report for report in reports if report.template_id is None]
+    if unknown:  # reports that did not come through read_reports
+        templates = templates_of_versions(report.version_id for report in unknown)
+        for report in unknown:
+            report.template_id = templates[report.version_id]
     received_at = ops.adapt_datetimefield_value(timezone.now())
     native_uuid = connection.features.has_native_uuid_field
     batch = batch_id if native_uuid else batch_id.hex
@@ -107,8 +113,7 @@ def _rows(reports: list[ExecutionReport], batch_id: UUID) -> tuple[list[str], li
             elif name == "executed_at":
                 value = ops.adapt_datetimefield_value(value)
             row.append(value)
-        template_id = templates[report.version_id]
-        row += [template_id if native_uuid else template_id.hex, received_at, batch]
+        row += [received_at, batch]
         rows.append(row)
     return columns, rows
 
