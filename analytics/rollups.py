@@ -29,7 +29,7 @@ from uuid import UUID
 
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import CharField, Count, Func, Max, Min, Q, Sum
+from django.db.models import CharField, Count, DateTimeField, Func, Max, Min, Q, Sum
 from django.db.models.functions import Cast
 
 from analytics import histogram
@@ -41,6 +41,7 @@ from analytics.models import (
     HourlyStats,
     LatencyHistogram,
     PendingBatch,
+    Sums,
 )
 from lifecycle.core.db import column_of, one_writer_at_a_time
 
@@ -109,8 +110,6 @@ class Aggregates:
 
     executions: int = 0
     templates: dict[UUID, UUID] = field(default_factory=dict)  # version -> template
-    hourly: dict[tuple[datetime, UUID, str, str], list[float]] = field(default_factory=dict)
-    daily: dict[tuple[datetime, UUID, str, str], list[float]] = field(default_factory=dict)
     latencies: dict[tuple[str, datetime, UUID, str], np.ndarray] = field(default_factory=dict)
     errors: dict[tuple[datetime, UUID, str, str], ErrorCounts] = field(default_factory=dict)
     daily_errors: dict[tuple[datetime, UUID, str, str], ErrorCounts] = field(default_factory=dict)
@@ -129,7 +128,7 @@ def roll_up_pending(*, max_batches: int = 50, attempts: int = 3) -> int:
             if PendingBatch.objects.filter(pk__in=batch_ids).delete()[0] != len(batch_ids):
                 transaction.set_rollback(True)  # another worker took some of them: it counts them
                 continue
-            _merge(aggregates)
+            _merge(batch_ids, aggregates)
         return aggregates.executions
     logger.info("roll-up: batches claimed by other workers %d times in a row; the next run goes on", attempts)
     return 0
@@ -140,32 +139,28 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
     rows = Execution.objects.filter(batch_id__in=batch_ids)
     found = Aggregates()
     hour_of_row = TimeBucket("executed_at", "hour")
-    sums = (
-        rows.values("version_id", "environment", "region", "template_id", hour=hour_of_row)
-        .annotate(**ROW_SUMS)
-        .order_by()
-    )
-    for group in plain_rows(sums):
-        group["version_id"], group["template_id"] = as_uuid(group["version_id"]), as_uuid(group["template_id"])
-        hour = bucket_start(group["hour"])
-        values = [group[name] or 0 for name in STAT_FIELDS]
-        found.executions += group["executions"]
-        found.templates[group["version_id"]] = group["template_id"]
-        found.hourly[(hour, group["version_id"], group["environment"], group["region"])] = values
-        day_key = (hour.replace(hour=0), group["version_id"], group["environment"], group["region"])
-        found.daily[day_key] = [a + b for a, b in zip(found.daily.get(day_key, [0] * len(values)), values, strict=True)]
-
-    # The versions as text: a UUID made per group, not per row.
+    # The sums are added by the database itself in the write step (_add_sums); from here, only the
+    # response times (binned into histograms), the version -> template map, and the number of rows.
     times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    per_row = rows.values_list(hour_of_row, Cast("version_id", CharField()), "environment", "response_time_ms")
+    templates_as_text: dict[str, str] = {}
+    per_row = rows.values_list(
+        hour_of_row,
+        Cast("version_id", CharField()),
+        "environment",
+        "response_time_ms",
+        Cast("template_id", CharField()),
+    )
     sql, params = per_row.query.sql_with_params()
     with connection.cursor() as cursor:  # plain tuples: no Django converter runs per row
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(5000):
-            for hour_text, version, environment, response_time in chunk:
+            found.executions += len(chunk)
+            for hour_text, version, environment, response_time, template in chunk:
                 times[(hour_text, version, environment)].append(response_time)
+                templates_as_text[version] = template
+    found.templates = {as_uuid(version): as_uuid(template) for version, template in templates_as_text.items()}
     for (hour_text, version, environment), values in times.items():
-        hour, version_id, counts = bucket_start(hour_text), UUID(version), histogram.of_values(values)
+        hour, version_id, counts = bucket_start(hour_text), as_uuid(version), histogram.of_values(values)
         found.latencies[("hour", hour, version_id, environment)] = counts
         day = ("day", hour.replace(hour=0), version_id, environment)
         found.latencies[day] = found.latencies[day] + counts if day in found.latencies else counts
@@ -223,13 +218,12 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _merge(aggregates: Aggregates) -> None:
+def _merge(batch_ids: Sequence[UUID], aggregates: Aggregates) -> None:
     """Add the aggregates to the rollup rows, each table's rows in key order (two workers never deadlock).
     Hand-written SQL on plain values: the ORM's per-row work was most of the time the write lock is held."""
     templates, param = aggregates.templates, _driver_values()
-    hourly, daily = ["hour", "version_id", "environment", "region"], ["day", "version_id", "environment", "region"]
-    _upsert(HourlyStats, hourly, aggregates.hourly, templates, _SUMS, param)
-    _upsert(DailyStats, daily, aggregates.daily, templates, _SUMS, param)
+    _add_sums(HourlyStats, "hour", batch_ids)
+    _add_sums(DailyStats, "day", batch_ids)
     _merge_latencies(aggregates.latencies, templates, param)
     for model, period, tallies in (
         (HourlyErrors, "hour", aggregates.errors),
@@ -243,7 +237,6 @@ def _merge(aggregates: Aggregates) -> None:
 
 
 # How a rollup column combines its stored value ({old}) with what a pass adds ({new}), by vendor.
-_SUMS = dict.fromkeys(STAT_FIELDS, "{old} + {new}")
 _ERROR_MERGES = {
     "occurrences": "{old} + {new}",
     "first_seen": {"sqlite": "min({old}, {new})", "postgresql": "LEAST({old}, {new})"},
@@ -254,6 +247,58 @@ _ERROR_MERGES = {
         "postgresql": "CASE WHEN jsonb_array_length({old}) = 0 THEN {new} ELSE {old} END",
     },
 }
+
+
+class PeriodStart(Func):
+    """The start of the UTC hour or day of a datetime column, in the form the database stores datetimes."""
+
+    output_field = DateTimeField()
+
+    def __init__(self, expression: Any, kind: str) -> None:
+        super().__init__(expression)
+        self.kind = kind
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # Stored as text, 'YYYY-MM-DD HH:MM:SS[.ffffff]' (naive UTC)
+        cut = (
+            "substr(%(expressions)s, 1, 13) || ':00:00'"
+            if self.kind == "hour"
+            else "substr(%(expressions)s, 1, 10) || ' 00:00:00'"
+        )
+        return self.as_sql(compiler, connection, template=cut, **extra)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = f"date_trunc('{self.kind}', %(expressions)s AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+def _add_sums(model: type[Sums], period: str, batch_ids: Sequence[UUID]) -> None:
+    """INSERT INTO the rollup SELECT the batches' sums per period, version, environment and region FROM the
+    executions ... ON CONFLICT DO UPDATE SET n = n + excluded.n: the database adds them, no row comes to
+    Python (on sparse traffic a pass has about one rollup row per two executions)."""
+    keys = ["version_id", "environment", "region", "template_id"]
+    grouped = (
+        Execution.objects.filter(batch_id__in=batch_ids)
+        .values(*keys, period_start=PeriodStart("executed_at", period))
+        .annotate(**ROW_SUMS)
+        .order_by()
+    )
+    # The SELECT lists the values() fields, then the annotations in the order they were added.
+    assert list(grouped.query.values_select) == keys, grouped.query.values_select
+    assert list(grouped.query.annotation_select) == ["period_start", *STAT_FIELDS]
+    select, params = grouped.query.sql_with_params()
+    qn, table = connection.ops.quote_name, connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(qn(column_of(model, name)) for name in [*keys, period, *STAT_FIELDS])
+    conflict = ", ".join(qn(column_of(model, name)) for name in [period, "version_id", "environment", "region"])
+    updates = ", ".join(f"{qn(name)} = {table}.{qn(name)} + excluded.{qn(name)}" for name in STAT_FIELDS)
+    with connection.cursor() as cursor:
+        # A sum over no reported values is NULL; the rollup holds 0. (WHERE true: SQLite's upsert grammar.)
+        picked = ", ".join([*keys, "period_start", *(f"COALESCE({qn(name)}, 0)" for name in STAT_FIELDS)])
+        upsert = (
+            f"INSERT INTO {table} ({columns}) SELECT {picked} FROM ({select}) grouped WHERE true "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+        )
+        cursor.execute(upsert, params)
 
 
 def _json(samples: list[str]) -> Any:
