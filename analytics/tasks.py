@@ -5,6 +5,7 @@ from django.conf import settings
 
 from analytics.rollups import roll_up_pending
 from analytics.services import delete_expired_executions as delete_expired
+from lifecycle.core.db import checkpoint
 
 
 @shared_task(name="analytics.roll_up")
@@ -15,6 +16,7 @@ def roll_up() -> int:
     rolled = 0
     while time.monotonic() < deadline:
         count = roll_up_pending()
+        checkpoint()  # SQLite's WAL, written by ingestion meanwhile, copied outside the write lock
         if not count:
             break
         rolled += count

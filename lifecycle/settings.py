@@ -108,7 +108,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers (every render) go on while a writer commits; IMMEDIATE takes the write
         # lock when a transaction starts, so two writers queue instead of failing with "locked".
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # Checkpoints (copying the WAL into the database) are the Celery worker's job, outside the write
+        # lock (lifecycle.core.db.checkpoint); a committing writer only does one when the WAL has grown
+        # past 80 MB (4 KB pages), e.g. with no worker running.
+        # mmap: pages are read from the OS page cache without a system call each (SQLite empties a
+        # connection's own page cache whenever another connection has written).
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=20000; "
+            "PRAGMA mmap_size=1073741824;"
+        ),
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }

@@ -180,3 +180,14 @@ def one_writer_at_a_time() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def checkpoint() -> None:
+    """SQLite: copy what the WAL holds into the database file now (PASSIVE: without waiting for, or
+    blocking, readers and writers). Run by the worker outside the write lock, so that ingestion's commits
+    do not do it while holding the lock (settings: wal_autocheckpoint). Elsewhere: nothing."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "sqlite":
+        return
+    conn.ensure_connection()
+    conn.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
