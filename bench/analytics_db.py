@@ -3,8 +3,10 @@
 Run by bench/analytics.py with the server's environment (DATABASE_URL for PostgreSQL, else the SQLite file
 in LIFECYCLE_DATA_DIR); prints its result as JSON, alone on the last line of stdout. Commands:
 
-- direct: insert executions like those posted to the API into a copy of the executions table (same columns
-  and indexes), executemany in batches, one transaction each: the rate the database itself allows.
+- direct: insert executions like those posted to the API straight into the executions table (`--into live`:
+  the table as the API left it, the inserted rows deleted afterwards) or into an empty copy of it (`--into
+  copy`: same columns and indexes), executemany in batches, one transaction each: the rate the database
+  itself allows.
 - drain: wait until the worker has folded every pending batch into the rollups; how long that took.
 - settle: give PostgreSQL planner statistics and a checkpoint after the ingestion (autovacuum and time would),
   so that the queries are measured on a quiet database.
@@ -59,10 +61,16 @@ class Database:
             path = Path(os.environ.get("LIFECYCLE_DATA_DIR", "var")) / "db.sqlite3"
             if not path.exists():
                 raise SystemExit(f"no SQLite database at {path}")
-            # As the server opens it (lifecycle/settings.py): WAL, synchronous NORMAL, transactions IMMEDIATE.
+            # As the server opens it (lifecycle/settings.py): WAL, synchronous NORMAL, checkpoints left to the
+            # worker, memory-mapped; transactions IMMEDIATE. The same database settings: only the code differs.
             self.lite = sqlite3.connect(path, timeout=20, isolation_level=None)
-            self.lite.execute("PRAGMA journal_mode=WAL")
-            self.lite.execute("PRAGMA synchronous=NORMAL")
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "wal_autocheckpoint=20000",
+                "mmap_size=1073741824",
+            ):
+                self.lite.execute(f"PRAGMA {pragma}")
             self.placeholder = "?"
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -81,6 +89,17 @@ class Database:
     def moment(self, value: datetime) -> datetime | str:
         """A datetime as Django passes it (adapt_datetimefield_value): aware for psycopg, naive UTC text for SQLite."""
         return value if self.vendor == "postgresql" else str(value.astimezone(UTC).replace(tzinfo=None))
+
+    def delete(self, sql: str, params: Sequence[Any]) -> int:
+        """Run a DELETE in its own transaction; how many rows it deleted."""
+        if self.vendor == "postgresql":
+            with self.pg.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.rowcount
+        self.lite.execute("BEGIN IMMEDIATE")
+        deleted = self.lite.execute(sql, params).rowcount
+        self.lite.execute("COMMIT")
+        return deleted
 
     def columns(self, table: str) -> set[str]:
         """The table's column names."""
@@ -112,10 +131,10 @@ class Database:
                 raise SystemExit(f"could not rename the DDL of {name}: {sql}")
             self.query(renamed)
 
-    def insert_batches(self, batches: list[list[tuple[Any, ...]]]) -> float:
+    def insert_batches(self, table: str, batches: list[list[tuple[Any, ...]]]) -> float:
         """executemany each batch in its own transaction; the seconds it all took."""
         names = ", ".join(f'"{column}"' for column in COLUMNS)
-        sql = f'INSERT INTO "{COPY}" ({names}) VALUES ({", ".join([self.placeholder] * len(COLUMNS))})'
+        sql = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join([self.placeholder] * len(COLUMNS))})'
         started = time.perf_counter()
         if self.vendor == "postgresql":
             with self.pg.cursor() as cursor:
@@ -177,7 +196,7 @@ def stored_row(
 
 
 def direct(args: argparse.Namespace) -> dict[str, Any]:
-    """Insert `rows` fresh executions (new ids and request ids) into the copy; rows and seconds."""
+    """Insert `rows` fresh executions (new ids and request ids) into the table or its copy; rows and seconds."""
     db = Database()
     if db.columns(TABLE) != set(COLUMNS):
         raise SystemExit(f"{TABLE} has columns {sorted(db.columns(TABLE))}; this script knows {sorted(COLUMNS)}")
@@ -194,14 +213,25 @@ def direct(args: argparse.Namespace) -> dict[str, Any]:
         ]
         for number, batch_id in ((n, str(uuid7())) for n in range(-(-args.rows // args.batch)))
     ]
-    db.copy_table()
-    try:
-        seconds = db.insert_batches(batches)
-        (count,) = db.query(f'SELECT count(*) FROM "{COPY}"')[0]
-    finally:
-        db.query(f'DROP TABLE "{COPY}"')
+    if args.into == "live":
+        seconds = db.insert_batches(TABLE, batches)
+        # Gone again, so that the queries measured next see what the API stored, and only that.
+        batch_ids = [batch[0][-1] for batch in batches]
+        deleted = 0
+        for offset in range(0, len(batch_ids), 500):
+            chunk = batch_ids[offset : offset + 500]
+            marks = ", ".join([db.placeholder] * len(chunk))
+            deleted += db.delete(f'DELETE FROM "{TABLE}" WHERE batch_id IN ({marks})', chunk)
+        count = deleted
+    else:
+        db.copy_table()
+        try:
+            seconds = db.insert_batches(COPY, batches)
+            (count,) = db.query(f'SELECT count(*) FROM "{COPY}"')[0]
+        finally:
+            db.query(f'DROP TABLE "{COPY}"')
     if count != args.rows:
-        raise SystemExit(f"{COPY} holds {count} rows after inserting {args.rows}")
+        raise SystemExit(f"{count} rows found after inserting {args.rows} ({args.into})")
     return {"rows": args.rows, "seconds": seconds, "vendor": db.vendor}
 
 
@@ -273,7 +303,8 @@ def main() -> None:
     """Run one command; print its result as JSON on the last line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True)
-    insert = commands.add_parser("direct", help="insert rows straight into a copy of the executions table")
+    insert = commands.add_parser("direct", help="insert rows straight into the executions table, or a copy")
+    insert.add_argument("--into", choices=["live", "copy"], default="live")
     insert.add_argument("--targets", required=True, help="the JSON bench/seed_analytics.py printed, in a file")
     insert.add_argument("--rows", type=int, default=200_000)
     insert.add_argument("--batch", type=int, default=200)
