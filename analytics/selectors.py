@@ -31,7 +31,6 @@ from analytics.rollups import (
     SAMPLE_MESSAGES,
     STAT_FIELDS,
     TimeBucket,
-    as_utc,
     as_uuid,
     bucket_start,
     plain_rows,
@@ -115,11 +114,11 @@ def stat_totals(
     for model, column, spans in sources:
         rows = model.objects.filter(_within(column, spans), **scope)
         group = list(by)
-        if bucket == "day" and column == "hour":
-            rows = rows.annotate(day_of_hour=TimeBucket("hour", "day"))
-            group.append("day_of_hour")
-        elif bucket:
-            group.append(column)
+        if bucket:
+            # The bucket as text, cut by the database: cheaper to read back than a datetime (psycopg parses
+            # each timestamptz in Python), and it also folds hourly rows into days.
+            rows = rows.annotate(bucket_text=TimeBucket(column, bucket))
+            group.append("bucket_text")
         # values() of no field would mean every field (a group per row): without a grouping, aggregate.
         # Driver values (plain_rows): Django's converters would cost more than the query, row by row.
         grouped = plain_rows(rows.values(*group).annotate(**sums).order_by()) if group else [rows.aggregate(**sums)]
@@ -149,9 +148,7 @@ def _plain_key_part(name: str, value: Any) -> Any:
     """A grouping column's driver value as the rest of the code knows it."""
     if name == "version_id":
         return as_uuid(value)
-    if name in ("day", "hour"):
-        return as_utc(value)
-    if name == "day_of_hour":
+    if name == "bucket_text":
         return bucket_start(value)
     return value
 
@@ -188,19 +185,25 @@ def latency_histograms(
     day_span, hour_spans = window.day_and_hour_spans()
     if bucket == "hour" and window.whole_hours is not None:  # daily histograms cannot be cut into hours
         day_span, hour_spans = None, [window.whole_hours]
-    sources = [("day", day_span)] if day_span is not None else []
-    sources += [("hour", span) for span in hour_spans]
-    for period, (start, end) in sources:
-        rows = LatencyHistogram.objects.filter(**scope, period=period, starts_at__lt=end)
-        if start is not None:
-            rows = rows.filter(starts_at__gte=start)
-        for row in plain_rows(rows.values("version_id", "starts_at", "counts")):
-            histogram.add_encoded(merged[key(as_uuid(row["version_id"]), as_utc(row["starts_at"]))], row["counts"])
+    sources = [("day", [day_span])] if day_span is not None else []
+    if hour_spans:
+        sources.append(("hour", hour_spans))
+    for period, spans in sources:
+        rows = LatencyHistogram.objects.filter(_within("starts_at", spans), **scope, period=period)
+        if bucket:
+            rows = rows.annotate(bucket_text=TimeBucket("starts_at", bucket))  # text: see stat_totals
+            for row in plain_rows(rows.values("version_id", "bucket_text", "counts")):
+                parts = (as_uuid(row["version_id"]),) if by_version else ()
+                histogram.add_encoded(merged[(*parts, bucket_start(row["bucket_text"]))], row["counts"])
+        else:
+            for row in plain_rows(rows.values("version_id", "counts")):
+                histogram.add_encoded(merged[(as_uuid(row["version_id"]),) if by_version else ()], row["counts"])
     values: dict[tuple, list[float]] = defaultdict(list)
     for rows_read_raw in raw_rows(scope, window) if raw is None else raw:
+        # A list, not iterator(): the window's edges are few rows, and a server-side cursor costs round trips.
         for version_id, executed_at, response_time in rows_read_raw.values_list(
             "version_id", "executed_at", "response_time_ms"
-        ).iterator():
+        ):
             values[key(version_id, executed_at)].append(response_time)
     for parts, times in values.items():
         merged[parts] += histogram.of_values(times)

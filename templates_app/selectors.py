@@ -42,6 +42,14 @@ def template_by_id(template_id: UUID) -> PromptTemplate:
     return template
 
 
+def template_row(template_id: UUID) -> PromptTemplate:
+    """The template's own row, without its tags (one query): for reads that only need its id and author."""
+    template = PromptTemplate.objects.filter(pk=template_id).first()
+    if template is None:
+        raise TemplateNotFound()
+    return template
+
+
 def version_by_id(version_id: UUID) -> TemplateVersion:
     version = TemplateVersion.objects.select_related("template", "created_by").filter(pk=version_id).first()
     if version is None:

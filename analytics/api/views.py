@@ -20,7 +20,7 @@ from analytics.services import MAX_BATCH, read_reports, record_executions
 from analytics.windows import Window
 from lifecycle.core.environments import ENVIRONMENTS, check_environment
 from lifecycle.core.exceptions import InvalidInput
-from templates_app.selectors import template_by_id, version_by_id, versions_of
+from templates_app.selectors import template_row, version_by_id, versions_of
 
 
 class ExecutionApi(APIView):
@@ -123,7 +123,7 @@ class AnalyticsApi(APIView):
         summary="A template's analytics (default window: the last 30 days)",
     )
     def get(self, request: Request) -> Response:
-        template = template_by_id(_uuid(request, "templateId"))
+        template = template_row(_uuid(request, "templateId"))
         check_may_read(request.user, template.created_by_id)
         window = _window(request, 30)
         granularity = request.query_params.get("granularity")
