@@ -50,7 +50,7 @@ def version_metrics(version: Any, window: Window, environment: str | None) -> di
         raw = raw_rows(scope, window)
         totals = stat_totals(scope, window, raw=raw).get((), Totals())
         latencies = latency_histograms(scope, window, raw=raw).get((), histogram.empty())
-        errors = error_summaries(scope, window, raw=raw)
+        errors = error_summaries(scope, window, raw=raw, with_samples=False)  # errorsByType: counts only
     return {
         "versionId": str(version.pk),
         "templateId": str(version.template_id),

@@ -219,41 +219,63 @@ class ErrorSummary:
     samples: list[str]
 
 
-def error_summaries(scope: Scope, window: Window, raw: list[QuerySet[Execution]] | None = None) -> list[ErrorSummary]:
-    """Each error type in the window: how many, first and last seen, a few messages; most frequent first."""
+def error_summaries(
+    scope: Scope, window: Window, raw: list[QuerySet[Execution]] | None = None, *, with_samples: bool = True
+) -> list[ErrorSummary]:
+    """Each error type in the window: how many, first and last seen, a few messages; most frequent first.
+
+    Messages are looked for in the whole days first, then the edge hours, then the raw rows, and only while
+    some type has none yet: each look is a query, and the days usually hold some for every type."""
     found: dict[str, dict[str, Any]] = {}
 
-    def note(error_type: str, count: int, first: datetime, last: datetime, samples: Iterable[str]) -> None:
+    def note(error_type: str, count: int, first: datetime, last: datetime) -> None:
         entry = found.setdefault(error_type, {"count": 0, "first": first, "last": last, "samples": []})
         entry["count"] += count
         entry["first"], entry["last"] = min(entry["first"], first), max(entry["last"], last)
+
+    def keep(error_type: str, samples: Iterable[str]) -> None:
+        kept = found[error_type]["samples"]
         for sample in samples:
-            if sample and sample not in entry["samples"] and len(entry["samples"]) < SAMPLE_MESSAGES:
-                entry["samples"].append(sample)
+            if sample and sample not in kept and len(kept) < SAMPLE_MESSAGES:
+                kept.append(sample)
 
     day_span, hour_spans = window.day_and_hour_spans()
     sources: list[tuple[Any, str, list[Any]]] = [(DailyErrors, "day", [day_span])] if day_span is not None else []
     if hour_spans:
         sources.append((HourlyErrors, "hour", hour_spans))
+    rollup_rows = []
     for model, column, spans in sources:
         rows = model.objects.filter(_within(column, spans), **scope)
         summed = rows.values("error_type").annotate(
             count=Sum("occurrences"), first=Min("first_seen"), last=Max("last_seen")
         )
         for row in summed.order_by():
-            note(row["error_type"], row["count"], row["first"], row["last"], [])
-        for error_type, kept in rows.order_by(column).values_list("error_type", "samples")[:200]:
-            note(error_type, 0, found[error_type]["first"], found[error_type]["last"], kept)
+            note(row["error_type"], row["count"], row["first"], row["last"])
+        rollup_rows.append((rows, column))
+    failed_raw = []
     for all_raw in raw_rows(scope, window) if raw is None else raw:
         failed = all_raw.exclude(error_type="")
-        samples: dict[str, list[str]] = defaultdict(list)
-        for error_type, message in failed.exclude(error_message="").values_list("error_type", "error_message")[:200]:
-            samples[error_type].append(message)
         counted = failed.values("error_type").annotate(
             count=Count("id"), first=Min("executed_at"), last=Max("executed_at")
         )
         for row in counted.order_by():
-            note(row["error_type"], row["count"], row["first"], row["last"], samples[row["error_type"]])
+            note(row["error_type"], row["count"], row["first"], row["last"])
+        failed_raw.append(failed)
+
+    def without_samples() -> list[str]:
+        return [error_type for error_type, entry in found.items() if not entry["samples"]] if with_samples else []
+
+    for rows, column in rollup_rows:
+        if lacking := without_samples():
+            for error_type, kept in (
+                rows.filter(error_type__in=lacking).order_by(column).values_list("error_type", "samples")[:200]
+            ):
+                keep(error_type, kept)
+    for failed in failed_raw:
+        if lacking := without_samples():
+            messages = failed.filter(error_type__in=lacking).exclude(error_message="")
+            for error_type, message in messages.values_list("error_type", "error_message")[:200]:
+                keep(error_type, [message])
     summaries = [
         ErrorSummary(error_type, entry["count"], entry["first"], entry["last"], entry["samples"])
         for error_type, entry in found.items()
