@@ -770,7 +770,7 @@ def run_database(vendor: str, args: argparse.Namespace, work_dir: Path, database
             say(f"bench: direct ({into}): {rate}{_others(directs[into].others)}")
         direct, direct_copy = directs["live"], directs["copy"]
 
-        # Planner statistics and a checkpoint, as autovacuum and time would give them: a quiet database.
+        # A vacuum, planner statistics and a checkpoint, as autovacuum and time would give them: a quiet database.
         run_step([PYTHON, "bench/analytics_db.py", "settle"], env, "bench/analytics_db.py settle")
         idle_memory = RssSampler(workers)
         idle_memory.sample()
