@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import numpy as np
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import CharField, Count, DateTimeField, Func, Max, Min, Q, Sum
 from django.db.models.functions import Cast
 
@@ -43,7 +43,7 @@ from analytics.models import (
     PendingBatch,
     Sums,
 )
-from lifecycle.core.db import column_of, one_writer_at_a_time
+from lifecycle.core.db import as_uuid, column_of, driver_rows, driver_values, one_writer_at_a_time
 
 logger = logging.getLogger(__name__)
 
@@ -150,14 +150,10 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
         "response_time_ms",
         Cast("template_id", CharField()),
     )
-    sql, params = per_row.query.sql_with_params()
-    with connection.cursor() as cursor:  # plain tuples: no Django converter runs per row
-        cursor.execute(sql, params)
-        while chunk := cursor.fetchmany(5000):
-            found.executions += len(chunk)
-            for hour_text, version, environment, response_time, template in chunk:
-                times[(hour_text, version, environment)].append(response_time)
-                templates_as_text[version] = template
+    for hour_text, version, environment, response_time, template in driver_rows(per_row):
+        found.executions += 1
+        times[(hour_text, version, environment)].append(response_time)
+        templates_as_text[version] = template
     found.templates = {as_uuid(version): as_uuid(template) for version, template in templates_as_text.items()}
     for (hour_text, version, environment), values in times.items():
         hour, version_id, counts = bucket_start(hour_text), as_uuid(version), histogram.of_values(values)
@@ -186,42 +182,10 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
     return found
 
 
-def plain_rows(query: Any) -> Iterator[dict[str, Any]]:
-    """A values() query's rows as the driver returns them: Django's per-value converters skipped (they
-    cost more than the database's grouping). UUIDs come back as text on SQLite, times as naive UTC."""
-    sql, params = query.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [column[0] for column in cursor.description]
-        while chunk := cursor.fetchmany(5000):
-            for row in chunk:
-                yield dict(zip(names, row, strict=True))
-
-
-_UUIDS: dict[Any, UUID] = {}
-
-
-def as_uuid(value: Any) -> UUID:
-    """A UUID column's value, as the driver returned it (text on SQLite), as a UUID."""
-    if isinstance(value, UUID):
-        return value
-    found = _UUIDS.get(value)
-    if found is None:
-        if len(_UUIDS) > 100_000:
-            _UUIDS.clear()
-        found = _UUIDS[value] = UUID(value)
-    return found
-
-
-def as_utc(value: datetime) -> datetime:
-    """A time column's value, as the driver returned it (naive UTC on SQLite), as an aware UTC datetime."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def _merge(batch_ids: Sequence[UUID], aggregates: Aggregates) -> None:
     """Add the aggregates to the rollup rows, each table's rows in key order (two workers never deadlock).
     Hand-written SQL on plain values: the ORM's per-row work was most of the time the write lock is held."""
-    templates, param = aggregates.templates, _driver_values()
+    templates, param = aggregates.templates, driver_values()
     _add_sums(HourlyStats, "hour", batch_ids)
     _add_sums(DailyStats, "day", batch_ids)
     _merge_latencies(aggregates.latencies, templates, param)
@@ -303,31 +267,6 @@ def _add_sums(model: type[Sums], period: str, batch_ids: Sequence[UUID]) -> None
 
 def _json(samples: list[str]) -> Any:
     return HourlyErrors._meta.get_field("samples").get_db_prep_save(samples, connection)
-
-
-def _driver_values() -> Callable[[Any], Any]:
-    """A key part or a time as the driver takes it (hand-written SQL gets no conversion from Django),
-    remembered: a pass repeats the same hours and versions thousands of times."""
-    conn = connections[DEFAULT_DB_ALIAS]
-    adapt_time, native_uuid = conn.ops.adapt_datetimefield_value, conn.features.has_native_uuid_field
-    known: dict[Any, Any] = {}
-
-    def driver_value(value: Any) -> Any:
-        try:
-            return known[value]
-        except KeyError:
-            pass
-        converted: Any
-        if isinstance(value, UUID):
-            converted = value if native_uuid else value.hex
-        elif isinstance(value, datetime):
-            converted = adapt_time(value)
-        else:
-            converted = value
-        known[value] = converted
-        return converted
-
-    return driver_value
 
 
 def _upsert(

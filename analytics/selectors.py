@@ -31,11 +31,10 @@ from analytics.rollups import (
     SAMPLE_MESSAGES,
     STAT_FIELDS,
     TimeBucket,
-    as_uuid,
     bucket_start,
-    plain_rows,
 )
 from analytics.windows import Window, floor_day, floor_hour
+from lifecycle.core.db import as_uuid, plain_rows
 
 Scope = dict[str, Any]  # filters every source shares: template_id, version_id, environment
 

@@ -50,7 +50,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     BUSY_WARNING_CORES,
     PYTHON,
-    VENV_BIN,
     BenchError,
     OthersMeter,
     Server,
@@ -59,13 +58,14 @@ from bench.common import (
     descendants,
     free_port,
     gunicorn_workers,
+    honcho_installed,
     last_json_line,
     proc_stats,
+    run_in_work_dir,
     run_step,
     running_server,
     say,
     setup_database,
-    stop_on_signals,
 )
 
 BATCH_PATH = "/api/executions/batch"
@@ -910,17 +910,14 @@ def main() -> int:
         parser.error("--executions, --clients, --direct-rows and --calls must be >= 1")
     if not 1 <= args.batch <= 1000:
         parser.error("--batch must be from 1 to 1000 (the API's limit)")
-    if not (VENV_BIN / "honcho").exists():
-        say(f"bench: {VENV_BIN / 'honcho'} not found: run `make setup-dev` first")
+    if not honcho_installed():
         return 2
 
-    stop_on_signals()
     vendors = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
-    work_dir = Path(tempfile.mkdtemp(prefix="lifecycle-bench-analytics-"))
     outcomes: list[Outcome] = []
     skipped: list[str] = []
-    succeeded = False
-    try:
+
+    def run_each(work_dir: Path) -> None:
         for vendor in vendors:
             say(f"bench: === {VENDOR_NAMES[vendor]} ===")
             vendor_dir = work_dir / vendor
@@ -935,19 +932,11 @@ def main() -> int:
                 with postgresql_cluster(bin_dir) as database_url:
                     outcomes.append(run_database(vendor, args, vendor_dir, database_url))
             print_table(outcomes[-1], args)
-        succeeded = True
-    except BenchError as exc:
-        say(f"bench: FAILED: {exc}")
-        return 1
-    except KeyboardInterrupt:
-        say("bench: interrupted (the server and the PostgreSQL cluster, if started, were stopped)")
-        return 130
-    finally:
-        if args.keep or not succeeded:
-            say(f"bench: kept {work_dir}")
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
 
+    stopped = "the server and the PostgreSQL cluster, if started, were stopped"
+    code = run_in_work_dir("lifecycle-bench-analytics-", args.keep, stopped, run_each)
+    if code:
+        return code
     say()
     say("analytics benchmark summary")
     for outcome in outcomes:

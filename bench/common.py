@@ -8,14 +8,16 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -333,3 +335,35 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
+
+
+def honcho_installed() -> bool:
+    """Whether the dev tools the benchmarks start the server with are there; says what to do if not."""
+    if (VENV_BIN / "honcho").exists():
+        return True
+    say(f"bench: {VENV_BIN / 'honcho'} not found: run `make setup-dev` first")
+    return False
+
+
+def run_in_work_dir(prefix: str, keep: bool, interrupted: str, body: Callable[[Path], None]) -> int:
+    """Run `body` in a new temporary directory, as a benchmark's exit code: 0, 1 on BenchError, 130 on Ctrl-C
+    (then `interrupted` says what was stopped). The directory is deleted unless `keep`, or the run failed:
+    its database and server log are what explains a failure."""
+    stop_on_signals()
+    work_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    succeeded = False
+    try:
+        body(work_dir)
+        succeeded = True
+    except BenchError as exc:
+        say(f"bench: FAILED: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        say(f"bench: interrupted ({interrupted})")
+        return 130
+    finally:
+        if keep or not succeeded:
+            say(f"bench: kept {work_dir}")
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return 0

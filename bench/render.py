@@ -20,7 +20,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,16 +30,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     BUSY_WARNING_CORES,
     PYTHON,
-    VENV_BIN,
     BenchError,
     OthersMeter,
     apt_install,
     bench_env,
     free_port,
     gunicorn_workers,
+    honcho_installed,
     http_get,
     http_post_json,
     last_json_line,
+    run_in_work_dir,
     run_step,
     running_server,
     say,
@@ -285,32 +285,18 @@ def main() -> int:
         parser.error("--duration, --rounds, --threads, --connections, --templates and --versions must be >= 1")
     if args.warmup < 0:
         parser.error("--warmup must be >= 0")
-    if not (VENV_BIN / "honcho").exists():
-        say(f"bench: {VENV_BIN / 'honcho'} not found: run `make setup-dev` first")
+    if not honcho_installed():
         return 2
-
     # Ctrl-C must stop the run (and so the server) even when started with SIGINT ignored, as shells do
     # for background jobs: wrk alone would stop early and its truncated figures be taken for a round.
     stop_on_signals()
     wrk = ensure_wrk()
-    work_dir = Path(tempfile.mkdtemp(prefix="lifecycle-bench-"))
-    succeeded = False
-    try:
-        measure(args, wrk, work_dir)
-        succeeded = True
-    except BenchError as exc:
-        say(f"bench: FAILED: {exc}")
-        return 1
-    except KeyboardInterrupt:
-        say("bench: interrupted (the server, if started, was stopped)")
-        return 130
-    finally:
-        # On failure the database and the server log are what explains it: keep them.
-        if args.keep or not succeeded:
-            say(f"bench: kept {work_dir}")
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
-    return 0
+    return run_in_work_dir(
+        "lifecycle-bench-",
+        args.keep,
+        "the server, if started, was stopped",
+        lambda work_dir: measure(args, wrk, work_dir),
+    )
 
 
 if __name__ == "__main__":
