@@ -115,12 +115,21 @@ class Aggregates:
     daily_errors: dict[tuple[datetime, UUID, str, str], ErrorCounts] = field(default_factory=dict)
 
 
-def roll_up_pending(*, max_batches: int = 50, attempts: int = 3) -> int:
-    """Fold up to `max_batches` pending batches (oldest first) into the rollups; how many executions that was
-    (0: nothing pending). Safe on several workers at once: a pass whose batches another worker claimed
-    first is given up and tried again on what is still pending."""
+# A pass folds pending batches until it holds this many executions. Each pass has a fixed cost (a few
+# queries, a WAL checkpoint): passes of a couple of small batches spent as much CPU as the requests that
+# stored them, on the same cores (bench: 8,800 rows/s; with full passes, 12,600).
+PASS_EXECUTIONS = 10_000
+# And at most this many batches (single reports are batches of one), as parameters of one statement.
+PASS_BATCHES = 1_000
+
+
+def roll_up_pending(*, max_executions: int = PASS_EXECUTIONS, attempts: int = 3) -> int:
+    """Fold the oldest pending batches, until they hold `max_executions` executions (or PASS_BATCHES
+    batches), into the rollups; how many executions that was (0: nothing pending). Safe on several workers
+    at once: a pass whose batches another worker claimed first is given up and tried again on what is
+    still pending."""
     for _ in range(attempts):
-        batch_ids = list(PendingBatch.objects.order_by("created_at").values_list("pk", flat=True)[:max_batches])
+        batch_ids = _oldest_pending(max_executions)
         if not batch_ids:
             return 0
         aggregates = _aggregate(batch_ids)
@@ -132,6 +141,19 @@ def roll_up_pending(*, max_batches: int = 50, attempts: int = 3) -> int:
         return aggregates.executions
     logger.info("roll-up: batches claimed by other workers %d times in a row; the next run goes on", attempts)
     return 0
+
+
+def _oldest_pending(max_executions: int) -> list[UUID]:
+    """The ids of the oldest pending batches, as many as hold `max_executions` executions (at least one)."""
+    batch_ids: list[UUID] = []
+    held = 0
+    oldest = PendingBatch.objects.order_by("created_at").values_list("pk", "executions")[:PASS_BATCHES]
+    for batch_id, executions in oldest:
+        if held >= max_executions:
+            break
+        batch_ids.append(batch_id)
+        held += executions
+    return batch_ids
 
 
 def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:

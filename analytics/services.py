@@ -85,7 +85,7 @@ def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
     with one_writer_at_a_time(), transaction.atomic():
         inserted = _insert(columns, rows)
         if inserted:
-            PendingBatch.objects.create(id=batch_id)
+            PendingBatch.objects.create(id=batch_id, executions=len(inserted))
     created = [report for report in fresh if report.id in inserted]
     duplicates = repeated + [report for report in fresh if report.id not in inserted]
     return Recorded(created, duplicates)

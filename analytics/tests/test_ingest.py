@@ -272,7 +272,54 @@ def test_roll_up__thousands_of_rollup_keys_at_once__folded(create_template, now)
     for offset in range(0, 3000, 1000):
         record_executions(read_reports(rows[offset : offset + 1000]))
     # When one pass folds them all
-    assert roll_up_pending(max_batches=10) == 3000
+    assert roll_up_pending(max_executions=3000) == 3000
     # Then every one is counted once
     assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 3000
     assert not PendingBatch.objects.exists()
+
+
+def _store_batches(version, *sizes):
+    from analytics.services import read_reports, record_executions
+
+    for size in sizes:
+        record_executions(read_reports([report(version) for _ in range(size)]))
+
+
+def test_roll_up__a_pass__takes_the_oldest_batches_until_it_holds_enough_executions(version):
+    # Given three pending batches of 100 executions
+    _store_batches(version, 100, 100, 100)
+    assert list(PendingBatch.objects.values_list("executions", flat=True)) == [100, 100, 100]
+    # When a pass of 150 executions runs: the first two batches (it stops once it holds enough)
+    assert roll_up_pending(max_executions=150) == 200
+    assert PendingBatch.objects.count() == 1
+    assert roll_up_pending(max_executions=150) == 100
+    assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 300
+
+
+def test_record__duplicates__not_counted_in_the_pending_batch_size(api, reader, version):
+    api.as_user(reader).post("/api/executions", report(version, metadata={"requestId": "a"}))
+    rows = [report(version, metadata={"requestId": rid}) for rid in ["a", "b", "b", "c"]]
+    api.as_user(reader).post("/api/executions/batch", {"executions": rows})
+    assert sorted(PendingBatch.objects.values_list("executions", flat=True)) == [1, 2]
+
+
+def test_roll_up_task__folds_what_is_pending_then_leaves_later_batches_to_the_next_run(version, monkeypatch):
+    from analytics import tasks
+
+    # Given passes of 150 executions and 300 pending: a full pass (200), then a part one (100)
+    monkeypatch.setattr(tasks, "PASS_EXECUTIONS", 150)
+    _store_batches(version, 100, 100, 100)
+    passes = []
+
+    def one_pass(**kwargs):
+        passes.append(roll_up_pending(**kwargs))
+        if len(passes) == 2:
+            _store_batches(version, 40)  # reported while the part pass ran
+        return passes[-1]
+
+    monkeypatch.setattr(tasks, "roll_up_pending", one_pass)
+    # When the task runs: the part pass is its last, so the batch stored meanwhile waits for the next run
+    assert tasks.roll_up() == 300
+    assert passes == [200, 100]
+    assert list(PendingBatch.objects.values_list("executions", flat=True)) == [40]
+    assert tasks.roll_up() == 40

@@ -254,9 +254,10 @@ def one_writer_at_a_time() -> Iterator[None]:
 def checkpoint() -> None:
     """SQLite: copy what the WAL holds into the database file now (PASSIVE: without waiting for, or
     blocking, readers and writers). Run by the worker outside the write lock, so that ingestion's commits
-    do not do it while holding the lock (settings: wal_autocheckpoint). Elsewhere: nothing."""
+    do not do it while holding the lock (settings: wal_autocheckpoint). Elsewhere, or inside a
+    transaction (which SQLite refuses to checkpoint from): nothing."""
     conn = connections[DEFAULT_DB_ALIAS]
-    if conn.vendor != "sqlite":
+    if conn.vendor != "sqlite" or conn.in_atomic_block:
         return
     conn.ensure_connection()
     conn.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
