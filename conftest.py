@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,3 +148,13 @@ def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
     for thread in threads:
         thread.join(timeout=120)
     return outcomes
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove the writer-lock file of this run's SQLite test database (lifecycle.core.db): Django removes
+    the database itself, not the file beside it, and var/ would collect one per test run."""
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and not str(name).startswith(("file:", ":memory:")):
+        Path(f"{name}.writer-lock").unlink(missing_ok=True)
