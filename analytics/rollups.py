@@ -19,6 +19,7 @@ never both ways, never neither.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -91,8 +92,9 @@ class TimeBucket(Func):
         return self.as_sql(compiler, connection, template=template, **extra)
 
 
+@functools.lru_cache(maxsize=8192)
 def bucket_start(text: str) -> datetime:
-    """The moment a TimeBucket names."""
+    """The moment a TimeBucket names (remembered: an answer names the same hours and days many times)."""
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 

@@ -8,7 +8,7 @@ arrays (analytics.histogram).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,8 +33,8 @@ from analytics.rollups import (
     TimeBucket,
     bucket_start,
 )
-from analytics.windows import Window, floor_day, floor_hour
-from lifecycle.core.db import as_uuid, plain_rows
+from analytics.windows import Window
+from lifecycle.core.db import as_uuid, driver_rows, plain_rows
 
 Scope = dict[str, Any]  # filters every source shares: template_id, version_id, environment
 
@@ -49,12 +49,6 @@ class Totals:
     A numpy vector: an analytics answer folds each of hundreds of rollup groups into five totals."""
 
     sums: np.ndarray = field(default_factory=lambda: np.zeros(len(STAT_FIELDS)))
-
-    def add(self, values: dict[str, Any] | np.ndarray) -> None:
-        if isinstance(values, np.ndarray):
-            self.sums += values
-        else:
-            self.sums += np.array([values.get(name) or 0 for name in STAT_FIELDS], dtype=np.float64)
 
     def __getattr__(self, name: str) -> float:
         position = _POSITION.get(name)
@@ -101,53 +95,56 @@ def stat_totals(
 ) -> dict[tuple, Totals]:
     """Totals for the window, grouped by the columns `by` (version_id, region) and, if asked, by the hour or
     day each falls in (the bucket's start, last in each key)."""
-    by = list(by)
-    totals: dict[tuple, Totals] = defaultdict(Totals)
     day_span, hour_spans = window.day_and_hour_spans()
     if bucket == "hour" and window.whole_hours is not None:  # daily sums cannot be cut into hours
         day_span, hour_spans = None, [window.whole_hours]
     sources: list[tuple[Any, str, list[Any]]] = [(DailyStats, "day", [day_span])] if day_span is not None else []
     if hour_spans:
         sources.append((HourlyStats, "hour", hour_spans))
-    sums = {name: Sum(name) for name in STAT_FIELDS}
+    # The bucket as text, cut by the database: cheaper to read back than a datetime (psycopg parses each
+    # timestamptz in Python), and it also folds hourly rows into days.
+    group = [*by, "bucket"] if bucket else list(by)
+    sources_rows: list[tuple[QuerySet[Any], dict[str, Any]]] = []
     for model, column, spans in sources:
         rows = model.objects.filter(_within(column, spans), **scope)
-        group = list(by)
         if bucket:
-            # The bucket as text, cut by the database: cheaper to read back than a datetime (psycopg parses
-            # each timestamptz in Python), and it also folds hourly rows into days.
-            rows = rows.annotate(bucket_text=TimeBucket(column, bucket))
-            group.append("bucket_text")
-        # values() of no field would mean every field (a group per row): without a grouping, aggregate.
-        # Driver values (plain_rows): Django's converters would cost more than the query, row by row.
-        grouped = plain_rows(rows.values(*group).annotate(**sums).order_by()) if group else [rows.aggregate(**sums)]
-        for row in grouped:
-            key = [_plain_key_part(name, row[name]) for name in group]
-            totals[tuple(key)].add(row)
+            rows = rows.annotate(bucket=TimeBucket(column, bucket))
+        sources_rows.append((rows, {name: Sum(name) for name in STAT_FIELDS}))
     for rows_read_raw in raw_rows(scope, window) if raw is None else raw:
-        group = list(by)
         if bucket:
             rows_read_raw = rows_read_raw.annotate(bucket=TimeBucket("executed_at", bucket))
-            group.append("bucket")
-        grouped = (
-            rows_read_raw.values(*group).annotate(**ROW_SUMS).order_by()
-            if group
-            else [rows_read_raw.aggregate(**ROW_SUMS)]
-        )
-        for row in grouped:
-            if row["executions"]:
-                key = [row[name] for name in group]
-                if bucket:
-                    key[-1] = bucket_start(key[-1])
-                totals[tuple(key)].add(row)
-    return totals
+        sources_rows.append((rows_read_raw, ROW_SUMS))
+    # Every row of every source into one matrix, summed by key at once: hundreds of groups, folded by numpy
+    # rather than one small array per row. Driver values: Django's converters cost more than the query.
+    key_index: dict[tuple, int] = {}
+    row_keys: list[int] = []
+    vectors: list[Sequence[Any]] = []
+    width = len(group)
+    for rows, sums in sources_rows:
+        if not group:  # values() of no field would mean every field (a group per row): one row of sums
+            summed = rows.aggregate(**sums)
+            key_index.setdefault((), 0)
+            row_keys.append(0)
+            vectors.append([summed[name] for name in STAT_FIELDS])
+            continue
+        grouped = rows.values(*group).annotate(**sums).order_by().values_list(*group, *STAT_FIELDS)
+        for row in driver_rows(grouped):
+            key = tuple(_plain_key_part(name, value) for name, value in zip(group, row[:width], strict=True))
+            row_keys.append(key_index.setdefault(key, len(key_index)))
+            vectors.append(row[width:])
+    if not vectors:
+        return {}
+    totals = np.zeros((len(key_index), len(STAT_FIELDS)))
+    # None (a sum over no reported values) is NaN in a float array: 0.
+    np.add.at(totals, row_keys, np.nan_to_num(np.array(vectors, dtype=np.float64)))
+    return {key: Totals(totals[index]) for key, index in key_index.items()}
 
 
 def _plain_key_part(name: str, value: Any) -> Any:
     """A grouping column's driver value as the rest of the code knows it."""
     if name == "version_id":
         return as_uuid(value)
-    if name == "bucket_text":
+    if name == "bucket":
         return bucket_start(value)
     return value
 
@@ -173,14 +170,6 @@ def latency_histograms(
     """Merged response-time histograms for the window, per version and/or time bucket if asked."""
     merged: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
 
-    def key(version_id: Any, moment: datetime) -> tuple:
-        parts: tuple = (version_id,) if by_version else ()
-        if bucket == "hour":
-            parts += (floor_hour(moment),)
-        elif bucket == "day":
-            parts += (floor_day(moment),)
-        return parts
-
     day_span, hour_spans = window.day_and_hour_spans()
     if bucket == "hour" and window.whole_hours is not None:  # daily histograms cannot be cut into hours
         day_span, hour_spans = None, [window.whole_hours]
@@ -199,11 +188,17 @@ def latency_histograms(
                 histogram.add_encoded(merged[(as_uuid(row["version_id"]),) if by_version else ()], row["counts"])
     values: dict[tuple, list[float]] = defaultdict(list)
     for rows_read_raw in raw_rows(scope, window) if raw is None else raw:
-        # A list, not iterator(): the window's edges are few rows, and a server-side cursor costs round trips.
-        for version_id, executed_at, response_time in rows_read_raw.values_list(
-            "version_id", "executed_at", "response_time_ms"
-        ):
-            values[key(version_id, executed_at)].append(response_time)
+        # The bucket cut by the database, as text (see stat_totals), and driver values: the window's edges
+        # hold hundreds of rows, and parsing each one's timestamp cost more than the query.
+        fields = ["version_id", "response_time_ms"]
+        if bucket:
+            rows_read_raw = rows_read_raw.annotate(bucket=TimeBucket("executed_at", bucket))
+            fields.append("bucket")
+        for version_id, response_time, *bucket_text in driver_rows(rows_read_raw.values_list(*fields)):
+            parts: tuple = (as_uuid(version_id),) if by_version else ()
+            if bucket_text:
+                parts += (bucket_start(bucket_text[0]),)
+            values[parts].append(response_time)
     for parts, times in values.items():
         merged[parts] += histogram.of_values(times)
     return merged
