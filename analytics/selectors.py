@@ -195,10 +195,10 @@ def latency_histograms(
             rows_read_raw = rows_read_raw.annotate(bucket=TimeBucket("executed_at", bucket))
             fields.append("bucket")
         for version_id, response_time, *bucket_text in driver_rows(rows_read_raw.values_list(*fields)):
-            parts: tuple = (as_uuid(version_id),) if by_version else ()
+            key: tuple[Any, ...] = (as_uuid(version_id),) if by_version else ()
             if bucket_text:
-                parts += (bucket_start(bucket_text[0]),)
-            values[parts].append(response_time)
+                key += (bucket_start(bucket_text[0]),)
+            values[key].append(response_time)
     for parts, times in values.items():
         merged[parts] += histogram.of_values(times)
     return merged
