@@ -70,7 +70,7 @@ class PendingBatch(models.Model):
 
     id = models.UUIDField(primary_key=True)
     created_at = models.DateTimeField(default=timezone.now)
-    executions = models.PositiveIntegerField(default=0)  # how many it stored: a roll-up pass's size
+    executions = models.PositiveIntegerField(default=0, db_default=0)  # how many it stored: a pass's size
 
     def __str__(self) -> str:
         return f"batch {self.id} of {self.created_at:%Y-%m-%d %H:%M:%S}"

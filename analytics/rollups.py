@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import numpy as np
@@ -118,44 +118,52 @@ class Aggregates:
 
 
 # A pass folds pending batches until it holds this many executions. Each pass has a fixed cost (a few
-# queries, a WAL checkpoint): passes of a couple of small batches spent as much CPU as the requests that
-# stored them, on the same cores (bench: 8,800 rows/s; with full passes, 12,600).
+# queries, a WAL checkpoint): passes of a couple of small batches made the worker spend as much CPU per
+# row as the requests that stored them, on the same cores (README, "Executions at a million rows").
 PASS_EXECUTIONS = 10_000
 # And at most this many batches (single reports are batches of one), as parameters of one statement.
 PASS_BATCHES = 1_000
 
 
-def roll_up_pending(*, max_executions: int = PASS_EXECUTIONS, attempts: int = 3) -> int:
-    """Fold the oldest pending batches, until they hold `max_executions` executions (or PASS_BATCHES
-    batches), into the rollups; how many executions that was (0: nothing pending). Safe on several workers
-    at once: a pass whose batches another worker claimed first is given up and tried again on what is
-    still pending."""
-    for _ in range(attempts):
-        batch_ids = _oldest_pending(max_executions)
+class Pass(NamedTuple):
+    """What a roll-up pass did: how many executions it folded, and whether it left batches pending that
+    were already there when it chose its own (then another pass is due at once)."""
+
+    executions: int
+    more_pending: bool
+
+
+def roll_up_pending(*, max_executions: int = PASS_EXECUTIONS, max_batches: int = PASS_BATCHES) -> Pass:
+    """Fold the oldest pending batches, until they hold `max_executions` executions or number `max_batches`,
+    into the rollups. Safe on several workers at once: a pass whose batches another worker claimed first
+    is given up and tried again (3 times) on what is still pending."""
+    for _ in range(3):
+        batch_ids, more_pending = _oldest_pending(max_executions, max_batches)
         if not batch_ids:
-            return 0
+            return Pass(0, more_pending=False)
         aggregates = _aggregate(batch_ids)
         with one_writer_at_a_time(), transaction.atomic():
             if PendingBatch.objects.filter(pk__in=batch_ids).delete()[0] != len(batch_ids):
                 transaction.set_rollback(True)  # another worker took some of them: it counts them
                 continue
             _merge(batch_ids, aggregates)
-        return aggregates.executions
-    logger.info("roll-up: batches claimed by other workers %d times in a row; the next run goes on", attempts)
-    return 0
+        return Pass(aggregates.executions, more_pending)
+    logger.info("roll-up: batches claimed by other workers 3 times in a row; the next run goes on")
+    return Pass(0, more_pending=False)
 
 
-def _oldest_pending(max_executions: int) -> list[UUID]:
-    """The ids of the oldest pending batches, as many as hold `max_executions` executions (at least one)."""
+def _oldest_pending(max_executions: int, max_batches: int) -> tuple[list[UUID], bool]:
+    """The ids of the oldest pending batches, as many as hold `max_executions` executions (at least one)
+    or `max_batches` of them; and whether more batches were pending."""
     batch_ids: list[UUID] = []
     held = 0
-    oldest = PendingBatch.objects.order_by("created_at").values_list("pk", "executions")[:PASS_BATCHES]
+    oldest = PendingBatch.objects.order_by("created_at").values_list("pk", "executions")[: max_batches + 1]
     for batch_id, executions in oldest:
-        if held >= max_executions:
-            break
+        if held >= max_executions or len(batch_ids) == max_batches:
+            return batch_ids, True
         batch_ids.append(batch_id)
         held += executions
-    return batch_ids
+    return batch_ids, False
 
 
 def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:

@@ -14,7 +14,7 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_args, get_type_hints
 from uuid import UUID
 
 from django.conf import settings
@@ -31,7 +31,11 @@ from templates_app.selectors import templates_of_versions
 MAX_BATCH = 1000
 _REPORT_COLUMNS = [field.name for field in fields(ExecutionReport)]
 _report_values = operator.attrgetter(*_REPORT_COLUMNS)
-_UUID_POSITIONS = [index for index, field in enumerate(fields(ExecutionReport)) if "UUID" in str(field.type)]
+_REPORT_TYPES = get_type_hints(ExecutionReport)
+# The columns whose values are UUIDs (or None): SQLite's driver takes them as 32 hex digits.
+_UUID_POSITIONS = [
+    index for index, name in enumerate(_REPORT_COLUMNS) if UUID in (_REPORT_TYPES[name], *get_args(_REPORT_TYPES[name]))
+]
 _TIME_POSITION = _REPORT_COLUMNS.index("executed_at")
 _ID_POSITION = _REPORT_COLUMNS.index("id")
 

@@ -72,7 +72,7 @@ def store(rows: list[dict[str, Any]], *, roll_up: bool = True) -> None:
     for offset in range(0, len(rows), 500):
         record_executions(read_reports(rows[offset : offset + 500]))
     if roll_up:
-        while roll_up_pending():
+        while roll_up_pending().executions:
             pass
 
 

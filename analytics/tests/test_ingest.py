@@ -229,7 +229,7 @@ def test_batch__overlapping_batches_at_once__every_report_once_and_rollups_exact
     assert not [outcome for outcome in outcomes if isinstance(outcome, BaseException)], outcomes
     assert Execution.objects.count() == 105
     # Two workers folding at once: each batch is counted by one of them, once
-    assert sum(at_once([roll_up_pending, roll_up_pending])) == 105
+    assert sum(done.executions for done in at_once([roll_up_pending, roll_up_pending])) == 105
     assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 105
     assert sum(HourlyStats.objects.values_list("response_time_sum", flat=True)) == sum(100 + i for i in range(105))
 
@@ -248,12 +248,12 @@ def test_roll_up__batches_claimed_by_another_worker_meanwhile__counted_once(make
         found = aggregate(batch_ids)
         if not others:  # a second worker, on its own connection, takes the same batches while this one reads
             others.append("reading")
-            others[:] = at_once([rollups.roll_up_pending])
+            others[:] = [done.executions for done in at_once([rollups.roll_up_pending])]
         return found
 
     monkeypatch.setattr(rollups, "_aggregate", another_worker_folds_them_first)
     # When this worker then comes to claim the batches it read, it finds them gone: it writes nothing
-    assert rollups.roll_up_pending() == 0
+    assert rollups.roll_up_pending().executions == 0
     assert others == [100]
     assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 100
     assert sum(HourlyStats.objects.values_list("response_time_sum", flat=True)) == sum(10 + i for i in range(100))
@@ -272,7 +272,7 @@ def test_roll_up__thousands_of_rollup_keys_at_once__folded(create_template, now)
     for offset in range(0, 3000, 1000):
         record_executions(read_reports(rows[offset : offset + 1000]))
     # When one pass folds them all
-    assert roll_up_pending(max_executions=3000) == 3000
+    assert roll_up_pending(max_executions=3000).executions == 3000
     # Then every one is counted once
     assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 3000
     assert not PendingBatch.objects.exists()
@@ -286,14 +286,21 @@ def _store_batches(version, *sizes):
 
 
 def test_roll_up__a_pass__takes_the_oldest_batches_until_it_holds_enough_executions(version):
-    # Given three pending batches of 100 executions
-    _store_batches(version, 100, 100, 100)
-    assert list(PendingBatch.objects.values_list("executions", flat=True)) == [100, 100, 100]
-    # When a pass of 150 executions runs: the first two batches (it stops once it holds enough)
-    assert roll_up_pending(max_executions=150) == 200
-    assert PendingBatch.objects.count() == 1
-    assert roll_up_pending(max_executions=150) == 100
-    assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 300
+    # Given three pending batches of 100, 60 and 100 executions
+    _store_batches(version, 100, 60, 100)
+    newest = PendingBatch.objects.latest("created_at").pk
+    assert list(PendingBatch.objects.order_by("created_at").values_list("executions", flat=True)) == [100, 60, 100]
+    # When a pass of 150 executions runs: the two oldest (it stops once it holds enough), the newest left
+    assert roll_up_pending(max_executions=150) == (160, True)
+    assert list(PendingBatch.objects.values_list("pk", flat=True)) == [newest]
+    assert roll_up_pending(max_executions=150) == (100, False)
+    assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 260
+
+
+def test_roll_up__a_pass__takes_at_most_max_batches(version):
+    _store_batches(version, 1, 1, 1)  # single reports: batches of one
+    assert roll_up_pending(max_batches=2) == (2, True)
+    assert roll_up_pending(max_batches=2) == (1, False)
 
 
 def test_record__duplicates__not_counted_in_the_pending_batch_size(api, reader, version):
@@ -303,23 +310,38 @@ def test_record__duplicates__not_counted_in_the_pending_batch_size(api, reader, 
     assert sorted(PendingBatch.objects.values_list("executions", flat=True)) == [1, 2]
 
 
-def test_roll_up_task__folds_what_is_pending_then_leaves_later_batches_to_the_next_run(version, monkeypatch):
+def _run_task_with_passes(monkeypatch, after_pass=None, **limits):
+    """Run the roll-up task with smaller passes; `after_pass(number)` runs after each. Returns (total, passes)."""
     from analytics import tasks
 
-    # Given passes of 150 executions and 300 pending: a full pass (200), then a part one (100)
-    monkeypatch.setattr(tasks, "PASS_EXECUTIONS", 150)
-    _store_batches(version, 100, 100, 100)
     passes = []
 
-    def one_pass(**kwargs):
-        passes.append(roll_up_pending(**kwargs))
-        if len(passes) == 2:
-            _store_batches(version, 40)  # reported while the part pass ran
+    def one_pass():
+        passes.append(roll_up_pending(**limits))
+        if after_pass:
+            after_pass(len(passes))
         return passes[-1]
 
     monkeypatch.setattr(tasks, "roll_up_pending", one_pass)
-    # When the task runs: the part pass is its last, so the batch stored meanwhile waits for the next run
-    assert tasks.roll_up() == 300
-    assert passes == [200, 100]
+    return tasks.roll_up(), [done.executions for done in passes]
+
+
+def test_roll_up_task__folds_what_was_pending_then_leaves_later_batches_to_the_next_run(version, monkeypatch):
+    # Given passes of 150 executions and 300 pending: a pass of 200 that leaves some behind, then one of 100
+    _store_batches(version, 100, 100, 100)
+
+    def report_more(number):
+        if number == 2:
+            _store_batches(version, 40)  # reported after the last pass chose its batches
+
+    # When the task runs: that pass left nothing behind, so it is the last; the new batch waits
+    assert _run_task_with_passes(monkeypatch, report_more, max_executions=150) == (300, [200, 100])
     assert list(PendingBatch.objects.values_list("executions", flat=True)) == [40]
-    assert tasks.roll_up() == 40
+    assert _run_task_with_passes(monkeypatch, max_executions=150) == (40, [40])
+
+
+def test_roll_up_task__many_single_reports__all_folded_in_one_run(version, monkeypatch):
+    # Single reports are batches of one: passes capped by their number of batches still fold everything
+    _store_batches(version, *[1] * 5)
+    assert _run_task_with_passes(monkeypatch, max_batches=2) == (5, [2, 2, 1])
+    assert not PendingBatch.objects.exists()
