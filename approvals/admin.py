@@ -152,7 +152,14 @@ class ApprovalRequestAdmin(ReadOnlyAdmin, AuditedAdmin):
         approval = context.get("original")
         if approval is not None:
             current = approval.stages.filter(state=ApprovalStage.State.WAITING).order_by("index").first()
-            context["current_stage"] = current if approval.state == ApprovalRequest.State.PENDING else None
+            if approval.state != ApprovalRequest.State.PENDING:
+                current = None
+            context["current_stage"] = current
+            # The decision is offered only to whoever may take it; anyone else is told why not.
+            refusal = current and services.refusal_to_decide(
+                actor=request.user, request=approval, stage_index=current.index
+            )
+            context["refusal"] = refusal.message if refusal else None
             context["decide_url"] = reverse("admin:approvals_approvalrequest_decide", args=[approval.pk])
         return super().render_change_form(request, context, *args, **kwargs)
 

@@ -31,7 +31,7 @@ from approvals.exceptions import (
 from approvals.models import ApprovalComment, ApprovalRequest, ApprovalStage, PolicyStage
 from approvals.selectors import reviewers_for
 from lifecycle.core.environments import Environment, check_environment
-from lifecycle.core.exceptions import Conflict, InvalidInput, PermissionDenied
+from lifecycle.core.exceptions import Conflict, DomainError, InvalidInput, PermissionDenied
 from lifecycle.core.roles import Role, has_role, require_role
 from templates_app.models import TemplateVersion
 from templates_app.selectors import version_by_id
@@ -211,23 +211,40 @@ def _pending_request_locked(request_id: UUID) -> ApprovalRequest:
     return request
 
 
+def refusal_to_decide(*, actor: Any, request: ApprovalRequest, stage_index: int) -> DomainError | None:
+    """Why `actor` may not decide stage `stage_index` of the request now, or None if they may: the rules
+    approve_stage and reject_stage enforce (there under the request's lock), for a page that offers the
+    decision only to whoever may take it."""
+    if request.state != ApprovalRequest.State.PENDING:
+        return NotPending(f"This request is {request.state}: nothing waits for a decision.")
+    stages = list(request.stages.select_related("role").order_by("index"))
+    return _refusal(request, stages, stage_index, actor)
+
+
 def _stage_to_decide(request: ApprovalRequest, stage_index: int, actor: Any) -> ApprovalStage:
     """The stage `actor` may decide now, or the error saying why not (checked under the request's lock)."""
     stages = list(request.stages.select_related("role").order_by("index"))
+    refusal = _refusal(request, stages, stage_index, actor)
+    if refusal is not None:
+        raise refusal
+    return next(stage for stage in stages if stage.index == stage_index)
+
+
+def _refusal(request: ApprovalRequest, stages: list[ApprovalStage], stage_index: int, actor: Any) -> DomainError | None:
+    """Each rule of deciding a stage, once: order, role, author, one decider per stage."""
     stage = next((s for s in stages if s.index == stage_index), None)
     if stage is None:
-        raise InvalidInput.at("data.stageIndex", f"this request has stages 0 to {len(stages) - 1}")
+        return InvalidInput.at("data.stageIndex", f"this request has stages 0 to {len(stages) - 1}")
     version: TemplateVersion = request.version
     if version.created_by_id == actor.pk:
-        raise SelfApprovalForbidden()
+        return SelfApprovalForbidden()
     if not has_role(actor, stage.role.name):
-        raise WrongRole(f"Stage {stage.index} is decided by the '{stage.role.name}' role.")
+        return WrongRole(f"Stage {stage.index} is decided by the '{stage.role.name}' role.")
     if any(other.decided_by_id == actor.pk for other in stages):
-        raise AlreadyDecidedAStage()
+        return AlreadyDecidedAStage()
     current = next((s for s in stages if s.state == ApprovalStage.State.WAITING), None)
     if current is None or current.index != stage.index:
-        if stage.state != ApprovalStage.State.WAITING:
-            raise StageOutOfOrder(f"Stage {stage.index} is already {stage.state}.")
-        assert current is not None
-        raise StageOutOfOrder(f"Stage {current.index} ({current.role.name}) is decided before stage {stage.index}.")
-    return stage
+        if stage.state != ApprovalStage.State.WAITING or current is None:
+            return StageOutOfOrder(f"Stage {stage.index} is already {stage.state}.")
+        return StageOutOfOrder(f"Stage {current.index} ({current.role.name}) is decided before stage {stage.index}.")
+    return None

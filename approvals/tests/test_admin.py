@@ -84,6 +84,30 @@ def test_request_page__content_variables_diff_stages_and_decision_buttons(submit
     assert 'value="reject"' in html
 
 
+@pytest.mark.parametrize(
+    ("roles", "reason"),
+    [
+        (["qa"], "Stage 0 is decided by the &#x27;technical&#x27; role."),
+        (["author", "technical"], "The author of a version cannot decide its approval."),
+    ],
+)
+def test_request_page__reviewer_who_may_not_decide__told_why_and_offered_no_decision(
+    make_user, workflow, create_template, submitted, roles, reason
+):
+    if "author" in roles:  # the version's own author, who also holds the stage's role
+        client = staff_reviewer("writer", *roles)
+        version = create_template(actor=client.user).latest_version
+        workflow.submit(client.user, version)
+        submitted = ApprovalRequest.objects.get(version=version)
+    else:
+        client = staff_reviewer("quinn", *roles)
+    html = client.get(page_of(submitted)).content.decode()
+    assert f"You cannot decide it: {reason}" in html
+    assert 'value="approve"' not in html
+    assert 'value="reject"' not in html
+    assert 'value="comment"' in html  # anyone signed in may still comment
+
+
 def test_request_page__diff_against_the_version_active_in_the_environment(
     workflow, author, reviewers, deployer, api, version
 ):
