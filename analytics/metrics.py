@@ -4,7 +4,6 @@ performance"). Rates are percentages (0-100); times are milliseconds; percentile
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ import numpy as np
 
 from analytics import histogram
 from analytics.forecast import forecast
-from analytics.selectors import Scope, Totals, error_summaries, latency_histograms, raw_rows, stat_totals
+from analytics.selectors import Scope, Totals, error_summaries, fold, latency_histograms, raw_rows, stat_totals
 from analytics.windows import Window
 from lifecycle.core.db import one_snapshot
 from lifecycle.core.exceptions import PermissionDenied
@@ -97,10 +96,10 @@ def template_analytics(
     keys = list(grouped)  # (version_id, region, bucket)
     matrix = np.array([totals.sums for totals in grouped.values()]).reshape(len(keys), -1)
     overall = Totals(matrix.sum(axis=0)) if keys else Totals()
-    by_version = _fold(keys, matrix, lambda key: (key[0],))
-    by_region = _fold(keys, matrix, lambda key: (key[1],))
-    series = _fold(keys, matrix, lambda key: (key[2],))
-    daily = _fold(keys, matrix, lambda key: (key[2].replace(hour=0),))
+    by_version = fold(keys, matrix, lambda key: (key[0],))
+    by_region = fold(keys, matrix, lambda key: (key[1],))
+    series = fold(keys, matrix, lambda key: (key[2],))
+    daily = fold(keys, matrix, lambda key: (key[2].replace(hour=0),))
     all_latency = histogram.empty()
     version_latency: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
     series_latency: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
@@ -161,14 +160,6 @@ def template_analytics(
         ],
         "forecast": forecast(_consecutive_days(daily, window)),
     }
-
-
-def _fold(keys: list[tuple], matrix: np.ndarray, part: Callable[[tuple], tuple]) -> dict[tuple, Totals]:
-    """The rows of `matrix` (one per key) summed by part(key): numpy sums instead of a Python add per row."""
-    rows: dict[tuple, list[int]] = defaultdict(list)
-    for index, key in enumerate(keys):
-        rows[part(key)].append(index)
-    return {group: Totals(matrix[indexes].sum(axis=0)) for group, indexes in rows.items()}
 
 
 def _consecutive_days(daily: dict[tuple, Totals], window: Window) -> list[tuple[Any, float, float]]:

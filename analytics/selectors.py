@@ -8,7 +8,7 @@ arrays (analytics.histogram).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,7 +33,7 @@ from analytics.rollups import (
     TimeBucket,
     bucket_start,
 )
-from analytics.windows import Window
+from analytics.windows import Span, Window
 from lifecycle.core.db import as_uuid, driver_rows, plain_rows
 
 Scope = dict[str, Any]  # filters every source shares: template_id, version_id, environment
@@ -95,49 +95,61 @@ def stat_totals(
 ) -> dict[tuple, Totals]:
     """Totals for the window, grouped by the columns `by` (version_id, region) and, if asked, by the hour or
     day each falls in (the bucket's start, last in each key)."""
-    day_span, hour_spans = window.day_and_hour_spans()
-    if bucket == "hour" and window.whole_hours is not None:  # daily sums cannot be cut into hours
-        day_span, hour_spans = None, [window.whole_hours]
-    sources: list[tuple[Any, str, list[Any]]] = [(DailyStats, "day", [day_span])] if day_span is not None else []
-    if hour_spans:
-        sources.append((HourlyStats, "hour", hour_spans))
     # The bucket as text, cut by the database: cheaper to read back than a datetime (psycopg parses each
     # timestamptz in Python), and it also folds hourly rows into days.
     group = [*by, "bucket"] if bucket else list(by)
     sources_rows: list[tuple[QuerySet[Any], dict[str, Any]]] = []
-    for model, column, spans in sources:
-        rows = model.objects.filter(_within(column, spans), **scope)
+    for period, spans in _periods(window, bucket):
+        model = DailyStats if period == "day" else HourlyStats
+        rows = model.objects.filter(_within(period, spans), **scope)
         if bucket:
-            rows = rows.annotate(bucket=TimeBucket(column, bucket))
+            rows = rows.annotate(bucket=TimeBucket(period, bucket))
         sources_rows.append((rows, {name: Sum(name) for name in STAT_FIELDS}))
     for rows_read_raw in raw_rows(scope, window) if raw is None else raw:
         if bucket:
             rows_read_raw = rows_read_raw.annotate(bucket=TimeBucket("executed_at", bucket))
         sources_rows.append((rows_read_raw, ROW_SUMS))
-    # Every row of every source into one matrix, summed by key at once: hundreds of groups, folded by numpy
-    # rather than one small array per row. Driver values: Django's converters cost more than the query.
-    key_index: dict[tuple, int] = {}
-    row_keys: list[int] = []
+    # Every row of every source into one matrix, summed by key at once (fold). Driver values: Django's
+    # converters cost more than the query.
+    keys: list[tuple] = []
     vectors: list[Sequence[Any]] = []
     width = len(group)
     for rows, sums in sources_rows:
         if not group:  # values() of no field would mean every field (a group per row): one row of sums
             summed = rows.aggregate(**sums)
-            key_index.setdefault((), 0)
-            row_keys.append(0)
+            keys.append(())
             vectors.append([summed[name] for name in STAT_FIELDS])
             continue
         grouped = rows.values(*group).annotate(**sums).order_by().values_list(*group, *STAT_FIELDS)
         for row in driver_rows(grouped):
-            key = tuple(_plain_key_part(name, value) for name, value in zip(group, row[:width], strict=True))
-            row_keys.append(key_index.setdefault(key, len(key_index)))
+            keys.append(tuple(_plain_key_part(name, value) for name, value in zip(group, row[:width], strict=True)))
             vectors.append(row[width:])
-    if not vectors:
-        return {}
-    totals = np.zeros((len(key_index), len(STAT_FIELDS)))
     # None (a sum over no reported values) is NaN in a float array: 0.
-    np.add.at(totals, row_keys, np.nan_to_num(np.array(vectors, dtype=np.float64)))
-    return {key: Totals(totals[index]) for key, index in key_index.items()}
+    return fold(keys, np.nan_to_num(np.array(vectors, dtype=np.float64))) if vectors else {}
+
+
+def fold(
+    keys: Sequence[tuple], matrix: np.ndarray, part: Callable[[tuple], tuple] | None = None
+) -> dict[tuple, Totals]:
+    """The rows of `matrix` (one per key, STAT_FIELDS wide) summed by key, or by part(key): one numpy
+    addition over hundreds of groups rather than one small array per row."""
+    index: dict[tuple, int] = {}
+    positions = [index.setdefault(part(key) if part else key, len(index)) for key in keys]
+    sums = np.zeros((len(index), len(STAT_FIELDS)))
+    np.add.at(sums, positions, matrix)
+    return {key: Totals(sums[position]) for key, position in index.items()}
+
+
+def _periods(window: Window, bucket: str | None = None) -> list[tuple[str, list[Span]]]:
+    """The rollup periods a window reads, each with its spans: ("day", whole days), then ("hour", the
+    hours around them). By the hour, only hourly rollups (days cannot be cut into hours)."""
+    day_span, hour_spans = window.day_and_hour_spans()
+    if bucket == "hour" and window.whole_hours is not None:
+        day_span, hour_spans = None, [window.whole_hours]
+    periods: list[tuple[str, list[Span]]] = [("day", [day_span])] if day_span is not None else []
+    if hour_spans:
+        periods.append(("hour", hour_spans))
+    return periods
 
 
 def _plain_key_part(name: str, value: Any) -> Any:
@@ -170,13 +182,7 @@ def latency_histograms(
     """Merged response-time histograms for the window, per version and/or time bucket if asked."""
     merged: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
 
-    day_span, hour_spans = window.day_and_hour_spans()
-    if bucket == "hour" and window.whole_hours is not None:  # daily histograms cannot be cut into hours
-        day_span, hour_spans = None, [window.whole_hours]
-    sources = [("day", [day_span])] if day_span is not None else []
-    if hour_spans:
-        sources.append(("hour", hour_spans))
-    for period, spans in sources:
+    for period, spans in _periods(window, bucket):
         rows = LatencyHistogram.objects.filter(_within("starts_at", spans), **scope, period=period)
         if bucket:
             rows = rows.annotate(bucket_text=TimeBucket("starts_at", bucket))  # text: see stat_totals
@@ -233,12 +239,9 @@ def error_summaries(
             if sample and sample not in kept and len(kept) < SAMPLE_MESSAGES:
                 kept.append(sample)
 
-    day_span, hour_spans = window.day_and_hour_spans()
-    sources: list[tuple[Any, str, list[Any]]] = [(DailyErrors, "day", [day_span])] if day_span is not None else []
-    if hour_spans:
-        sources.append((HourlyErrors, "hour", hour_spans))
     rollup_rows = []
-    for model, column, spans in sources:
+    for column, spans in _periods(window):
+        model = DailyErrors if column == "day" else HourlyErrors
         rows = model.objects.filter(_within(column, spans), **scope)
         summed = rows.values("error_type").annotate(
             count=Sum("occurrences"), first=Min("first_seen"), last=Max("last_seen")
