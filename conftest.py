@@ -101,9 +101,10 @@ def template_payload(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def create_template(author: Any) -> Callable[..., Any]:
-    """create_template(**payload overrides): a template made through the service, as `author`."""
+    """create_template(**payload overrides): a template made as the API makes it (its first version active
+    in development), as `author`."""
+    from lifecycle.releases.services import create_template_live_in_development as create
     from templates_app.api.serializers import DefinitionInput
-    from templates_app.services import create_template as create
 
     def make(actor: Any = None, **overrides: Any) -> Any:
         payload = template_payload(**overrides)

@@ -28,9 +28,8 @@ from lifecycle.core.admin import AuditedAdmin
 from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.roles import sync_role_permissions
-from templates_app import live_state
 from templates_app.diff import diff_versions
-from templates_app.selectors import version_by_id
+from templates_app.models import TemplateVersion
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -82,8 +81,11 @@ class StageInline(admin.TabularInline):
         return False
 
 
-@admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(ReadOnlyAdmin, AuditedAdmin):
+    """A request's page: what it asks, its stages and story, and the decision for whoever may take it.
+    Registered by lifecycle.releases.admin, whose subclass says which version the environment serves
+    now (`version_active_in`) for the diff."""
+
     change_form_template = "admin/approvals/approvalrequest/change_form.html"
     list_display = ["__str__", "environment", "state", "submitted_by", "submitted_at"]
     list_filter = ["environment", "state"]
@@ -186,11 +188,14 @@ class ApprovalRequestAdmin(ReadOnlyAdmin, AuditedAdmin):
     def variables(self, approval: ApprovalRequest) -> str:
         return format_html("<pre>{}</pre>", json.dumps(approval.version.variables, indent=2, ensure_ascii=False))
 
+    def version_active_in(self, approval: ApprovalRequest) -> TemplateVersion | None:
+        """The version of the request's template active in its environment now, if any."""
+        raise NotImplementedError
+
     @admin.display(description="diff against the version active there")
     def diff_against_active(self, approval: ApprovalRequest) -> str:
         version = approval.version
-        active = live_state.current().for_template(version.template_id).active.get(approval.environment)
-        against = version_by_id(active.version_id) if active is not None else None
+        against = self.version_active_in(approval)
         heading = (
             f"against {against.number}, active in {approval.environment}"
             if against

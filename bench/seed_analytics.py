@@ -34,12 +34,12 @@ def seed(busy_versions: int, others: int) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
-    from templates_app import services
+    from lifecycle.releases import services
 
     actor = get_user_model().objects.get(username="bench")
     run = secrets.token_hex(3)  # names are unique: repeated runs on one database must not collide
     with transaction.atomic():
-        busy = services.create_template(
+        busy = services.create_template_live_in_development(
             actor=actor,
             name=f"bench-analytics-{run} busy support assistant",
             description="The analytics benchmark's busy template: its metrics and analytics are measured.",
@@ -49,7 +49,7 @@ def seed(busy_versions: int, others: int) -> dict[str, Any]:
         )
         version_ids = [str(busy.latest_version_id)]
         for revision in range(2, busy_versions + 1):
-            version = services.create_version(
+            version = services.create_version_live_in_development(
                 actor=actor,
                 template_id=busy.pk,
                 definition=definition_for(0, revision),
@@ -58,7 +58,7 @@ def seed(busy_versions: int, others: int) -> dict[str, Any]:
             version_ids.append(str(version.pk))
         rest = []
         for index in range(1, others + 1):
-            template = services.create_template(
+            template = services.create_template_live_in_development(
                 actor=actor,
                 name=f"bench-analytics-{run} template {index:03d}",
                 description=f"Analytics benchmark template {index} of {others}.",

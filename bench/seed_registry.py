@@ -92,7 +92,7 @@ def seed(templates: int, versions: int, target_index: int) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
-    from templates_app import services
+    from lifecycle.releases import services
     from templates_app.models import PromptTemplate, TemplateVersion
 
     actor = get_user_model().objects.get(username="bench")
@@ -103,7 +103,7 @@ def seed(templates: int, versions: int, target_index: int) -> dict[str, Any]:
     for batch_start in range(0, templates, BATCH):
         with transaction.atomic():
             for index in range(batch_start, min(batch_start + BATCH, templates)):
-                template = services.create_template(
+                template = services.create_template_live_in_development(
                     actor=actor,
                     name=f"bench-{run} playbook {index:04d}",
                     description=f"Benchmark template {index} of {templates}.",
@@ -114,7 +114,7 @@ def seed(templates: int, versions: int, target_index: int) -> dict[str, Any]:
                 )
                 version = None
                 for revision in range(2, versions + 1):
-                    version = services.create_version(
+                    version = services.create_version_live_in_development(
                         actor=actor,
                         template_id=template.pk,
                         definition=definition_for(index, revision),

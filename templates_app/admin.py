@@ -1,8 +1,12 @@
-"""The admin for templates and versions. Every write goes through templates_app.services, as the API's do.
+"""The admin for templates and versions. Every write goes through the services, as the API's do.
 
 Forms check input with the services' own planning functions (plan_new_template, plan_next_version), so
 problems appear on the form with the input kept; a conflict only the write can see (a name taken a moment
 before) is shown as an error message.
+
+A new template or version is active in development at once, which this app cannot know: the classes here
+are registered by lifecycle.releases.admin, whose subclasses create through the services that compose
+both (`create_template` / `create_version`) and show what is live where.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
 from django.utils.html import format_html
 
 from lifecycle.core.admin import AuditedAdmin
@@ -23,13 +26,7 @@ from templates_app.diff import diff_versions
 from templates_app.models import PromptTemplate, Tag, TemplateVersion
 from templates_app.selectors import template_name_taken, version_before
 from templates_app.semver import Bump
-from templates_app.services import (
-    create_template,
-    create_version,
-    plan_new_template,
-    plan_next_version,
-    update_template,
-)
+from templates_app.services import plan_new_template, plan_next_version, update_template
 
 
 def _pretty(value: Any) -> str:
@@ -167,13 +164,19 @@ class DomainErrorsAsMessages:
             return HttpResponseRedirect(request.get_full_path())
 
 
-@admin.register(PromptTemplate)
 class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
+    """Templates: add one with its first version, edit its descriptive fields. Registered by
+    lifecycle.releases.admin, whose subclass implements `create_template`."""
+
     list_display = ["name", "category", "latest_version_number", "provider", "updated_at"]
     list_filter = ["category", "tags"]
     search_fields = ["name", "description"]
-    readonly_fields = ["id", "latest_version_number", "deployments", "created_by", "created_at", "updated_at"]
+    readonly_fields = ["id", "latest_version_number", "created_by", "created_at", "updated_at"]
     inlines = [VersionInline]
+
+    def create_template(self, request: HttpRequest, **fields: Any) -> PromptTemplate:
+        """Create the template and its first version (the arguments of templates_app.services.create_template)."""
+        raise NotImplementedError
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("latest_version")
@@ -181,12 +184,6 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
     @admin.display(description="latest version")
     def latest_version_number(self, template: PromptTemplate) -> str:
         return template.latest_version.number if template.latest_version else "-"
-
-    @admin.display(description="deployments")
-    def deployments(self, template: PromptTemplate) -> str:
-        # Deployments belong to lifecycle.releases, above this app: linked by URL name, not imported.
-        url = reverse("admin:releases_deployment_changelist")
-        return format_html('<a href="{}?template__id__exact={}">every deployment, by environment</a>', url, template.pk)
 
     @admin.display(description="provider")
     def provider(self, template: PromptTemplate) -> str:
@@ -202,26 +199,8 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
                 (None, {"fields": ["name", "description", "category", "tags", "metadata"]}),
                 ("First version", {"fields": ["content", "messages", "variables", "model_config", "provider"]}),
             ]
-        return [
-            (
-                None,
-                {
-                    "fields": [
-                        "id",
-                        "name",
-                        "description",
-                        "category",
-                        "tags",
-                        "metadata",
-                        "latest_version_number",
-                        "deployments",
-                        "created_by",
-                        "created_at",
-                        "updated_at",
-                    ]
-                },
-            )
-        ]
+        shown = [field for field in self.readonly_fields if field != "id"]
+        return [(None, {"fields": ["id", "name", "description", "category", "tags", "metadata", *shown]})]
 
     def save_model(self, request: HttpRequest, obj: PromptTemplate, form: Any, change: bool) -> None:
         data = form.cleaned_data
@@ -237,8 +216,8 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
                 metadata=data.get("metadata") or {},
             )
         else:
-            saved = create_template(
-                actor=request.user,
+            saved = self.create_template(
+                request,
                 name=data["name"],
                 description=data["description"],
                 category=data["category"],
@@ -297,8 +276,10 @@ class VersionAddForm(forms.ModelForm):
         pass  # the model instance is built by the service, not from this form
 
 
-@admin.register(TemplateVersion)
 class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
+    """Versions: read-only once made, with their diff; add the next version of a template. Registered by
+    lifecycle.releases.admin, whose subclass implements `create_version`."""
+
     list_display = ["template", "number", "provider", "created_by", "created_at"]
     list_filter = ["template__category", "created_at"]
     search_fields = ["template__name", "content", "metadata__changelog"]
@@ -334,10 +315,12 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
             kwargs["fields"] = None
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def create_version(self, request: HttpRequest, **fields: Any) -> TemplateVersion:
+        """Create the next version (the arguments of templates_app.services.create_version)."""
+        raise NotImplementedError
+
     def save_model(self, request: HttpRequest, obj: TemplateVersion, form: Any, change: bool) -> None:
-        version = create_version(
-            actor=request.user, template_id=form.cleaned_data["template"].pk, **form.planned_input()
-        )
+        version = self.create_version(request, template_id=form.cleaned_data["template"].pk, **form.planned_input())
         # The admin names and links the object it thinks it saved: make it the version the service made.
         obj.pk, obj.template = version.pk, version.template
         obj.major, obj.minor, obj.patch = version.major, version.minor, version.patch

@@ -18,7 +18,6 @@ from templates_app.metadata import check_metadata, normalize_tags
 from templates_app.models import Category, PromptTemplate, Tag, TemplateVersion, template_history
 from templates_app.selectors import name_key, template_name_taken
 from templates_app.semver import FIRST_VERSION, Bump, Change, SemVer, classify_change
-from templates_app.signals import version_created
 
 # The version's own metadata: what the original system keeps per version.
 _VERSION_METADATA_KEYS = ("author", "changelog", "estimatedTokens", "complexity")
@@ -93,7 +92,10 @@ def create_template(
     tags: Sequence[str] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> PromptTemplate:
-    """Create a template with its first version (`1.0.0`, or `metadata.version`), active in development.
+    """Create a template with its first version (`1.0.0`, or `metadata.version`).
+
+    A new template's first version is active in development at once: lifecycle.releases composes that
+    (create_template_live_in_development); this function knows nothing of deployments.
 
     `definition` holds the version's raw JSON fields: `content` or `messages`, `variables`, `modelConfig`,
     `provider`.
@@ -193,7 +195,8 @@ def create_version(
     metadata: dict[str, Any] | None = None,
     bump: Bump | None = None,
 ) -> TemplateVersion:
-    """Add the next version of a template, numbered from what changed since the latest one.
+    """Add the next version of a template, numbered from what changed since the latest one (active in
+    development at once through lifecycle.releases.services.create_version_live_in_development).
 
     `definition` holds raw JSON fields like create_template's; `variables`, `modelConfig` and `provider`
     left out (or null) are carried over from the latest version, so an author may send only new text.
@@ -296,7 +299,6 @@ def _add_version(
     # Not a history-worthy change of the template itself: the version has its own audit record.
     PromptTemplate.objects.filter(pk=template.pk).update(latest_version=version, updated_at=timezone.now())
     template.latest_version = version
-    version_created.send(sender=TemplateVersion, version=version, actor=actor)
     return version
 
 

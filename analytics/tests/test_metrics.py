@@ -13,7 +13,7 @@ from analytics.models import Execution, HourlyStats
 from analytics.rollups import roll_up_pending
 from analytics.services import delete_expired_executions
 from analytics.tests.conftest import random_reports, report, store
-from templates_app.services import create_version
+from lifecycle.releases.services import create_version_live_in_development as create_version
 
 pytestmark = pytest.mark.django_db
 

@@ -111,7 +111,7 @@ def test_request_page__reviewer_who_may_not_decide__told_why_and_offered_no_deci
 def test_request_page__diff_against_the_version_active_in_the_environment(
     workflow, author, reviewers, deployer, api, version
 ):
-    from templates_app.services import create_version
+    from lifecycle.releases.services import create_version_live_in_development as create_version
 
     workflow.submit(author, version)
     workflow.approve_all(reviewers, version)

@@ -10,7 +10,7 @@ import pytest
 from approvals.models import ApprovalRequest
 from conftest import at_once
 from lifecycle.releases.models import Deployment
-from templates_app.services import create_version
+from lifecycle.releases.services import create_version_live_in_development as create_version
 
 
 def deploy(api, user, version, environment="production"):

@@ -6,7 +6,7 @@ import pytest
 from django_fsm import TransitionNotAllowed
 
 from approvals.models import ApprovalPolicy, ApprovalRequest, ApprovalStage, PolicyStage
-from templates_app.services import create_version
+from lifecycle.releases.services import create_version_live_in_development as create_version
 
 pytestmark = pytest.mark.django_db
 

@@ -23,7 +23,6 @@ from lifecycle.core.environments import Environment
 from lifecycle.releases.exceptions import NothingActive
 from lifecycle.releases.models import Deployment
 from templates_app import selectors as template_selectors
-from templates_app.live_state import ActiveVersion, TemplateLiveState, VersionLiveState
 from templates_app.models import TemplateVersion
 from templates_app.rendering import RenderPlan
 from templates_app.selectors import render_plan
@@ -121,37 +120,30 @@ def active_deployments_of(template_id: UUID) -> dict[str, Deployment]:
     return {deployment.environment: deployment for deployment in deployments}
 
 
-class DeploymentLiveState:
-    """templates_app's LiveStateSource, answered from deployments (registered in apps.py)."""
+@dataclass(frozen=True)
+class VersionLiveState:
+    """Where one version may be deployed (approved for) and where it serves (active in)."""
 
-    def for_versions(self, version_ids: Iterable[UUID]) -> dict[UUID, VersionLiveState]:
-        ids = list(version_ids)
-        approved = approved_environments(ids)
-        active: dict[UUID, list[str]] = {}
-        for version_id, environment in Deployment.objects.filter(
-            version_id__in=ids, state=Deployment.State.ACTIVE
-        ).values_list("version_id", "environment"):
-            active.setdefault(version_id, []).append(environment)
-        return {
-            version_id: VersionLiveState(
-                approved_for=approved[version_id],
-                active_in=tuple(sorted(active.get(version_id, []), key=Environment.values.index)),
-            )
-            for version_id in ids
-        }
+    approved_for: tuple[str, ...] = ()
+    active_in: tuple[str, ...] = ()
 
-    def for_template(self, template_id: UUID) -> TemplateLiveState:
-        return TemplateLiveState(
-            active={
-                environment: ActiveVersion(
-                    version_id=deployment.version_id,
-                    version=deployment.version.number,
-                    deployed_at=deployment.deployed_at,
-                    deployed_by=deployment.deployed_by.get_username(),
-                )
-                for environment, deployment in active_deployments_of(template_id).items()
-            }
+
+def live_state_of_versions(version_ids: Iterable[UUID]) -> dict[UUID, VersionLiveState]:
+    """Where each version is approved and active (two queries, however many versions)."""
+    ids = list(version_ids)
+    approved = approved_environments(ids)
+    active: dict[UUID, list[str]] = {}
+    for version_id, environment in Deployment.objects.filter(
+        version_id__in=ids, state=Deployment.State.ACTIVE
+    ).values_list("version_id", "environment"):
+        active.setdefault(version_id, []).append(environment)
+    return {
+        version_id: VersionLiveState(
+            approved_for=approved[version_id],
+            active_in=tuple(sorted(active.get(version_id, []), key=Environment.values.index)),
         )
+        for version_id in ids
+    }
 
 
 def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:

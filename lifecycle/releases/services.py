@@ -1,7 +1,14 @@
-"""Every change of what is live where. Render and resolve read the result (selectors.py)."""
+"""Every change of what is live where. Render and resolve read the result (selectors.py).
+
+Also the rules that span templates and what is live: a new template or version is active in development
+from the moment it is created. templates_app cannot know about deployments (it sits beneath this app), so
+the API and the admin create templates and versions through the functions here, which call templates_app's
+service and activate its result in the same transaction.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -12,9 +19,56 @@ from lifecycle.core.roles import Role, require_role
 from lifecycle.releases.exceptions import NotApproved
 from lifecycle.releases.models import Deployment
 from lifecycle.releases.selectors import is_approved_for
-from templates_app.models import TemplateVersion
+from templates_app import services as template_services
+from templates_app.models import Category, PromptTemplate, TemplateVersion
 from templates_app.selectors import version_by_id
+from templates_app.semver import Bump
 from templates_app.services import lock_template
+
+
+@transaction.atomic
+def create_template_live_in_development(
+    *,
+    actor: Any,
+    name: str,
+    definition: Mapping[str, Any],
+    description: str = "",
+    category: str = Category.OTHER,
+    tags: Sequence[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> PromptTemplate:
+    """Create a template (templates_app.services.create_template) with its first version active in
+    development: both or neither."""
+    template = template_services.create_template(
+        actor=actor,
+        name=name,
+        definition=definition,
+        description=description,
+        category=category,
+        tags=tags,
+        metadata=metadata,
+    )
+    assert template.latest_version is not None
+    _activate(template.latest_version, Environment.DEVELOPMENT, actor)
+    return template
+
+
+@transaction.atomic
+def create_version_live_in_development(
+    *,
+    actor: Any,
+    template_id: UUID,
+    definition: Mapping[str, Any],
+    metadata: dict[str, Any] | None = None,
+    bump: Bump | None = None,
+) -> TemplateVersion:
+    """Create the template's next version (templates_app.services.create_version), active in development
+    at once: both or neither."""
+    version = template_services.create_version(
+        actor=actor, template_id=template_id, definition=definition, metadata=metadata, bump=bump
+    )
+    _activate(version, Environment.DEVELOPMENT, actor)
+    return version
 
 
 @transaction.atomic
@@ -36,11 +90,6 @@ def deploy_version(*, actor: Any, version_id: UUID, environment: str) -> Deploym
             f"(POST /api/approval/submit, then each stage's decision)."
         )
     return _activate(version, environment, actor)
-
-
-def activate_new_version_in_development(*, version: TemplateVersion, actor: Any, **kwargs: Any) -> None:
-    """Receiver of templates_app's version_created: a new version is active in development at once."""
-    _activate(version, Environment.DEVELOPMENT, actor)
 
 
 def _activate(version: TemplateVersion, environment: str, actor: Any) -> Deployment:

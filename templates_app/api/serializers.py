@@ -13,7 +13,6 @@ from rest_framework import serializers
 
 from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField
 from lifecycle.core.environments import Environment
-from templates_app.live_state import VersionLiveState
 from templates_app.models import Category, PromptTemplate, TemplateVersion
 from templates_app.semver import Bump
 from templates_app.variables import TYPES
@@ -156,23 +155,8 @@ class VersionOutput(serializers.Serializer):
     provider = serializers.CharField()
     metadata = serializers.JSONField()
     changes = serializers.JSONField(source="change_summary", help_text="what changed from the version before")
-    status = serializers.SerializerMethodField(help_text="active: serving in at least one environment")
-    approvedFor = serializers.SerializerMethodField()
-    activeIn = serializers.SerializerMethodField()
     createdBy = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
-
-    def _live(self, version: TemplateVersion) -> VersionLiveState:
-        return self.context.get("live", {}).get(version.pk) or VersionLiveState()
-
-    def get_status(self, version: TemplateVersion) -> str:
-        return "active" if self._live(version).active_in else "inactive"
-
-    def get_approvedFor(self, version: TemplateVersion) -> list[str]:
-        return list(self._live(version).approved_for)
-
-    def get_activeIn(self, version: TemplateVersion) -> list[str]:
-        return list(self._live(version).active_in)
 
     def get_createdBy(self, version: TemplateVersion) -> str | None:
         return _username(version.created_by)
@@ -203,49 +187,19 @@ class TemplateOutput(serializers.Serializer):
         return _username(template.created_by)
 
 
-class ActiveVersionOutput(serializers.Serializer):
-    versionId = serializers.UUIDField()
-    version = serializers.CharField()
-    deployedAt = serializers.DateTimeField()
-    deployedBy = serializers.CharField(allow_null=True)
+class TemplateContentOutput(TemplateOutput):
+    """A template with its latest version's content and the summary of every version (newest first, in
+    the context's `versions`)."""
 
-
-# For the schema: one key per environment, each the active version there or null.
-ActiveVersionsOutput = type(
-    "ActiveVersionsOutput",
-    (serializers.Serializer,),
-    {environment: ActiveVersionOutput(allow_null=True) for environment in Environment.values},
-)
-
-
-class TemplateDetailOutput(TemplateOutput):
     content = ContentField(source="latest_version.content")
     messages = MessagesField(source="latest_version.messages")
     variables = VariablesField(source="latest_version.variables")
     modelConfig = ModelConfigField(source="latest_version.model_config")
     versions = serializers.SerializerMethodField()
-    activeVersions = serializers.SerializerMethodField()
 
     @extend_schema_field(VersionSummaryOutput(many=True))
     def get_versions(self, template: PromptTemplate) -> list[dict[str, Any]]:
         return VersionSummaryOutput(self.context["versions"], many=True).data  # type: ignore[return-value]
-
-    @extend_schema_field(ActiveVersionsOutput)
-    def get_activeVersions(self, template: PromptTemplate) -> dict[str, Any]:
-        active = self.context["live"].active
-        return {
-            environment: (
-                {
-                    "versionId": str(ref.version_id),
-                    "version": ref.version,
-                    "deployedAt": serializers.DateTimeField().to_representation(ref.deployed_at),
-                    "deployedBy": ref.deployed_by,
-                }
-                if (ref := active.get(environment)) is not None
-                else None
-            )
-            for environment in Environment.values
-        }
 
 
 class VersionDiffOutput(serializers.Serializer):

@@ -216,7 +216,7 @@ def test_admin_add_template__name_taken_in_another_case__form_error(admin_client
 
 
 def test_admin_history_form__post_refused_and_nothing_changed(admin_client, create_template, author):
-    from templates_app.services import create_version
+    from lifecycle.releases.services import create_version_live_in_development as create_version
 
     template = create_template()
     first_deployment = Deployment.objects.get(template=template)

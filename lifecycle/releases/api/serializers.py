@@ -12,7 +12,17 @@ from rest_framework import serializers
 from lifecycle.core.api.inputs import EnvironmentField, StrictCharField
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
 from lifecycle.core.exceptions import InvalidInput
-from templates_app.api.serializers import ContentField, MessagesField, ModelConfigField, VariablesField
+from lifecycle.releases.models import Deployment
+from lifecycle.releases.selectors import VersionLiveState
+from templates_app.api.serializers import (
+    ContentField,
+    MessagesField,
+    ModelConfigField,
+    TemplateContentOutput,
+    VariablesField,
+    VersionOutput,
+)
+from templates_app.models import PromptTemplate, TemplateVersion
 
 
 class RenderInput(serializers.Serializer):
@@ -103,3 +113,53 @@ class AuditEntryOutput(serializers.Serializer):
     action = serializers.CharField(help_text="created, changed or deleted")
     summary = serializers.CharField()
     changes = ChangesField(help_text="[{field, from, to}] for a change")
+
+
+class VersionDetailOutput(VersionOutput):
+    """A version, with where it may be deployed and where it serves (the context's `live`, by version id)."""
+
+    status = serializers.SerializerMethodField(help_text="active: serving in at least one environment")
+    approvedFor = serializers.SerializerMethodField(help_text="the environments it may be deployed to")
+    activeIn = serializers.SerializerMethodField(help_text="the environments it serves now")
+
+    def _live(self, version: TemplateVersion) -> VersionLiveState:
+        return self.context["live"].get(version.pk) or VersionLiveState()
+
+    def get_status(self, version: TemplateVersion) -> str:
+        return "active" if self._live(version).active_in else "inactive"
+
+    def get_approvedFor(self, version: TemplateVersion) -> list[str]:
+        return list(self._live(version).approved_for)
+
+    def get_activeIn(self, version: TemplateVersion) -> list[str]:
+        return list(self._live(version).active_in)
+
+
+class ActiveVersionOutput(serializers.Serializer):
+    versionId = serializers.UUIDField(source="version_id")
+    version = serializers.CharField(source="version.number")
+    deployedAt = serializers.DateTimeField(source="deployed_at")
+    deployedBy = serializers.CharField(source="deployed_by.username")
+
+
+# For the schema: one key per environment, each the active version there or null.
+ActiveVersionsOutput = type(
+    "ActiveVersionsOutput",
+    (serializers.Serializer,),
+    {environment: ActiveVersionOutput(allow_null=True) for environment in Environment.values},
+)
+
+
+class TemplateDetailOutput(TemplateContentOutput):
+    """A template, its latest version and every version, and what each environment serves (the context's
+    `active`: the active deployment by environment)."""
+
+    activeVersions = serializers.SerializerMethodField()
+
+    @extend_schema_field(ActiveVersionsOutput)
+    def get_activeVersions(self, template: PromptTemplate) -> dict[str, Any]:
+        active: dict[str, Deployment] = self.context["active"]
+        return {
+            environment: ActiveVersionOutput(active[environment]).data if environment in active else None
+            for environment in Environment.values
+        }

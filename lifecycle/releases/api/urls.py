@@ -1,9 +1,13 @@
 from lifecycle.core.api.routes import api_path
-from lifecycle.releases.api import views
+from lifecycle.releases.api import authoring, views
 
 urlpatterns = [
+    *api_path("templates", authoring.TemplateListCreateApi.as_view(), "template-list"),
+    *api_path("templates/<uuid:template_id>", authoring.TemplateDetailApi.as_view(), "template-detail"),
     *api_path("templates/<uuid:template_id>/render", views.RenderApi.as_view(), "template-render"),
     *api_path("templates/<uuid:template_id>/resolve", views.ResolveApi.as_view(), "template-resolve"),
     *api_path("templates/<uuid:template_id>/history", views.TemplateHistoryApi.as_view(), "template-history"),
+    *api_path("versions/create", authoring.VersionCreateApi.as_view(), "version-create"),
+    *api_path("versions/<uuid:version_id>", authoring.VersionDetailApi.as_view(), "version-detail"),
     *api_path("versions/<uuid:version_id>/deploy", views.DeployApi.as_view(), "version-deploy"),
 ]

@@ -8,7 +8,8 @@ import pytest
 
 from conftest import at_once
 from lifecycle.releases.models import Deployment
-from templates_app.services import create_version, update_template
+from lifecycle.releases.services import create_version_live_in_development as create_version
+from templates_app.services import update_template
 
 
 def deploy(api, version_id, environment="development"):

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from conftest import template_payload
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.releases.api.serializers import RenderInput, read_render_input
-from templates_app.services import create_version
+from lifecycle.releases.services import create_version_live_in_development as create_version
 
 pytestmark = pytest.mark.django_db
 
