@@ -27,7 +27,7 @@ from approvals.selectors import requests_waiting_for, workflow_history
 from lifecycle.core.admin import AuditedAdmin
 from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import DomainError
-from lifecycle.core.roles import sync_role_permissions
+from lifecycle.core.roles import acting_user, sync_role_permissions
 from templates_app.diff import diff_versions
 from templates_app.models import TemplateVersion
 
@@ -56,7 +56,7 @@ class ReviewQueueAdmin(ReadOnlyAdmin):
     list_display_links = None
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return requests_waiting_for(request.user)
+        return requests_waiting_for(acting_user(request))
 
     @admin.display(description="template and version")
     def template_and_version(self, item: Any) -> str:
@@ -131,12 +131,12 @@ class ApprovalRequestAdmin(ReadOnlyAdmin, AuditedAdmin):
         try:
             # The request on the page, by its id: never another request of the same version.
             if decision == "comment":
-                services.add_comment(actor=request.user, request_id=request_id, body=comment)
+                services.add_comment(actor=acting_user(request), request_id=request_id, body=comment)
                 messages.success(request, "Comment added.")
             else:
                 decide = services.approve_stage if decision == "approve" else services.reject_stage
                 decided = decide(
-                    actor=request.user,
+                    actor=acting_user(request),
                     request_id=request_id,
                     stage_index=form.cleaned_data["stage_index"],
                     comment=comment,
@@ -159,7 +159,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin, AuditedAdmin):
             context["current_stage"] = current
             # The decision is offered only to whoever may take it; anyone else is told why not.
             refusal = current and services.refusal_to_decide(
-                actor=request.user, request=approval, stage_index=current.index
+                actor=acting_user(request), request=approval, stage_index=current.index
             )
             context["refusal"] = refusal.message if refusal else None
             context["decide_url"] = reverse("admin:approvals_approvalrequest_decide", args=[approval.pk])

@@ -8,15 +8,16 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.contrib.auth import get_user_model
 from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from approvals.exceptions import ApprovalRequestNotFound
 from approvals.models import ApprovalComment, ApprovalRequest, ApprovalStage
+from approvals.permissions import require_may_read_queue
 from lifecycle.core.audit import AuditEntry, entries_from_history
 from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.roles import User
 
 
 def approved_environments(version_ids: Iterable[UUID]) -> dict[UUID, tuple[str, ...]]:
@@ -56,7 +57,19 @@ def pending_with_current_stage() -> QuerySet[ApprovalRequest]:
     )
 
 
-def requests_waiting_for(user: Any) -> QuerySet[ApprovalRequest]:
+def review_queue(*, actor: User, reviewer_username: str | None = None) -> QuerySet[ApprovalRequest]:
+    """What waits for a reviewer (the actor by default), as requests_waiting_for: a reviewer reads their
+    own queue, a superuser anyone's (approvals.permissions)."""
+    if reviewer_username is None or reviewer_username == actor.get_username():
+        return requests_waiting_for(actor)
+    reviewer = User.objects.filter(username=reviewer_username).first()
+    require_may_read_queue(actor, reviewer)
+    if reviewer is None:
+        raise InvalidInput.at("approverId", "no user with this username")
+    return requests_waiting_for(reviewer)
+
+
+def requests_waiting_for(user: User) -> QuerySet[ApprovalRequest]:
     """The pending requests whose current stage `user` may decide, oldest first: they hold the stage's role
     (superusers hold every role), did not write the version, and decided no other stage of it."""
     requests = pending_with_current_stage().exclude(version__created_by=user).exclude(stages__decided_by=user)
@@ -66,13 +79,12 @@ def requests_waiting_for(user: Any) -> QuerySet[ApprovalRequest]:
     return requests.order_by("waiting_since", "submitted_at")  # type: ignore[misc]  # annotated above
 
 
-def reviewers_for(request: ApprovalRequest, stage: ApprovalStage) -> list[Any]:
+def reviewers_for(request: ApprovalRequest, stage: ApprovalStage) -> list[User]:
     """Who may decide `stage` now: active members of its role, not the version's author, not a decider
     of another stage of the request."""
     deciders = request.stages.exclude(decided_by=None).values_list("decided_by", flat=True)
     return list(
-        get_user_model()
-        .objects.filter(is_active=True, groups=stage.role_id)
+        User.objects.filter(is_active=True, groups=stage.role_id)
         .exclude(pk=request.version.created_by_id)
         .exclude(pk__in=deciders)
         .order_by("username")

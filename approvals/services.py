@@ -29,11 +29,13 @@ from approvals.exceptions import (
     WrongRole,
 )
 from approvals.models import ApprovalComment, ApprovalRequest, ApprovalStage, PolicyStage
+from approvals.permissions import require_may_comment
 from approvals.selectors import reviewers_for
 from lifecycle.core.environments import Environment, check_environment
-from lifecycle.core.exceptions import Conflict, DomainError, InvalidInput, PermissionDenied
-from lifecycle.core.roles import Role, has_role, require_role
+from lifecycle.core.exceptions import Conflict, DomainError, InvalidInput
+from lifecycle.core.roles import User, has_role
 from templates_app.models import TemplateVersion
+from templates_app.permissions import require_may_change
 from templates_app.selectors import version_by_id
 
 MAX_COMMENT_LENGTH = 10_000
@@ -41,15 +43,15 @@ logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def submit_for_approval(*, actor: Any, version_id: UUID, environment: str) -> ApprovalRequest:
+def submit_for_approval(*, actor: User, version_id: UUID, environment: str) -> ApprovalRequest:
     """Open a request for the version in the environment, with one stage per stage of its policy now.
 
     Development needs no approval: every new version is active there from its creation. Staging and
     production always do: a policy left without stages is refused, never read as "approve at once".
     """
-    require_role(actor, Role.AUTHOR, to="submit versions for approval")
     check_environment(environment)
     version = version_by_id(version_id)
+    require_may_change(actor, version.template, to="submit its versions for approval")
     if environment == Environment.DEVELOPMENT:
         raise AlreadyApproved("Development needs no approval: every new version is active there at once.")
     # Lock the pair's requests: a final approval being committed right now must be seen before we decide
@@ -80,7 +82,7 @@ def submit_for_approval(*, actor: Any, version_id: UUID, environment: str) -> Ap
 
 
 @transaction.atomic
-def approve_stage(*, actor: Any, request_id: UUID, stage_index: int, comment: str = "") -> ApprovalRequest:
+def approve_stage(*, actor: User, request_id: UUID, stage_index: int, comment: str = "") -> ApprovalRequest:
     """Approve the request's current stage; approving the last one approves the request."""
     request = _pending_request_locked(request_id)
     stage = _stage_to_decide(request, stage_index, actor)
@@ -93,7 +95,7 @@ def approve_stage(*, actor: Any, request_id: UUID, stage_index: int, comment: st
 
 
 @transaction.atomic
-def reject_stage(*, actor: Any, request_id: UUID, stage_index: int, comment: str) -> ApprovalRequest:
+def reject_stage(*, actor: User, request_id: UUID, stage_index: int, comment: str) -> ApprovalRequest:
     """Reject the current stage, and so the request; the comment says why. The author may submit again."""
     comment = _checked_comment(comment, required=True)
     request = _pending_request_locked(request_id)
@@ -106,23 +108,22 @@ def reject_stage(*, actor: Any, request_id: UUID, stage_index: int, comment: str
 
 
 @transaction.atomic
-def cancel_request(*, actor: Any, request_id: UUID) -> ApprovalRequest:
-    """Withdraw a pending request: by whoever submitted it, the version's author, or a superuser."""
+def cancel_request(*, actor: User, request_id: UUID) -> ApprovalRequest:
+    """Withdraw a pending request: by an author who maintains the template, or a superuser."""
     request = _pending_request_locked(request_id)
-    if not (actor.is_superuser or actor.pk in (request.submitted_by_id, request.version.created_by_id)):
-        raise PermissionDenied("Only whoever submitted the request, or the version's author, can cancel it.")
+    require_may_change(actor, request.version.template, to="withdraw its approval requests")
     request.cancel()
     _save(request, actor)
     return request
 
 
-def add_comment(*, actor: Any, request_id: UUID, body: str) -> ApprovalComment:
-    """A comment on the request, by anyone signed in (everyone who may read templates may read requests)."""
-    if not getattr(actor, "is_authenticated", False):
-        raise PermissionDenied("Sign in to comment.")
+def add_comment(*, actor: User, request_id: UUID, body: str) -> ApprovalComment:
+    """A comment on the request (approvals.permissions says who may comment)."""
     body = _checked_comment(body, required=True, field="comment")
-    if not ApprovalRequest.objects.filter(pk=request_id).exists():
+    request = ApprovalRequest.objects.select_related("version__template").filter(pk=request_id).first()
+    if request is None:
         raise ApprovalRequestNotFound("No approval request with this id.")
+    require_may_comment(actor, request)
     return ApprovalComment.objects.create(request_id=request_id, author=actor, body=body)
 
 
@@ -183,7 +184,7 @@ def _reminder_body(request: ApprovalRequest, stage: ApprovalStage, now: datetime
     )
 
 
-def _save(obj: ApprovalRequest | ApprovalStage, actor: Any) -> None:
+def _save(obj: ApprovalRequest | ApprovalStage, actor: User) -> None:
     obj._history_user = actor  # type: ignore[union-attr]
     obj.save()
 
@@ -211,7 +212,7 @@ def _pending_request_locked(request_id: UUID) -> ApprovalRequest:
     return request
 
 
-def refusal_to_decide(*, actor: Any, request: ApprovalRequest, stage_index: int) -> DomainError | None:
+def refusal_to_decide(*, actor: User, request: ApprovalRequest, stage_index: int) -> DomainError | None:
     """Why `actor` may not decide stage `stage_index` of the request now, or None if they may: the rules
     approve_stage and reject_stage enforce (there under the request's lock), for a page that offers the
     decision only to whoever may take it."""
@@ -221,7 +222,7 @@ def refusal_to_decide(*, actor: Any, request: ApprovalRequest, stage_index: int)
     return _refusal(request, stages, stage_index, actor)
 
 
-def _stage_to_decide(request: ApprovalRequest, stage_index: int, actor: Any) -> ApprovalStage:
+def _stage_to_decide(request: ApprovalRequest, stage_index: int, actor: User) -> ApprovalStage:
     """The stage `actor` may decide now, or the error saying why not (checked under the request's lock)."""
     stages = list(request.stages.select_related("role").order_by("index"))
     refusal = _refusal(request, stages, stage_index, actor)
@@ -230,7 +231,9 @@ def _stage_to_decide(request: ApprovalRequest, stage_index: int, actor: Any) -> 
     return next(stage for stage in stages if stage.index == stage_index)
 
 
-def _refusal(request: ApprovalRequest, stages: list[ApprovalStage], stage_index: int, actor: Any) -> DomainError | None:
+def _refusal(
+    request: ApprovalRequest, stages: list[ApprovalStage], stage_index: int, actor: User
+) -> DomainError | None:
     """Each rule of deciding a stage, once: order, role, author, one decider per stage."""
     stage = next((s for s in stages if s.index == stage_index), None)
     if stage is None:

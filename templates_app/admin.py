@@ -16,17 +16,20 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import Group
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.html import format_html
 
 from lifecycle.core.admin import AuditedAdmin
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.forms import StrictJSONFormField
+from lifecycle.core.roles import User, acting_user
 from templates_app.diff import diff_versions
 from templates_app.models import PromptTemplate, Tag, TemplateVersion
+from templates_app.permissions import may_change, templates_changeable_by
 from templates_app.selectors import template_name_taken, version_before
 from templates_app.semver import Bump
-from templates_app.services import plan_new_template, plan_next_version, update_template
+from templates_app.services import plan_new_template, plan_next_version, set_maintainers, update_template
 
 
 def _pretty(value: Any) -> str:
@@ -104,6 +107,27 @@ class TemplateForm(forms.ModelForm):
         if not self.errors and template_name_taken(data["name"], other_than=self.instance.pk):
             self.add_error("name", "A template with this name already exists (names ignore case).")
         return data
+
+
+class TemplateChangeForm(TemplateForm):
+    """An existing template's fields, and who maintains it (saved by set_maintainers, with the audit)."""
+
+    maintainers = forms.ModelMultipleChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("username"),
+        required=False,
+        help_text="Authors among them may edit the template and create, submit and deploy its versions.",
+    )
+    maintainer_groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.order_by("name"), required=False, help_text="Every member of these groups maintains it."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["maintainers"] = list(self.instance.maintainers.all())
+        self.initial["maintainer_groups"] = list(self.instance.maintainer_groups.all())
+
+    def maintainers_changed(self) -> bool:
+        return "maintainers" in self.changed_data or "maintainer_groups" in self.changed_data
 
 
 class TemplateAddForm(TemplateForm):
@@ -190,7 +214,7 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
         return template.latest_version.provider if template.latest_version else "-"
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        kwargs["form"] = TemplateAddForm if obj is None else TemplateForm
+        kwargs["form"] = TemplateAddForm if obj is None else TemplateChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -200,14 +224,15 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
                 ("First version", {"fields": ["content", "messages", "variables", "model_config", "provider"]}),
             ]
         shown = [field for field in self.readonly_fields if field != "id"]
-        return [(None, {"fields": ["id", "name", "description", "category", "tags", "metadata", *shown]})]
+        editable = ["name", "description", "category", "tags", "metadata", "maintainers", "maintainer_groups"]
+        return [(None, {"fields": ["id", *editable, *shown]})]
 
     def save_model(self, request: HttpRequest, obj: PromptTemplate, form: Any, change: bool) -> None:
         data = form.cleaned_data
         tags = form.tag_names()
         if change:
             saved = update_template(
-                actor=request.user,
+                actor=acting_user(request),
                 template_id=obj.pk,
                 name=data["name"],
                 description=data["description"],
@@ -215,6 +240,13 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
                 tags=tags,
                 metadata=data.get("metadata") or {},
             )
+            if form.maintainers_changed():
+                set_maintainers(
+                    actor=acting_user(request),
+                    template_id=obj.pk,
+                    usernames=[user.username for user in data["maintainers"]],
+                    group_names=[group.name for group in data["maintainer_groups"]],
+                )
         else:
             saved = self.create_template(
                 request,
@@ -230,6 +262,12 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         # The service saved the tags (with the audit record); the version inline is read-only.
         _nothing_saved(formsets)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The role's model permission, then the template's own rule: authors change the templates they
+        # maintain and read the others.
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or may_change(acting_user(request), obj))
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # templates are part of the audit trail
@@ -308,6 +346,11 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.readonly_fields if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "template":  # versions are added to the templates the user may change
+            kwargs["queryset"] = templates_changeable_by(acting_user(request)).order_by("name")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:

@@ -35,7 +35,9 @@ class Tag(models.Model):
 
 
 # Kept by name so that services can write one audit record for a template and its tags together.
-template_history = HistoricalRecords(excluded_fields=["latest_version", "name_key"], m2m_fields=["tags"])
+template_history = HistoricalRecords(
+    excluded_fields=["latest_version", "name_key"], m2m_fields=["tags", "maintainers", "maintainer_groups"]
+)
 
 
 class PromptTemplate(models.Model):
@@ -49,6 +51,9 @@ class PromptTemplate(models.Model):
     description = models.TextField(blank=True)
     category = models.CharField(max_length=20, choices=Category.choices, default=Category.OTHER)
     tags = models.ManyToManyField(Tag, blank=True, related_name="templates")
+    # Who looks after it (templates_app.permissions): its creator at first; users, or every member of a group.
+    maintainers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="maintained_templates")
+    maintainer_groups = models.ManyToManyField("auth.Group", blank=True, related_name="maintained_templates")
     metadata = models.JSONField(default=dict, blank=True)
     # The newest version, kept here so that numbering the next one and listing templates is one row away.
     latest_version = models.ForeignKey(

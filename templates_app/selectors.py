@@ -9,9 +9,11 @@ from uuid import UUID
 
 from cachetools import LRUCache, cached
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 
 from lifecycle.core.audit import AuditEntry, entries_from_history
+from lifecycle.core.roles import User
 from templates_app.exceptions import TemplateNotFound, VersionNotFound
 from templates_app.models import PromptTemplate, Tag, TemplateVersion
 from templates_app.rendering import RenderPlan
@@ -99,16 +101,24 @@ def render_plan(version_id: UUID) -> RenderPlan:
 
 def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
     """The template's own changes and its versions' creation, oldest first."""
-    tag_names: dict[Any, str] = {}
+    # Many-to-many changes come as rows of ids: shown as names (tags, usernames, group names).
+    names: dict[str, dict[Any, str]] = {"tags": {}, "maintainers": {}, "maintainer_groups": {}}
+    lookups: dict[str, tuple[str, Any, str]] = {
+        "tags": ("tag", Tag.objects, "name"),
+        "maintainers": ("user", User.objects, "username"),
+        "maintainer_groups": ("group", Group.objects, "name"),
+    }
 
     def present(field_name: str, value: Any) -> Any:
-        if field_name != "tags" or not isinstance(value, list):
+        if field_name not in lookups or not isinstance(value, list):
             return value
-        ids = [row["tag"] for row in value]
-        missing = [tag_id for tag_id in ids if tag_id not in tag_names]
+        column, objects, name_field = lookups[field_name]
+        known = names[field_name]
+        ids = [row[column] for row in value]
+        missing = [object_id for object_id in ids if object_id not in known]
         if missing:
-            tag_names.update(Tag.objects.filter(pk__in=missing).values_list("pk", "name"))
-        return sorted(tag_names.get(tag_id, str(tag_id)) for tag_id in ids)
+            known.update(objects.filter(pk__in=missing).values_list("pk", name_field))
+        return sorted(known.get(object_id, str(object_id)) for object_id in ids)
 
     template_records = (
         PromptTemplate.history.filter(id=template_id)

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from lifecycle.core.exceptions import InvalidInput
-from lifecycle.core.roles import Role, require_role
+from lifecycle.core.roles import Role, User, require_role
 from templates_app.definitions import DefinitionInvalid, VersionDefinition
 from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, TemplateNotFound
 from templates_app.metadata import check_metadata, normalize_tags
 from templates_app.models import Category, PromptTemplate, Tag, TemplateVersion, template_history
+from templates_app.permissions import require_may_change, require_may_set_maintainers
 from templates_app.selectors import name_key, template_name_taken
 from templates_app.semver import FIRST_VERSION, Bump, Change, SemVer, classify_change
 
@@ -58,8 +60,24 @@ def _tags_named(names: Sequence[str]) -> list[Tag]:
     return list(Tag.objects.filter(name__in=names))
 
 
-def _save_template(template: PromptTemplate, *, tags: Sequence[str] | None, actor: Any, created: bool) -> None:
-    """Save the template and its tags as one audit record (saving them apart would record two changes)."""
+@dataclass(frozen=True)
+class Maintainers:
+    """Who maintains a template: users, and groups whose every member does."""
+
+    users: list[User]
+    groups: list[Group]
+
+
+def _save_template(
+    template: PromptTemplate,
+    *,
+    tags: Sequence[str] | None,
+    actor: User,
+    created: bool,
+    maintainers: Maintainers | None = None,
+) -> None:
+    """Save the template, its tags and maintainers as one audit record (saving them apart would record
+    several changes)."""
     template.name_key = name_key(template.name)
     template.skip_history_when_saving = True  # type: ignore[attr-defined]
     try:
@@ -73,9 +91,13 @@ def _save_template(template: PromptTemplate, *, tags: Sequence[str] | None, acto
         raise DuplicateTemplateName(f"A template named '{template.name}' already exists.") from None
     finally:
         del template.skip_history_when_saving  # type: ignore[attr-defined]
-    if tags is not None:
+    if tags is not None or maintainers is not None:
         template.skip_history_when_saving = True  # type: ignore[attr-defined]
-        template.tags.set(_tags_named(tags))
+        if tags is not None:
+            template.tags.set(_tags_named(tags))
+        if maintainers is not None:
+            template.maintainers.set(maintainers.users)
+            template.maintainer_groups.set(maintainers.groups)
         del template.skip_history_when_saving  # type: ignore[attr-defined]
     template._history_user = actor  # type: ignore[attr-defined]
     template_history.create_historical_record(template, "+" if created else "~")
@@ -84,7 +106,7 @@ def _save_template(template: PromptTemplate, *, tags: Sequence[str] | None, acto
 @transaction.atomic
 def create_template(
     *,
-    actor: Any,
+    actor: User,
     name: str,
     definition: Mapping[str, Any],
     description: str = "",
@@ -109,7 +131,8 @@ def create_template(
         metadata=planned.template_metadata,
         created_by=actor,
     )
-    _save_template(template, tags=planned.tags, actor=actor, created=True)
+    # Its creator maintains it at first; maintainers add others (set_maintainers).
+    _save_template(template, tags=planned.tags, actor=actor, created=True, maintainers=Maintainers([actor], []))
     _add_version(
         template,
         planned.definition,
@@ -163,7 +186,7 @@ def plan_new_template(
 @transaction.atomic
 def update_template(
     *,
-    actor: Any,
+    actor: User,
     template_id: UUID,
     name: str | None = None,
     description: str | None = None,
@@ -172,8 +195,8 @@ def update_template(
     metadata: dict[str, Any] | None = None,
 ) -> PromptTemplate:
     """Change a template's descriptive fields (its text changes only by new versions)."""
-    require_role(actor, Role.AUTHOR, to="edit templates")
     template = lock_template(template_id)
+    require_may_change(actor, template, to="edit this template")
     if name is not None:
         template.name = _check_name(name)
     if description is not None:
@@ -189,7 +212,7 @@ def update_template(
 @transaction.atomic
 def create_version(
     *,
-    actor: Any,
+    actor: User,
     template_id: UUID,
     definition: Mapping[str, Any],
     metadata: dict[str, Any] | None = None,
@@ -203,12 +226,12 @@ def create_version(
     `bump` may ask for a bigger step than the change needs, never a smaller one; `metadata.version` may
     name the number outright if it is at least the number the change needs.
     """
-    require_role(actor, Role.AUTHOR, to="create versions")
     # Lock the template: two versions created at once must get distinct numbers, each computed from the
     # other (the unique constraint on the number is the backstop). The latest version is read in a query
     # of its own, after the lock: joined to the locking query, PostgreSQL would join the row the waiting
     # transaction saw before the lock was released, not the version the other one just created.
     template = lock_template(template_id)
+    require_may_change(actor, template, to="create versions of this template")
     assert template.latest_version_id is not None  # every template is created with its first version
     latest = TemplateVersion.objects.get(pk=template.latest_version_id)
     planned = plan_next_version(latest, definition=definition, metadata=metadata, bump=bump)
@@ -262,6 +285,33 @@ def plan_next_version(
     return NextVersion(definition=parsed, number=number, change=change, metadata=version_metadata)
 
 
+@transaction.atomic
+def set_maintainers(
+    *, actor: User, template_id: UUID, usernames: Sequence[str], group_names: Sequence[str]
+) -> Maintainers:
+    """Replace who maintains the template: by its maintainers or a superuser. At least one user or group
+    stays, so that someone besides the superusers can look after it."""
+    template = lock_template(template_id)
+    require_may_set_maintainers(actor, template)
+    maintainers = Maintainers(
+        users=_named(User.objects.filter(username__in=usernames, is_active=True), "username", usernames, "users"),
+        groups=_named(Group.objects.filter(name__in=group_names), "name", group_names, "groups"),
+    )
+    if not maintainers.users and not maintainers.groups:
+        raise InvalidInput.at("users", "a template keeps at least one maintainer (a user or a group)")
+    _save_template(template, tags=None, actor=actor, created=False, maintainers=maintainers)
+    return maintainers
+
+
+def _named(found: Any, key: str, names: Sequence[str], path: str) -> list[Any]:
+    by_name = {getattr(item, key): item for item in found}
+    unknown = [name for name in dict.fromkeys(names) if name not in by_name]
+    if unknown:
+        kind = "active user" if path == "users" else "group"
+        raise InvalidInput.at(path, f"no {kind} named {', '.join(repr(name) for name in unknown)}")
+    return [by_name[name] for name in dict.fromkeys(names)]
+
+
 def _given(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
@@ -277,7 +327,7 @@ def _add_version(
     number: SemVer,
     metadata: dict[str, Any],
     change_summary: list[dict[str, str]],
-    actor: Any,
+    actor: User,
 ) -> TemplateVersion:
     version = TemplateVersion(
         template=template,

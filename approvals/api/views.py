@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -25,9 +24,9 @@ from approvals.api.serializers import (
     SubmitInput,
 )
 from approvals.models import ApprovalRequest
-from approvals.selectors import request_by_id, request_id_for, requests_waiting_for
+from approvals.selectors import request_by_id, request_id_for, review_queue
 from lifecycle.core.api.inputs import validated
-from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.roles import acting_user
 
 
 def _request_output(request: ApprovalRequest) -> dict[str, Any]:
@@ -39,7 +38,7 @@ class SubmitApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(SubmitInput, request.data)
         approval = services.submit_for_approval(
-            actor=request.user, version_id=data["versionId"], environment=data["environment"]
+            actor=acting_user(request), version_id=data["versionId"], environment=data["environment"]
         )
         return Response(_request_output(approval), status=status.HTTP_201_CREATED)
 
@@ -49,7 +48,7 @@ class ApproveApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(DecisionInput, request.data)
         approval = services.approve_stage(
-            actor=request.user,
+            actor=acting_user(request),
             request_id=request_id_for(data["versionId"], data.get("environment")),
             stage_index=data["data"]["stageIndex"],
             comment=data["data"]["comment"],
@@ -62,7 +61,7 @@ class RejectApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(DecisionInput, request.data)
         approval = services.reject_stage(
-            actor=request.user,
+            actor=acting_user(request),
             request_id=request_id_for(data["versionId"], data.get("environment")),
             stage_index=data["data"]["stageIndex"],
             comment=data["data"]["comment"],
@@ -75,7 +74,7 @@ class CancelApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(CancelInput, request.data)
         approval = services.cancel_request(
-            actor=request.user, request_id=request_id_for(data["versionId"], data.get("environment"))
+            actor=acting_user(request), request_id=request_id_for(data["versionId"], data.get("environment"))
         )
         return Response(_request_output(approval))
 
@@ -85,7 +84,7 @@ class CommentApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(CommentInput, request.data)
         comment = services.add_comment(
-            actor=request.user,
+            actor=acting_user(request),
             request_id=request_id_for(data["versionId"], data.get("environment")),
             body=data["comment"],
         )
@@ -102,15 +101,8 @@ class PendingApi(generics.GenericAPIView):
         summary="What waits for a reviewer, oldest first",
     )
     def get(self, request: Request) -> Response:
-        username = request.query_params.get("approverId")
-        reviewer: Any = request.user
-        if username is not None:
-            reviewer = get_user_model().objects.filter(username=username).first()
-            if reviewer is None:
-                raise InvalidInput.at("approverId", "no user with this username")
-        page = self.paginate_queryset(
-            requests_waiting_for(reviewer).prefetch_related("stages__decided_by", "stages__role")
-        )
+        queue = review_queue(actor=acting_user(request), reviewer_username=request.query_params.get("approverId"))
+        page = self.paginate_queryset(queue.prefetch_related("stages__decided_by", "stages__role"))
         output = PendingRequestOutput(page, many=True, context={"now": timezone.now()})
         return self.get_paginated_response(output.data)
 

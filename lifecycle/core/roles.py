@@ -1,12 +1,20 @@
-"""Roles are Django groups (seeded by a migration). Services check them through `require_role`."""
+"""Roles are Django groups (seeded by a migration). Services check them through `require_role`.
+
+Who may do what is decided by the services and selectors, which take the acting user (`User`): a view
+passes `acting_user(request)` and never checks a permission itself. Each app keeps the rules about its
+own objects in its `permissions.py` (e.g. who maintains a template: templates_app.permissions).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
+from django.http import HttpRequest
+from rest_framework.request import Request
 
-from lifecycle.core.exceptions import PermissionDenied
+from lifecycle.core.exceptions import DomainError, PermissionDenied
+
+# `User` is the acting user of every service: the project uses Django's own user model (not swapped).
 
 
 class Role(models.TextChoices):
@@ -17,27 +25,39 @@ class Role(models.TextChoices):
     BUSINESS = "business"
     DEPLOYER = "deployer"  # deploys approved versions, rolls back
     ANALYST = "analyst"  # reads analytics
+    INTEGRATION = "integration"  # service accounts: render, resolve, report executions for any template
 
 
-def roles_of(user: Any) -> frozenset[str]:
+class NotSignedIn(DomainError):
+    code, status, message = "not_authenticated", 401, "Authentication credentials were not provided."
+
+
+def acting_user(request: HttpRequest | Request) -> User:
+    """The signed-in user a request acts as (views are behind IsAuthenticated, the admin behind staff login)."""
+    user = request.user
+    if not isinstance(user, User) or not user.is_authenticated:
+        raise NotSignedIn()
+    return user
+
+
+def roles_of(user: User | AnonymousUser) -> frozenset[str]:
     """The names of the user's groups, read once per user object (a request's user lives one request)."""
-    if not getattr(user, "is_authenticated", False):
+    if not isinstance(user, User) or not user.is_authenticated:
         return frozenset()
-    cached: frozenset[str] | None = getattr(user, "_lifecycle_roles", None)
+    cached: frozenset[str] | None = vars(user).get("_lifecycle_roles")
     if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True))
-        user._lifecycle_roles = cached
+        cached = vars(user)["_lifecycle_roles"] = frozenset(user.groups.values_list("name", flat=True))
     return cached
 
 
-def has_role(user: Any, *roles: str) -> bool:
+def has_role(user: User | AnonymousUser, *roles: str) -> bool:
     """Whether the user holds one of `roles`. Superusers hold every role (but see approvals' own-work rule)."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    if not isinstance(user, User) or not user.is_active:
         return False
-    return bool(user.is_superuser) or not roles_of(user).isdisjoint(roles)
+    return user.is_superuser or not roles_of(user).isdisjoint(roles)
 
 
-def require_role(user: Any, *roles: str, to: str) -> None:
+def require_role(user: User | AnonymousUser, *roles: str, to: str) -> None:
     """Raise PermissionDenied unless the user holds one of `roles`; `to` says what they tried to do."""
     if not has_role(user, *roles):
         needed = " or ".join(f"'{role}'" for role in roles)

@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from approvals.admin import ApprovalRequestAdmin
 from approvals.models import ApprovalRequest
 from lifecycle.core.admin import AuditedAdmin
+from lifecycle.core.roles import acting_user
 from lifecycle.releases import selectors, services
 from lifecycle.releases.models import Deployment
 from templates_app.admin import PromptTemplateAdmin, TemplateVersionAdmin
@@ -29,7 +30,7 @@ class TemplateAdmin(PromptTemplateAdmin):
     readonly_fields = [*PromptTemplateAdmin.readonly_fields, "deployments"]
 
     def create_template(self, request: HttpRequest, **fields: Any) -> PromptTemplate:
-        return services.create_template_live_in_development(actor=request.user, **fields)
+        return services.create_template_live_in_development(actor=acting_user(request), **fields)
 
     @admin.display(description="deployments")
     def deployments(self, template: PromptTemplate) -> str:
@@ -40,7 +41,7 @@ class TemplateAdmin(PromptTemplateAdmin):
 @admin.register(TemplateVersion)
 class VersionAdmin(TemplateVersionAdmin):
     def create_version(self, request: HttpRequest, **fields: Any) -> TemplateVersion:
-        return services.create_version_live_in_development(actor=request.user, **fields)
+        return services.create_version_live_in_development(actor=acting_user(request), **fields)
 
 
 @admin.register(ApprovalRequest)

@@ -15,12 +15,13 @@ from uuid import UUID
 from django.db import transaction
 
 from lifecycle.core.environments import Environment, check_environment
-from lifecycle.core.roles import Role, require_role
+from lifecycle.core.roles import Role, User, has_role, require_role
 from lifecycle.releases.exceptions import NotApproved
 from lifecycle.releases.models import Deployment
 from lifecycle.releases.selectors import is_approved_for
 from templates_app import services as template_services
 from templates_app.models import Category, PromptTemplate, TemplateVersion
+from templates_app.permissions import require_may_change
 from templates_app.selectors import version_by_id
 from templates_app.semver import Bump
 from templates_app.services import lock_template
@@ -29,7 +30,7 @@ from templates_app.services import lock_template
 @transaction.atomic
 def create_template_live_in_development(
     *,
-    actor: Any,
+    actor: User,
     name: str,
     definition: Mapping[str, Any],
     description: str = "",
@@ -56,7 +57,7 @@ def create_template_live_in_development(
 @transaction.atomic
 def create_version_live_in_development(
     *,
-    actor: Any,
+    actor: User,
     template_id: UUID,
     definition: Mapping[str, Any],
     metadata: dict[str, Any] | None = None,
@@ -72,18 +73,20 @@ def create_version_live_in_development(
 
 
 @transaction.atomic
-def deploy_version(*, actor: Any, version_id: UUID, environment: str) -> Deployment:
+def deploy_version(*, actor: User, version_id: UUID, environment: str) -> Deployment:
     """Make a version the one its template serves in `environment`.
 
-    Development needs the author (or deployer) role; staging and production need the deployer role and a
-    version approved for that environment. Deploying the version already active changes nothing.
+    Development: deployers, and authors who maintain the template (templates_app.permissions). Staging and
+    production: deployers, for a version approved for that environment. Deploying the version already
+    active changes nothing.
     """
     check_environment(environment)
+    version = version_by_id(version_id)
     if environment == Environment.DEVELOPMENT:
-        require_role(actor, Role.AUTHOR, Role.DEPLOYER, to="deploy to development")
+        if not has_role(actor, Role.DEPLOYER):
+            require_may_change(actor, version.template, to="deploy its versions to development")
     else:
         require_role(actor, Role.DEPLOYER, to=f"deploy to {environment}")
-    version = version_by_id(version_id)
     if not is_approved_for(version, environment):
         raise NotApproved(
             f"Version {version.number} is not approved for {environment}: it needs an approved request "
@@ -92,7 +95,7 @@ def deploy_version(*, actor: Any, version_id: UUID, environment: str) -> Deploym
     return _activate(version, environment, actor)
 
 
-def _activate(version: TemplateVersion, environment: str, actor: Any) -> Deployment:
+def _activate(version: TemplateVersion, environment: str, actor: User) -> Deployment:
     """Supersede what is active and activate `version`. Call inside a transaction."""
     # The template's lock serializes every change to what it serves; the partial unique index on active
     # deployments is the backstop should anything bypass it.

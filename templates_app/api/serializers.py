@@ -187,6 +187,27 @@ class TemplateOutput(serializers.Serializer):
         return _username(template.created_by)
 
 
+class MaintainersInput(serializers.Serializer):
+    users = serializers.ListField(
+        child=StrictCharField(max_length=150), max_length=200, help_text="usernames of active users"
+    )
+    groups = serializers.ListField(
+        child=StrictCharField(max_length=150), max_length=200, default=list, help_text="group names"
+    )
+
+
+class MaintainersOutput(serializers.Serializer):
+    users = serializers.ListField(child=serializers.CharField(), help_text="usernames")
+    groups = serializers.ListField(child=serializers.CharField(), help_text="group names: every member maintains it")
+
+
+def maintainers_json(template: PromptTemplate) -> dict[str, list[str]]:
+    return {
+        "users": sorted(user.get_username() for user in template.maintainers.all()),
+        "groups": sorted(group.name for group in template.maintainer_groups.all()),
+    }
+
+
 class TemplateContentOutput(TemplateOutput):
     """A template with its latest version's content and the summary of every version (newest first, in
     the context's `versions`)."""
@@ -196,6 +217,11 @@ class TemplateContentOutput(TemplateOutput):
     variables = VariablesField(source="latest_version.variables")
     modelConfig = ModelConfigField(source="latest_version.model_config")
     versions = serializers.SerializerMethodField()
+    maintainers = serializers.SerializerMethodField()
+
+    @extend_schema_field(MaintainersOutput)
+    def get_maintainers(self, template: PromptTemplate) -> dict[str, list[str]]:
+        return maintainers_json(template)
 
     @extend_schema_field(VersionSummaryOutput(many=True))
     def get_versions(self, template: PromptTemplate) -> list[dict[str, Any]]:

@@ -13,10 +13,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from lifecycle.core.api.inputs import validated
+from lifecycle.core.api.schema import errors
 from lifecycle.core.exceptions import InvalidInput
-from templates_app.api.serializers import VersionDiffOutput
+from lifecycle.core.roles import acting_user
+from templates_app.api.serializers import MaintainersInput, MaintainersOutput, VersionDiffOutput, maintainers_json
 from templates_app.diff import diff_versions
-from templates_app.selectors import version_before, version_by_id
+from templates_app.selectors import template_row, version_before, version_by_id
+from templates_app.services import set_maintainers
 
 
 class VersionDiffApi(APIView):
@@ -38,3 +42,21 @@ class VersionDiffApi(APIView):
             except ValueError:
                 raise InvalidInput.at("against", "must be a version id (a UUID)") from None
         return Response(VersionDiffOutput(diff_versions(against, version)).data)
+
+
+class MaintainersApi(APIView):
+    @extend_schema(responses={200: MaintainersOutput, **errors(404)}, summary="Who maintains a template")
+    def get(self, request: Request, template_id: UUID) -> Response:
+        return Response(maintainers_json(template_row(template_id)))
+
+    @extend_schema(
+        request=MaintainersInput,
+        responses={200: MaintainersOutput, **errors(403, 404)},
+        summary="Replace who maintains a template (its maintainers or a superuser; at least one stays)",
+    )
+    def put(self, request: Request, template_id: UUID) -> Response:
+        data = validated(MaintainersInput, request.data)
+        set_maintainers(
+            actor=acting_user(request), template_id=template_id, usernames=data["users"], group_names=data["groups"]
+        )
+        return Response(maintainers_json(template_row(template_id)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.auth.models import Group
 from django.test import Client
 
 from lifecycle.releases.models import Deployment
@@ -76,6 +77,7 @@ def test_admin_change_template__description_and_tags__saved_through_service_with
             "category": "analysis",
             "tags": "billing, new-tag",
             "metadata": json.dumps(template.metadata),
+            "maintainers": [str(template.created_by_id)],
             "versions-TOTAL_FORMS": "1",
             "versions-INITIAL_FORMS": "1",
             "versions-0-id": str(template.latest_version_id),
@@ -254,3 +256,88 @@ def test_admin_template_page__links_its_deployments_by_environment(admin_client,
     html = listing.content.decode()
     assert "Linked" in html
     assert "Other" not in html
+
+
+def _author_client(make_user):
+    user = make_user("author")
+    user.is_staff = True  # as create_api_token makes authors
+    user.save()
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def test_admin_change_template__author_who_does_not_maintain_it__read_only_and_post_refused(make_user, create_template):
+    # Given an author who does not maintain the template
+    template = create_template(description="before")
+    client = _author_client(make_user)
+    url = f"/admin/templates_app/prompttemplate/{template.pk}/change/"
+    # When they open its page, then post a change
+    page = client.get(url)
+    response = client.post(
+        url,
+        {
+            "name": template.name,
+            "description": "after",
+            "category": "other",
+            "tags": "",
+            "metadata": "{}",
+            "maintainers": [str(client.user.pk)],
+        },
+    )
+    # Then the page is read-only (no save button), the post is refused, and nothing changed
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert response.status_code == 403
+    template.refresh_from_db()
+    assert template.description == "before"
+    assert not template.maintainers.filter(pk=client.user.pk).exists()
+
+
+def test_admin_change_template__maintaining_author__edits_it_and_its_maintainers(make_user, create_template, author):
+    # Given an author in a group that maintains the template
+    template = create_template(description="before")
+    client = _author_client(make_user)
+    team = Group.objects.create(name="prompt-team")
+    client.user.groups.add(team)
+    template.maintainer_groups.add(team)
+    # When they change its description and make a colleague a maintainer
+    colleague = make_user("author")
+    response = client.post(
+        f"/admin/templates_app/prompttemplate/{template.pk}/change/",
+        {
+            "name": template.name,
+            "description": "after",
+            "category": "other",
+            "tags": "",
+            "metadata": "{}",
+            "maintainers": [str(author.pk), str(colleague.pk)],
+            "maintainer_groups": [str(team.pk)],
+            "versions-TOTAL_FORMS": "0",
+            "versions-INITIAL_FORMS": "0",
+        },
+    )
+    # Then both are saved
+    assert response.status_code == 302, response.content.decode()[:2000]
+    template.refresh_from_db()
+    assert template.description == "after"
+    assert sorted(user.pk for user in template.maintainers.all()) == sorted([author.pk, colleague.pk])
+
+
+def test_admin_add_version__offers_only_the_templates_the_author_may_change(make_user, create_template):
+    # Given a template the author maintains and one they do not
+    client = _author_client(make_user)
+    mine = create_template(actor=client.user)
+    theirs = create_template()
+    # When they open the add-version form, then post a version of the other template
+    form = client.get("/admin/templates_app/templateversion/add/").content.decode()
+    response = client.post(
+        "/admin/templates_app/templateversion/add/",
+        {"template": str(theirs.pk), "content": "Mine now {{inquiry}}", "changelog": "", "bump": ""},
+    )
+    # Then only their own template is offered, and the other one's version is not created
+    assert str(mine.pk) in form
+    assert str(theirs.pk) not in form
+    assert response.status_code == 200  # the form again, with "select a valid choice"
+    assert not TemplateVersion.objects.filter(template=theirs, content="Mine now {{inquiry}}").exists()

@@ -12,7 +12,7 @@ from lifecycle.core.exceptions import InvalidInput, PermissionDenied
 from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, TemplateNotFound
 from templates_app.models import ImmutableVersion, PromptTemplate, TemplateVersion
 from templates_app.semver import Bump
-from templates_app.services import create_template, create_version, update_template
+from templates_app.services import create_template, create_version, set_maintainers, update_template
 
 pytestmark = pytest.mark.django_db
 
@@ -362,10 +362,14 @@ def test_create_version__series_of_changes__each_numbered_from_the_latest(create
 
 
 def test_create_version__new_version__becomes_the_latest_and_records_its_author(
-    create_template, new_version, make_user
+    create_template, new_version, make_user, author
 ):
+    # Given a template maintained by a team, and another author in that team
     template = create_template()
     other_author = make_user("author")
+    team = Group.objects.create(name="support-prompts")
+    other_author.groups.add(team)
+    set_maintainers(actor=author, template_id=template.pk, usernames=[author.username], group_names=[team.name])
 
     version = new_version(template, actor=other_author, content="Other words {{inquiry}}")
 
@@ -638,9 +642,14 @@ def test_create_template__history__one_creation_record_by_the_actor_with_its_tag
     assert sorted(records[0].tags.values_list("tag__name", flat=True)) == ["a", "b"]
 
 
-def test_create_version__history__creation_record_names_the_acting_user(create_template, new_version, make_user):
+def test_create_version__history__creation_record_names_the_acting_user(
+    create_template, new_version, make_user, author
+):
     template = create_template()
     other_author = make_user("author")
+    set_maintainers(
+        actor=author, template_id=template.pk, usernames=[author.username, other_author.username], group_names=[]
+    )
 
     version = new_version(template, actor=other_author, content="New {{inquiry}}")
 
@@ -656,15 +665,16 @@ def test_create_template__history__first_version_recorded_by_the_actor(create_te
     assert [(record.history_type, record.history_user) for record in records] == [("+", author)]
 
 
-def test_update_template__history__change_record_names_the_acting_user(create_template, make_user):
+def test_update_template__history__change_record_names_the_acting_user(create_template, make_user, author):
     template = create_template(description="before")
     editor = make_user("author")
+    set_maintainers(actor=author, template_id=template.pk, usernames=[editor.username], group_names=[])
 
     update_template(actor=editor, template_id=template.pk, description="after")
 
     latest = PromptTemplate.history.filter(id=template.pk).order_by("-history_date", "-history_id").first()
     assert (latest.history_type, latest.history_user, latest.description) == ("~", editor, "after")
-    assert PromptTemplate.history.filter(id=template.pk).count() == 2
+    assert PromptTemplate.history.filter(id=template.pk).count() == 3  # created, maintainers set, edited
 
 
 # concurrency

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lifecycle.core.api.inputs import errors_under, validated
+from lifecycle.core.roles import acting_user
 from lifecycle.releases import selectors
 from lifecycle.releases.api.serializers import TemplateDetailOutput, VersionDetailOutput
 from lifecycle.releases.services import create_template_live_in_development, create_version_live_in_development
@@ -53,7 +54,7 @@ class TemplateListCreateApi(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         data = validated(TemplateCreateInput, request.data)
         template = create_template_live_in_development(
-            actor=request.user,
+            actor=acting_user(request),
             name=data["name"],
             description=data["description"],
             category=data["category"],
@@ -81,7 +82,7 @@ class VersionCreateApi(APIView):
         fields = data["data"]
         with errors_under("data"):
             version = create_version_live_in_development(
-                actor=request.user,
+                actor=acting_user(request),
                 template_id=data["templateId"],
                 definition=DefinitionInput.fields_of(fields),
                 metadata=fields["metadata"],

@@ -16,6 +16,7 @@ from lifecycle.core.api.fastpath import FastPathMixin
 from lifecycle.core.api.inputs import validated
 from lifecycle.core.api.negotiation import JSONOnly
 from lifecycle.core.environments import Environment, check_environment
+from lifecycle.core.roles import acting_user
 from lifecycle.releases import selectors
 from lifecycle.releases.api.serializers import (
     AuditEntryOutput,
@@ -102,7 +103,7 @@ class DeployApi(APIView):
     @extend_schema(request=EnvironmentInput, responses=DeploymentOutput, summary="Deploy a version")
     def put(self, request: Request, version_id: UUID) -> Response:
         data = validated(EnvironmentInput, request.data)
-        deployment = deploy_version(actor=request.user, version_id=version_id, environment=data["environment"])
+        deployment = deploy_version(actor=acting_user(request), version_id=version_id, environment=data["environment"])
         return Response(DeploymentOutput(deployment).data)
 
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import at_once
 from lifecycle.releases.models import Deployment
 from lifecycle.releases.services import create_version_live_in_development as create_version
-from templates_app.services import update_template
+from templates_app.services import set_maintainers, update_template
 
 
 def deploy(api, version_id, environment="development"):
@@ -139,6 +139,7 @@ def test_history__template_versions_and_deployments_newest_first_with_actors(
 ):
     template, first, _ = template_with_two_versions
     editor = make_user("author")
+    set_maintainers(actor=author, template_id=template.pk, usernames=[author.username, editor.username], group_names=[])
     update_template(actor=editor, template_id=template.pk, description="Sharper", tags=["support", "billing"])
     deploy(api.as_user(author), first.pk)
 
@@ -150,6 +151,7 @@ def test_history__template_versions_and_deployments_newest_first_with_actors(
         ("deployment", "created", author.username),  # 1.0.0 back in development
         ("deployment", "changed", author.username),  # 1.0.1 superseded
         ("template", "changed", editor.username),
+        ("template", "changed", author.username),  # the editor became a maintainer
         ("deployment", "created", author.username),  # 1.0.1 deployed on creation
         ("deployment", "changed", author.username),  # 1.0.0 superseded
         ("version", "created", author.username),  # 1.0.1
@@ -163,6 +165,8 @@ def test_history__template_versions_and_deployments_newest_first_with_actors(
     assert changes["tags"]["from"] == ["customer-service", "support"]
     assert changes["tags"]["to"] == ["billing", "support"]
     assert entries[0]["summary"] == "version 1.0.0 in development redeployed"
+    maintainers = {change["field"]: change for change in entries[3]["changes"]}["maintainers"]
+    assert (maintainers["from"], maintainers["to"]) == ([author.username], sorted([author.username, editor.username]))
 
 
 @pytest.mark.django_db
