@@ -185,6 +185,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Names for choice sets that several fields share, so that generated clients get one type each.
+    "ENUM_NAME_OVERRIDES": {
+        "VersionStep": ["major", "minor", "patch"],
+        "ApprovalStatus": "approvals.models.ApprovalRequest.State",
+        "StageStatus": "approvals.models.ApprovalStage.State",
+        "DeploymentStatus": "lifecycle.releases.models.Deployment.State",
+        "VersionStatus": ["active", "inactive"],
+        "ExecutionStatus": ["success", "error", "timeout"],
+    },
     "PREPROCESSING_HOOKS": ["lifecycle.core.api.schema.without_trailing_slash_twins"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, ApprovalStage
 from approvals.selectors import workflow_history
+from approvals.services import MAX_COMMENT_LENGTH
 from lifecycle.core.api.inputs import EnvironmentField, StrictCharField, StrictIntegerField
+from lifecycle.core.environments import Environment
 
 
 class SubmitInput(serializers.Serializer):
@@ -18,7 +21,9 @@ class SubmitInput(serializers.Serializer):
 
 class DecisionData(serializers.Serializer):
     stageIndex = StrictIntegerField(min_value=0)
-    comment = StrictCharField(required=False, allow_blank=True, default="", help_text="required to reject")
+    comment = StrictCharField(
+        required=False, allow_blank=True, default="", max_length=MAX_COMMENT_LENGTH, help_text="required to reject"
+    )
 
 
 class DecisionInput(serializers.Serializer):
@@ -32,7 +37,7 @@ class DecisionInput(serializers.Serializer):
 class CommentInput(serializers.Serializer):
     versionId = serializers.UUIDField()
     environment = EnvironmentField(required=False)
-    comment = StrictCharField()
+    comment = StrictCharField(max_length=MAX_COMMENT_LENGTH)
 
 
 class CancelInput(serializers.Serializer):
@@ -46,8 +51,8 @@ def _username(user: Any) -> str | None:
 
 class StageOutput(serializers.Serializer):
     index = serializers.IntegerField()
-    role = serializers.CharField(source="role.name")
-    status = serializers.CharField(source="state")
+    role = serializers.CharField(source="role.name", help_text="the group whose members decide it")
+    status = serializers.ChoiceField(source="state", choices=ApprovalStage.State.choices)
     decidedBy = serializers.SerializerMethodField()
     comment = serializers.CharField()
     decidedAt = serializers.DateTimeField(source="decided_at", allow_null=True)
@@ -62,8 +67,8 @@ class ApprovalRequestOutput(serializers.Serializer):
     version = serializers.CharField(source="version.number")
     templateId = serializers.UUIDField(source="version.template_id")
     templateName = serializers.CharField(source="version.template.name")
-    environment = serializers.CharField()
-    status = serializers.CharField(source="state")
+    environment = serializers.ChoiceField(choices=Environment.choices)
+    status = serializers.ChoiceField(source="state", choices=ApprovalRequest.State.choices)
     submittedBy = serializers.SerializerMethodField()
     submittedAt = serializers.DateTimeField(source="submitted_at")
     decidedAt = serializers.DateTimeField(source="decided_at", allow_null=True)
@@ -96,6 +101,7 @@ class ApprovalRequestDetailOutput(ApprovalRequestOutput):
     comments = CommentOutput(many=True, source="comments.all")
     history = serializers.SerializerMethodField()
 
+    @extend_schema_field(WorkflowEventOutput(many=True))
     def get_history(self, request: ApprovalRequest) -> list[dict[str, Any]]:
         return WorkflowEventOutput(workflow_history(request), many=True).data  # type: ignore[return-value]
 

@@ -26,6 +26,7 @@ from approvals.api.serializers import (
 from approvals.models import ApprovalRequest
 from approvals.selectors import request_by_id, request_id_for, review_queue
 from lifecycle.core.api.inputs import validated
+from lifecycle.core.api.schema import errors
 from lifecycle.core.roles import acting_user
 
 
@@ -34,7 +35,11 @@ def _request_output(request: ApprovalRequest) -> dict[str, Any]:
 
 
 class SubmitApi(APIView):
-    @extend_schema(request=SubmitInput, responses={201: ApprovalRequestOutput}, summary="Submit for approval")
+    @extend_schema(
+        request=SubmitInput,
+        responses={201: ApprovalRequestOutput, **errors(403, 404, 409)},
+        summary="Submit a version for approval in an environment",
+    )
     def post(self, request: Request) -> Response:
         data = validated(SubmitInput, request.data)
         approval = services.submit_for_approval(
@@ -44,7 +49,11 @@ class SubmitApi(APIView):
 
 
 class ApproveApi(APIView):
-    @extend_schema(request=DecisionInput, responses=ApprovalRequestOutput, summary="Approve the current stage")
+    @extend_schema(
+        request=DecisionInput,
+        responses={200: ApprovalRequestOutput, **errors(403, 404, 409)},
+        summary="Approve the current stage",
+    )
     def post(self, request: Request) -> Response:
         data = validated(DecisionInput, request.data)
         approval = services.approve_stage(
@@ -57,7 +66,11 @@ class ApproveApi(APIView):
 
 
 class RejectApi(APIView):
-    @extend_schema(request=DecisionInput, responses=ApprovalRequestOutput, summary="Reject the current stage")
+    @extend_schema(
+        request=DecisionInput,
+        responses={200: ApprovalRequestOutput, **errors(403, 404, 409)},
+        summary="Reject the current stage (a comment says why)",
+    )
     def post(self, request: Request) -> Response:
         data = validated(DecisionInput, request.data)
         approval = services.reject_stage(
@@ -70,7 +83,11 @@ class RejectApi(APIView):
 
 
 class CancelApi(APIView):
-    @extend_schema(request=CancelInput, responses=ApprovalRequestOutput, summary="Withdraw a pending request")
+    @extend_schema(
+        request=CancelInput,
+        responses={200: ApprovalRequestOutput, **errors(403, 404, 409)},
+        summary="Withdraw a pending request",
+    )
     def post(self, request: Request) -> Response:
         data = validated(CancelInput, request.data)
         approval = services.cancel_request(
@@ -80,7 +97,9 @@ class CancelApi(APIView):
 
 
 class CommentApi(APIView):
-    @extend_schema(request=CommentInput, responses={201: CommentOutput}, summary="Comment on a request")
+    @extend_schema(
+        request=CommentInput, responses={201: CommentOutput, **errors(403, 404)}, summary="Comment on a request"
+    )
     def post(self, request: Request) -> Response:
         data = validated(CommentInput, request.data)
         comment = services.add_comment(
@@ -96,8 +115,12 @@ class PendingApi(generics.GenericAPIView):
     serializer_class = PendingRequestOutput
 
     @extend_schema(
-        parameters=[OpenApiParameter("approverId", str, description="a reviewer's username (default: you)")],
-        responses=PendingRequestOutput(many=True),
+        parameters=[
+            OpenApiParameter(
+                "approverId", str, description="a reviewer's username (default: you); another's queue: superusers only"
+            )
+        ],
+        responses={200: PendingRequestOutput(many=True), **errors(403)},
         summary="What waits for a reviewer, oldest first",
     )
     def get(self, request: Request) -> Response:
@@ -108,6 +131,9 @@ class PendingApi(generics.GenericAPIView):
 
 
 class RequestDetailApi(APIView):
-    @extend_schema(responses=ApprovalRequestDetailOutput, summary="A request, its stages, comments and history")
+    @extend_schema(
+        responses={200: ApprovalRequestDetailOutput, **errors(404)},
+        summary="A request, its stages, comments and history",
+    )
     def get(self, request: Request, request_id: UUID) -> Response:
         return Response(ApprovalRequestDetailOutput(request_by_id(request_id)).data)

@@ -12,10 +12,27 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField
+from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import Environment
 from templates_app.models import Category, PromptTemplate, TemplateVersion
 from templates_app.semver import Bump
 from templates_app.variables import TYPES
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "free-form: the keys of MetadataDoc have their meaning, others are kept as given",
+    }
+)
+class MetadataObjectField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"description": "any JSON value"})
+class AnyValueField(serializers.JSONField):
+    pass
 
 
 # -- documentation of the JSON-typed fields (the checks themselves are in templates_app.definitions) --
@@ -24,8 +41,8 @@ class VariableDoc(serializers.Serializer):
     type = serializers.ChoiceField(choices=TYPES, default="string")
     required = StrictBooleanField(default=True)  # type: ignore[assignment]  # the API's key
     description = StrictCharField(required=False)
-    default = serializers.JSONField(required=False, help_text="only for optional variables")
-    enum = serializers.ListField(child=serializers.JSONField(), required=False)
+    default = AnyValueField(required=False, help_text="only for optional variables; must obey the rules below")
+    enum = serializers.ListField(child=AnyValueField(), required=False, help_text="the only values allowed")
     pattern = StrictCharField(required=False, help_text="a regular expression, matched anywhere unless anchored")
     minLength = serializers.IntegerField(required=False, min_value=0)
     maxLength = serializers.IntegerField(required=False, min_value=0)
@@ -130,6 +147,11 @@ def _username(user: Any) -> str | None:
     return user.get_username() if user is not None else None
 
 
+class VersionChangeOutput(serializers.Serializer):
+    level = serializers.ChoiceField(choices=[bump.label for bump in Bump], help_text="the version step it needs")
+    change = serializers.CharField(help_text="what changed, in words")
+
+
 class VersionSummaryOutput(serializers.Serializer):
     id = serializers.UUIDField()
     version = serializers.CharField(source="number")
@@ -153,8 +175,10 @@ class VersionOutput(serializers.Serializer):
     variables = VariablesField()
     modelConfig = ModelConfigField(source="model_config")
     provider = serializers.CharField()
-    metadata = serializers.JSONField()
-    changes = serializers.JSONField(source="change_summary", help_text="what changed from the version before")
+    metadata = MetadataObjectField(help_text="author, changelog, estimatedTokens, complexity, ... as given")
+    changes = VersionChangeOutput(
+        source="change_summary", many=True, help_text="what changed from the version before, and the step each needs"
+    )
     createdBy = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
 
@@ -174,7 +198,7 @@ class TemplateOutput(serializers.Serializer):
     category = serializers.CharField()
     tags = serializers.SerializerMethodField()
     provider = serializers.CharField(source="latest_version.provider")
-    metadata = serializers.JSONField()
+    metadata = MetadataObjectField()
     latestVersion = LatestVersionOutput(source="latest_version")
     createdBy = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
@@ -228,13 +252,37 @@ class TemplateContentOutput(TemplateOutput):
         return VersionSummaryOutput(self.context["versions"], many=True).data  # type: ignore[return-value]
 
 
+class ValueChangeOutput(serializers.Serializer):
+    to = AnyValueField(help_text="after")
+
+
+declare_field(ValueChangeOutput, "from", AnyValueField(help_text="before"))
+
+
+class VariableFieldChangeOutput(serializers.Serializer):
+    name = serializers.CharField()
+
+
+declare_field(
+    VariableFieldChangeOutput,
+    "fields",
+    serializers.DictField(child=ValueChangeOutput(), help_text="each changed rule, by name: before and after"),
+)
+
+
+class VariableChangesOutput(serializers.Serializer):
+    added = VariableDoc(many=True)
+    removed = VariableDoc(many=True)
+    changed = VariableFieldChangeOutput(many=True)
+
+
 class VersionDiffOutput(serializers.Serializer):
     versionId = serializers.UUIDField(source="version.pk")
     version = serializers.CharField(source="version.number")
     againstVersionId = serializers.UUIDField(source="against.pk", allow_null=True)
     againstVersion = serializers.CharField(source="against.number", allow_null=True)
-    diff = serializers.CharField(source="unified_diff", help_text="unified diff of the content")
-    variables = serializers.JSONField(help_text="{added: [...], removed: [...], changed: [{name, fields}]}")
-    modelConfig = serializers.JSONField(source="model_config", allow_null=True)
-    provider = serializers.JSONField(allow_null=True)
-    changes = serializers.JSONField(help_text="each change with the version step it needs")
+    diff = serializers.CharField(source="unified_diff", help_text="unified diff of the content (or chat messages)")
+    variables = VariableChangesOutput()
+    modelConfig = ValueChangeOutput(source="model_config", allow_null=True, help_text="null: unchanged")
+    provider = ValueChangeOutput(allow_null=True, help_text="null: unchanged")
+    changes = VersionChangeOutput(many=True, help_text="each change with the version step it needs")

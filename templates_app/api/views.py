@@ -28,7 +28,7 @@ class VersionDiffApi(APIView):
         parameters=[
             OpenApiParameter("against", UUID, description="another version of the template (default: the one before)")
         ],
-        responses=VersionDiffOutput,
+        responses={200: VersionDiffOutput, **errors(404)},
         summary="What changed between two versions",
     )
     def get(self, request: Request, version_id: UUID) -> Response:

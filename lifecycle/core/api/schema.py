@@ -59,6 +59,12 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
     return {status: OpenApiResponse(response=_ERROR_REF, description=ERROR_MEANINGS[status]) for status in statuses}
 
 
+def declare_field(serializer_class: type[Any], name: str, field: Any) -> None:
+    """Give a serializer a field whose JSON name cannot be a class attribute: a Python keyword (`from`),
+    or a name Serializer itself uses (`fields`). DRF builds each instance's fields from `_declared_fields`."""
+    serializer_class._declared_fields[name] = field
+
+
 def without_trailing_slash_twins(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
     """drf-spectacular preprocessing hook: every route also answers with a trailing slash (api_path);
     the schema documents each once, without it, as API.md writes them."""
@@ -72,6 +78,7 @@ def document_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, A
     - 401: every operation needs credentials (DEFAULT_PERMISSION_CLASSES);
     - 400, 411, 413, 415: an operation that reads a body (malformed JSON, no length, too large, not JSON);
     - 400: an operation with query parameters (a malformed value);
+    - 404: an operation with an id in its path (an unknown or malformed id);
     - 503: every operation reads the database.
     """
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
@@ -83,8 +90,11 @@ def document_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, A
             common = {401, 503}
             if "requestBody" in operation:
                 common |= {400, 411, 413, 415}
-            if any(parameter.get("in") == "query" for parameter in operation.get("parameters", [])):
+            places = {parameter.get("in") for parameter in operation.get("parameters", [])}
+            if "query" in places:
                 common.add(400)
+            if "path" in places:
+                common.add(404)
             responses = operation.setdefault("responses", {})
             for status in common:
                 responses.setdefault(str(status), {"description": ERROR_MEANINGS[status], "content": error_content})

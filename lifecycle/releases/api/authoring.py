@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lifecycle.core.api.inputs import errors_under, validated
+from lifecycle.core.api.schema import errors
 from lifecycle.core.roles import acting_user
 from lifecycle.releases import selectors
 from lifecycle.releases.api.serializers import TemplateDetailOutput, VersionDetailOutput
@@ -47,7 +48,7 @@ class TemplateListCreateApi(generics.GenericAPIView):
 
     @extend_schema(
         request=TemplateCreateInput,
-        responses={201: TemplateDetailOutput},
+        responses={201: TemplateDetailOutput, **errors(403, 409)},
         summary="Create a template and its first version (active in development at once)",
         filters=False,
     )
@@ -66,7 +67,9 @@ class TemplateListCreateApi(generics.GenericAPIView):
 
 
 class TemplateDetailApi(APIView):
-    @extend_schema(responses=TemplateDetailOutput, summary="A template, its latest version and what is live")
+    @extend_schema(
+        responses={200: TemplateDetailOutput, **errors(404)}, summary="A template, its latest version and what is live"
+    )
     def get(self, request: Request, template_id: UUID) -> Response:
         return Response(template_detail(template_by_id(template_id)))
 
@@ -74,7 +77,7 @@ class TemplateDetailApi(APIView):
 class VersionCreateApi(APIView):
     @extend_schema(
         request=VersionCreateInput,
-        responses={201: VersionDetailOutput},
+        responses={201: VersionDetailOutput, **errors(403, 404, 409)},
         summary="Create the next version (active in development at once)",
     )
     def post(self, request: Request) -> Response:
@@ -92,6 +95,9 @@ class VersionCreateApi(APIView):
 
 
 class VersionDetailApi(APIView):
-    @extend_schema(responses=VersionDetailOutput, summary="A version, where it may be deployed and where it serves")
+    @extend_schema(
+        responses={200: VersionDetailOutput, **errors(404)},
+        summary="A version, where it may be deployed and where it serves",
+    )
     def get(self, request: Request, version_id: UUID) -> Response:
         return Response(version_detail(version_by_id(version_id)))

@@ -10,11 +10,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from lifecycle.core.api.inputs import EnvironmentField, StrictCharField
+from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.releases.models import Deployment
 from lifecycle.releases.selectors import VersionLiveState
 from templates_app.api.serializers import (
+    AnyValueField,
     ContentField,
     MessagesField,
     ModelConfigField,
@@ -68,7 +70,7 @@ class RenderOutput(serializers.Serializer):
     templateId = serializers.UUIDField()
     versionId = serializers.UUIDField()
     version = serializers.CharField()
-    environment = serializers.CharField()
+    environment = serializers.ChoiceField(choices=Environment.choices)
     rendered = serializers.CharField(required=False, help_text="for a text prompt")
     messages = MessagesField(required=False, help_text="for a chat prompt")
     modelConfig = ModelConfigField()
@@ -78,7 +80,7 @@ class ResolveOutput(serializers.Serializer):
     templateId = serializers.UUIDField()
     versionId = serializers.UUIDField()
     version = serializers.CharField()
-    environment = serializers.CharField()
+    environment = serializers.ChoiceField(choices=Environment.choices)
     content = ContentField()
     messages = MessagesField()
     variables = VariablesField()
@@ -91,28 +93,33 @@ class DeploymentOutput(serializers.Serializer):
     templateId = serializers.UUIDField(source="template_id")
     versionId = serializers.UUIDField(source="version_id")
     version = serializers.CharField(source="version.number")
-    environment = serializers.CharField()
-    status = serializers.CharField(source="state")
-    kind = serializers.CharField(help_text="deploy, or redeploy of a version that was active here before")
+    environment = serializers.ChoiceField(choices=Environment.choices)
+    status = serializers.ChoiceField(source="state", choices=Deployment.State.choices)
+    kind = serializers.ChoiceField(
+        choices=Deployment.Kind.choices, help_text="deploy, or redeploy of a version that was active here before"
+    )
     deployedBy = serializers.CharField(source="deployed_by.username")
     deployedAt = serializers.DateTimeField(source="deployed_at")
 
 
-@extend_schema_field({"type": "array", "items": {"type": "object"}})
-class ChangesField(serializers.JSONField):
-    pass
+class AuditChangeOutput(serializers.Serializer):
+    field = serializers.CharField()
+    to = AnyValueField(help_text="the value after (names for tags, maintainers and groups)")
+
+
+declare_field(AuditChangeOutput, "from", AnyValueField(help_text="the value before"))
 
 
 class AuditEntryOutput(serializers.Serializer):
     at = serializers.DateTimeField()
     by = serializers.CharField(allow_null=True)
-    subject = serializers.CharField(
-        help_text="template, version, approval, approval stage, approval comment or deployment"
+    subject = serializers.ChoiceField(
+        choices=["template", "version", "approval", "approval stage", "approval comment", "deployment"]
     )
     subjectId = serializers.CharField(source="subject_id")
-    action = serializers.CharField(help_text="created, changed or deleted")
+    action = serializers.ChoiceField(choices=["created", "changed", "deleted"])
     summary = serializers.CharField()
-    changes = ChangesField(help_text="[{field, from, to}] for a change")
+    changes = AuditChangeOutput(many=True, help_text="for a change: each field that changed")
 
 
 class VersionDetailOutput(VersionOutput):
@@ -125,6 +132,7 @@ class VersionDetailOutput(VersionOutput):
     def _live(self, version: TemplateVersion) -> VersionLiveState:
         return self.context["live"].get(version.pk) or VersionLiveState()
 
+    @extend_schema_field(serializers.ChoiceField(choices=["active", "inactive"]))
     def get_status(self, version: TemplateVersion) -> str:
         return "active" if self._live(version).active_in else "inactive"
 
@@ -156,7 +164,7 @@ class TemplateDetailOutput(TemplateContentOutput):
 
     activeVersions = serializers.SerializerMethodField()
 
-    @extend_schema_field(ActiveVersionsOutput)
+    @extend_schema_field(ActiveVersionsOutput(help_text="each environment's active version, or null"))
     def get_activeVersions(self, template: PromptTemplate) -> dict[str, Any]:
         active: dict[str, Deployment] = self.context["active"]
         return {

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from lifecycle.core.api.fastpath import FastPathMixin
 from lifecycle.core.api.inputs import validated
 from lifecycle.core.api.negotiation import JSONOnly
+from lifecycle.core.api.schema import errors
 from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.roles import acting_user
 from lifecycle.releases import selectors
@@ -57,7 +58,11 @@ class RenderApi(FastPathMixin, APIView):
         request.user = user
         return selectors.render_version(version_id, body.environment, body.variables).to_json()
 
-    @extend_schema(request=RenderInput, responses=RenderOutput, summary="Render the active version")
+    @extend_schema(
+        request=RenderInput,
+        responses={200: RenderOutput, **errors(404)},
+        summary="Render the active version (404: unknown template, or nothing active in the environment)",
+    )
     def post(self, request: Request, template_id: UUID) -> Response:
         return Response(self.render(request.data, template_id))  # type: ignore[arg-type]  # StrictJSONParser: an object
 
@@ -73,7 +78,11 @@ class ResolveApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("environment", str, enum=Environment.values, default=Environment.PRODUCTION)],
-        responses={200: ResolveOutput, 304: OpenApiResponse(description="unchanged since the ETag you sent")},
+        responses={
+            200: ResolveOutput,
+            304: OpenApiResponse(description="unchanged since the ETag you sent"),
+            **errors(404),
+        },
         summary="The active version, for clients that render themselves",
     )
     def get(self, request: Request, template_id: UUID) -> Response:
@@ -100,7 +109,11 @@ class ResolveApi(APIView):
 
 
 class DeployApi(APIView):
-    @extend_schema(request=EnvironmentInput, responses=DeploymentOutput, summary="Deploy a version")
+    @extend_schema(
+        request=EnvironmentInput,
+        responses={200: DeploymentOutput, **errors(403, 404, 409)},
+        summary="Deploy a version (409: not approved for that environment)",
+    )
     def put(self, request: Request, version_id: UUID) -> Response:
         data = validated(EnvironmentInput, request.data)
         deployment = deploy_version(actor=acting_user(request), version_id=version_id, environment=data["environment"])
@@ -111,7 +124,9 @@ class TemplateHistoryApi(generics.GenericAPIView):
     queryset = PromptTemplate.objects.none()  # for the schema; the trail is gathered by a selector
     serializer_class = AuditEntryOutput
 
-    @extend_schema(responses=AuditEntryOutput(many=True), summary="The template's audit trail, newest first")
+    @extend_schema(
+        responses={200: AuditEntryOutput(many=True), **errors(404)}, summary="The template's audit trail, newest first"
+    )
     def get(self, request: Request, template_id: UUID) -> Response:
         template_by_id(template_id)  # 404 for an unknown template, rather than an empty trail
         entries = selectors.audit_trail_for_template(template_id)
