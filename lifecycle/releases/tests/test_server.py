@@ -481,3 +481,45 @@ def test_server__chunked_admin_login_form__read_and_signed_in(server: Server):
     # Then the form was read: the CSRF check passed and the user is signed in (an empty body is a 403)
     assert status == 302, page
     assert headers["location"] == "/admin/"
+
+
+def test_server__overlong_url__414_json_and_the_server_keeps_serving(server: Server):
+    # Given a URL past gunicorn's request line limit (4094 bytes)
+    path = "/api/templates?search=" + "x" * 5000
+    # When it is requested
+    status, headers, answer = _exchange(server, f"GET {path} HTTP/1.1\nHost: 127.0.0.1")
+    # Then the answer is the API's JSON error shape, saying what is wrong
+    assert status == 414, answer
+    assert headers["content-type"] == "application/json"
+    error = json.loads(answer)["error"]
+    assert error["code"] == "uri_too_long"
+    assert "4094" in error["message"]
+    # And the server still answers as before
+    assert server.call("GET", "/api/health")[0] == 200
+
+
+def test_server__oversized_header__431_json(server: Server):
+    # Given a header field past gunicorn's limit (8190 bytes)
+    # When it is sent
+    status, headers, answer = _exchange(server, f"GET /api/templates HTTP/1.1\nHost: 127.0.0.1\nX-Big: {'y' * 9000}")
+    # Then the answer is the API's JSON error shape
+    assert status == 431, answer
+    assert headers["content-type"] == "application/json"
+    assert json.loads(answer)["error"]["code"] == "headers_too_large"
+
+
+def test_server__malformed_chunked_body__400_json(server: Server):
+    # Given a chunked body whose first chunk size is not hexadecimal
+    head = f"""
+        POST /api/templates HTTP/1.1
+        Host: 127.0.0.1
+        Authorization: Token {server.tokens["author"]}
+        Content-Type: application/json
+        Transfer-Encoding: chunked
+        """
+    # When it is posted
+    status, headers, answer = _exchange(server, head, raw_body=b"zz\r\n{}\r\n0\r\n\r\n")
+    # Then it is a 400 in the API's JSON error shape
+    assert status == 400, answer
+    assert headers["content-type"] == "application/json"
+    assert json.loads(answer)["error"]["code"] == "malformed_request"
