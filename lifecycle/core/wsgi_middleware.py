@@ -47,7 +47,7 @@ class ChunkedBodyMiddleware:
                 start_response,
                 HTTPStatus.LENGTH_REQUIRED,
                 "length_required",
-                "This server cannot read a body sent without a length (Transfer-Encoding: chunked) here; "
+                "This server cannot read a body sent without a length (Transfer-Encoding: chunked): "
                 "send it with a Content-Length header.",
             )
         limit: int = settings.MAX_REQUEST_BODY_BYTES
