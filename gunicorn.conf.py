@@ -7,7 +7,14 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # Sync workers, one per core: the render path is CPU-bound (each request is a few short indexed
 # lookups), so more processes than cores only add switching. WEB_CONCURRENCY overrides.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
-worker_class = "sync"
+# gunicorn's sync worker, whose refusals of malformed or oversized requests (an overlong URL: 414) are in
+# the API's JSON error shape instead of gunicorn's HTML page; it serves requests exactly as "sync" does.
+worker_class = "lifecycle.core.gunicorn_worker.JSONErrorSyncWorker"
+# gunicorn's own limits, stated so that they stay bounded: the request line (method, URL, version) and
+# each header field in bytes, and the number of header fields.
+limit_request_line = 4094
+limit_request_field_size = 8190
+limit_request_fields = 100
 # Load the app before forking: workers share its memory and start answering at once.
 preload_app = True
 accesslog = os.environ.get("ACCESS_LOG") or None

@@ -4,6 +4,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from lifecycle.core.wsgi_middleware import ChunkedBodyMiddleware
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifecycle.settings")
 
-application = get_wsgi_application()
+# Chunked request bodies are read (or refused) before Django sees the request: see the middleware.
+application = ChunkedBodyMiddleware(get_wsgi_application())

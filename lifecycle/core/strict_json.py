@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from itertools import compress
 from typing import Any
 
-MAX_DEPTH = 64  # checked where the text is walked anyway (see loads)
+# Containers inside one another, the outermost counting as 1: `{"a": [1]}` is 2 deep.
+MAX_DEPTH = 64
+_TOO_DEEP = f"is nested more than {MAX_DEPTH} levels deep"
 
 
 class JSONRejected(json.JSONDecodeError):
@@ -44,12 +47,10 @@ _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 
 
 def _problem_in(value: Any) -> str | None:
-    """The first problem anywhere in a parsed value (iteratively: no recursion limit to hit)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    """The first NUL or lone surrogate anywhere in a parsed value (iteratively: no recursion limit to hit)."""
+    stack: list[Any] = [value]
     while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return f"is nested more than {MAX_DEPTH} levels deep"
+        item = stack.pop()
         if isinstance(item, str):
             problem = _problem_in_text(item)
             if problem:
@@ -59,10 +60,31 @@ def _problem_in(value: Any) -> str | None:
                 problem = _problem_in_text(key)
                 if problem:
                     return problem
-                stack.append((child, depth + 1))
+                stack.append(child)
         elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
+            stack.extend(item)
     return None
+
+
+_CONTAINERS = frozenset({dict, list})
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers in a parsed value nest more than `limit` deep.
+
+    Ingestion posts a thousand reports per request, so this is on a hot path: it goes down one level at a
+    time, and each level's children are gathered and filtered by builtins (map, compress) rather than by a
+    Python loop over every value. Parsed JSON holds exact dicts and lists, never subclasses.
+    """
+    level = [value] if type(value) in _CONTAINERS else []
+    for _ in range(limit):
+        if not level:
+            return False
+        children: list[Any] = []
+        for container in level:
+            children.extend(container.values() if type(container) is dict else container)
+        level = list(compress(children, map(_CONTAINERS.__contains__, map(type, children))))
+    return bool(level)
 
 
 def _problem_in_text(text: str) -> str | None:
@@ -75,6 +97,23 @@ def _problem_in_text(text: str) -> str | None:
     return None
 
 
+# Measured on this project's machine: counting brackets costs about 0.6 ns a character, walking a parsed
+# value about 50 ns a value (a 1,000-report batch: 840 kB, 23,000 values).
+_COUNT_BRACKETS_UP_TO = 64 * 1024
+
+
+def _may_nest_too_deep(text: str) -> bool:
+    """False when the text has too few brackets to nest past MAX_DEPTH, so that its value need not be walked.
+
+    Small bodies (a render, a single report) are counted, which costs less than walking them. A large one
+    (a batch of a thousand reports) has far more brackets than MAX_DEPTH anyway: counting would only add
+    to the walk it cannot spare, so it is walked at once.
+    """
+    if len(text) > _COUNT_BRACKETS_UP_TO:
+        return True
+    return text.count("{") + text.count("[") > MAX_DEPTH
+
+
 def loads(text: str) -> Any:
     """Parse JSON text, or raise json.JSONDecodeError saying what makes it unacceptable."""
     try:
@@ -82,13 +121,14 @@ def loads(text: str) -> Any:
     except json.JSONDecodeError:
         raise
     except RecursionError:
-        raise JSONRejected("is nested too deeply to read", text) from None
+        raise JSONRejected(_TOO_DEEP, text) from None
     except ValueError as exc:  # from the hooks above, or Python's limit on the digits of an integer
         reason = str(exc) if str(exc).startswith("holds ") else f"holds a number too long to read ({exc})"
         raise JSONRejected(reason, text) from None
-    # The walk over the parsed value runs only when the text could hold a NUL or a lone surrogate: a
-    # batch of a thousand reports is not walked. (Nesting is limited by the parser's own recursion limit,
-    # caught above; nothing that reads stored JSON here recurses in Python.)
+    if _may_nest_too_deep(text) and _nested_deeper_than(value, MAX_DEPTH):
+        raise JSONRejected(_TOO_DEEP, text)
+    # The walk over strings runs only when the text could hold a NUL or a lone surrogate: the strings of a
+    # batch of a thousand reports are not looked at one by one.
     if _SUSPECT_ESCAPE.search(text):
         problem = _problem_in(value)
         if problem:

@@ -10,7 +10,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
 from lifecycle.core import strict_json
-from lifecycle.core.api.errors import PayloadTooLarge
+from lifecycle.core.request_body import drain, too_large_message
 
 
 class StrictJSONParser(BaseParser):
@@ -30,27 +30,22 @@ class StrictJSONParser(BaseParser):
         request = (parser_context or {}).get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
         if declared and declared.isdigit() and int(declared) > limit:
-            _drain(stream, limit)
-            raise PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")
+            drain(stream, limit)
+            raise _payload_too_large(limit)
         raw = stream.read(limit + 1)
         if len(raw) > limit:
-            _drain(stream, limit)
-            raise PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")
+            drain(stream, limit)
+            raise _payload_too_large(limit)
         return parse_json_object(raw)
 
 
-def _drain(stream: IO[Any], limit: int) -> None:
-    """Read (and drop) what the client is still sending, so that it gets to read our 413.
+def _payload_too_large(limit: int) -> Exception:
+    # Imported here, not at the top: errors imports rest_framework.views, whose APIView reads
+    # DEFAULT_PARSER_CLASSES, i.e. this module. Importing errors first (as the WSGI middleware and the
+    # gunicorn worker may, before any view) would otherwise find this module half-initialized.
+    from lifecycle.core.api.errors import PayloadTooLarge
 
-    A server that answers and closes while the body is still arriving makes the client see a broken
-    pipe instead of the answer. Bounded: past ten times the limit we stop reading and let it break.
-    """
-    remaining = 10 * limit
-    while remaining > 0:
-        chunk = stream.read(min(65536, remaining))
-        if not chunk:
-            return
-        remaining -= len(chunk)
+    return PayloadTooLarge(too_large_message(limit))
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -372,3 +372,154 @@ def test_server__executions_reported_then_read_as_metrics(server: Server):
     status, metrics, _ = server.call("GET", f"/api/performance/metrics?versionId={version_id}", token=author)
     assert status == 200, metrics
     assert (metrics["totalExecutions"], metrics["errorCount"], metrics["errorsByType"]) == (40, 10, {"X": 10})
+
+
+def _exchange(
+    server: Server, head: str, chunks: list[bytes] | None = None, raw_body: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
+    """One request over a raw socket, as a client that streams its body would send it: the head's lines
+    (indentation stripped, CRLF added), then each of `chunks` in chunked framing, or `raw_body` as it is.
+    The status, headers and body of the answer."""
+    host, port = server.base.removeprefix("http://").split(":")
+    lines = [line.strip() for line in head.strip().splitlines()]
+    request = "".join(f"{line}\r\n" for line in lines).encode("latin-1") + b"\r\n" + raw_body
+    if chunks is not None:
+        request += b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while part := sock.recv(65536):  # the sync worker closes the connection after each answer
+            answer += part
+    head_bytes, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head_bytes.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    if headers.get("transfer-encoding") == "chunked":
+        decoded, rest = b"", body
+        while (size := int(rest.split(b"\r\n", 1)[0], 16)) > 0:
+            rest = rest.split(b"\r\n", 1)[1]
+            decoded, rest = decoded + rest[:size], rest[size + 2 :]
+        body = decoded
+    return int(status_line.split()[1]), headers, body
+
+
+def test_server__chunked_render_body__read_and_used_for_the_answer(server: Server):
+    # Given a template active in development
+    author = server.tokens["author"]
+    _, template, _ = server.call(
+        "POST",
+        "/api/templates",
+        {"name": "Streamed", "content": "Hello {{who}}", "variables": [{"name": "who"}]},
+        token=author,
+    )
+    # When a client renders it with a body sent in chunks, without a Content-Length
+    body = json.dumps({"environment": "development", "variables": {"who": "chunked world"}}).encode()
+    status, _, answer = _exchange(
+        server,
+        f"""
+        POST /api/templates/{template["id"]}/render HTTP/1.1
+        Host: 127.0.0.1
+        Authorization: Token {server.tokens["reader"]}
+        Content-Type: application/json
+        Transfer-Encoding: chunked
+        """,
+        [body[:10], body[10:25], body[25:]],
+    )
+    # Then the answer is rendered from that body (not "nothing active in production", as for an empty one)
+    assert status == 200, answer
+    assert json.loads(answer)["rendered"] == "Hello chunked world"
+
+
+def test_server__chunked_body_over_the_size_limit__413_json(server: Server):
+    # Given a body one byte over the limit (1 MiB by default), streamed in 64 KiB chunks
+    limit = 1024 * 1024
+    body = json.dumps({"name": "Too big", "description": "x" * limit}).encode()[: limit + 1]
+    chunks = [body[start : start + 65536] for start in range(0, len(body), 65536)]
+    # When it is posted without a Content-Length
+    status, headers, answer = _exchange(
+        server,
+        f"""
+        POST /api/templates HTTP/1.1
+        Host: 127.0.0.1
+        Authorization: Token {server.tokens["author"]}
+        Content-Type: application/json
+        Transfer-Encoding: chunked
+        """,
+        chunks,
+    )
+    # Then it is refused with the API's error shape, and the client could read that answer
+    assert status == 413, answer
+    assert headers["content-type"] == "application/json"
+    assert json.loads(answer)["error"]["code"] == "payload_too_large"
+
+
+def test_server__chunked_admin_login_form__read_and_signed_in(server: Server):
+    # Given a superuser with a password, and the admin's login form (its CSRF cookie and token)
+    server.manage("create_api_token", "chunky-admin", "--superuser")
+    server.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "u = User.objects.get(username='chunky-admin'); u.set_password('s3cret-pass'); u.save()",
+    )
+    status, headers, page = _exchange(server, "GET /admin/login/ HTTP/1.1\nHost: 127.0.0.1")
+    assert status == 200
+    cookie = headers["set-cookie"].split(";")[0]
+    token = page.split(b'name="csrfmiddlewaretoken" value="')[1].split(b'"')[0].decode()
+    # When the form is sent in chunks, without a Content-Length
+    form = f"csrfmiddlewaretoken={token}&username=chunky-admin&password=s3cret-pass&next=/admin/".encode()
+    status, headers, page = _exchange(
+        server,
+        f"""
+        POST /admin/login/ HTTP/1.1
+        Host: 127.0.0.1
+        Cookie: {cookie}
+        Content-Type: application/x-www-form-urlencoded
+        Transfer-Encoding: chunked
+        """,
+        [form[:20], form[20:]],
+    )
+    # Then the form was read: the CSRF check passed and the user is signed in (an empty body is a 403)
+    assert status == 302, page
+    assert headers["location"] == "/admin/"
+
+
+def test_server__overlong_url__414_json_and_the_server_keeps_serving(server: Server):
+    # Given a URL past gunicorn's request line limit (4094 bytes)
+    path = "/api/templates?search=" + "x" * 5000
+    # When it is requested
+    status, headers, answer = _exchange(server, f"GET {path} HTTP/1.1\nHost: 127.0.0.1")
+    # Then the answer is the API's JSON error shape, saying what is wrong
+    assert status == 414, answer
+    assert headers["content-type"] == "application/json"
+    error = json.loads(answer)["error"]
+    assert error["code"] == "uri_too_long"
+    assert "4094" in error["message"]
+    # And the server still answers as before
+    assert server.call("GET", "/api/health")[0] == 200
+
+
+def test_server__oversized_header__431_json(server: Server):
+    # Given a header field past gunicorn's limit (8190 bytes)
+    # When it is sent
+    status, headers, answer = _exchange(server, f"GET /api/templates HTTP/1.1\nHost: 127.0.0.1\nX-Big: {'y' * 9000}")
+    # Then the answer is the API's JSON error shape
+    assert status == 431, answer
+    assert headers["content-type"] == "application/json"
+    assert json.loads(answer)["error"]["code"] == "headers_too_large"
+
+
+def test_server__malformed_chunked_body__400_json(server: Server):
+    # Given a chunked body whose first chunk size is not hexadecimal
+    head = f"""
+        POST /api/templates HTTP/1.1
+        Host: 127.0.0.1
+        Authorization: Token {server.tokens["author"]}
+        Content-Type: application/json
+        Transfer-Encoding: chunked
+        """
+    # When it is posted
+    status, headers, answer = _exchange(server, head, raw_body=b"zz\r\n{}\r\n0\r\n\r\n")
+    # Then it is a 400 in the API's JSON error shape
+    assert status == 400, answer
+    assert headers["content-type"] == "application/json"
+    assert json.loads(answer)["error"]["code"] == "malformed_request"
