@@ -11,7 +11,7 @@ from analytics import histogram
 from analytics.models import Execution, HourlyStats, LatencyHistogram, PendingBatch
 from analytics.rollups import roll_up_pending
 from analytics.tests.conftest import report
-from conftest import at_once
+from lifecycle.testing.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from functools import partial
 import pytest
 
 from approvals.models import ApprovalRequest
-from conftest import at_once
 from lifecycle.releases.models import Deployment
 from lifecycle.releases.services import create_version_live_in_development as create_version
+from lifecycle.testing.concurrency import at_once
 
 
 def deploy(api, user, version, environment="production"):

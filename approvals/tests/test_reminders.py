@@ -12,7 +12,7 @@ from django.utils import timezone
 from approvals.models import ApprovalRequest
 from approvals.services import remind_pending_reviewers
 from approvals.tasks import remind_pending_reviewers as remind_task
-from conftest import at_once
+from lifecycle.testing.concurrency import at_once
 
 
 def age(request, hours):

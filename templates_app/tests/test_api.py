@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import template_payload
+from lifecycle.testing.factories import TemplatePayloadFactory
 from templates_app.models import PromptTemplate, TemplateVersion
 
 pytestmark = pytest.mark.django_db
 
 
 def create(api, user, **overrides):
-    response = api.as_user(user).post("/api/templates", template_payload(**overrides))
+    response = api.as_user(user).post("/api/templates", TemplatePayloadFactory(**overrides))
     assert response.status_code == 201, response.json()
     return response.json()
 
@@ -63,7 +63,7 @@ def test_create_template__chat_messages__stored_and_returned(api, author):
 
 def test_create_template__duplicate_name_any_case__409_and_one_template(api, author):
     create(api, author, name="Summarizer")
-    response = api.as_user(author).post("/api/templates", template_payload(name="summarizer"))
+    response = api.as_user(author).post("/api/templates", TemplatePayloadFactory(name="summarizer"))
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "duplicate_name"
     assert PromptTemplate.objects.filter(name__iexact="summarizer").count() == 1
@@ -71,7 +71,7 @@ def test_create_template__duplicate_name_any_case__409_and_one_template(api, aut
 
 def test_create_template__undeclared_placeholder__400_saying_where(api, author):
     response = api.as_user(author).post(
-        "/api/templates", template_payload(content="Hello {{inquiry}}\nFrom {{ agent }}")
+        "/api/templates", TemplatePayloadFactory(content="Hello {{inquiry}}\nFrom {{ agent }}")
     )
     assert response.status_code == 400
     error = response.json()["error"]
@@ -80,20 +80,20 @@ def test_create_template__undeclared_placeholder__400_saying_where(api, author):
 
 
 def test_create_template__unclosed_placeholder__400_saying_where(api, author):
-    response = api.as_user(author).post("/api/templates", template_payload(content="Answer {{inquiry"))
+    response = api.as_user(author).post("/api/templates", TemplatePayloadFactory(content="Answer {{inquiry"))
     assert response.status_code == 400
     assert "line 1, column 8" in response.json()["error"]["fields"]["content"][0]
 
 
 def test_create_template__invalid_variable_schema__400_naming_the_path(api, author):
     variables = [{"name": "inquiry", "type": "string"}, {"name": "n", "type": "integer", "minimum": "one"}]
-    response = api.as_user(author).post("/api/templates", template_payload(variables=variables))
+    response = api.as_user(author).post("/api/templates", TemplatePayloadFactory(variables=variables))
     assert response.status_code == 400
     assert "variables[1].minimum" in response.json()["error"]["fields"]
 
 
 def test_create_template__without_author_role__403_and_nothing_written(api, reader):
-    response = api.as_user(reader).post("/api/templates", template_payload())
+    response = api.as_user(reader).post("/api/templates", TemplatePayloadFactory())
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"
     assert "author" in response.json()["error"]["message"]
@@ -351,7 +351,7 @@ def test_create_template__unicode_everywhere__stored_and_read_back_by_every_endp
 @pytest.mark.parametrize(("first", "second"), [("École", "école"), ("STRASSE", "straße"), ("Summary", " summary ")])
 def test_create_template__same_name_in_another_case__409_on_every_database(api, author, first, second):
     create(api, author, name=first)
-    response = api.as_user(author).post("/api/templates", template_payload(name=second))
+    response = api.as_user(author).post("/api/templates", TemplatePayloadFactory(name=second))
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "duplicate_name"
 

@@ -7,8 +7,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group
 
-from conftest import at_once, template_payload
 from lifecycle.core.exceptions import InvalidInput, PermissionDenied
+from lifecycle.testing.concurrency import at_once
+from lifecycle.testing.factories import TemplatePayloadFactory
 from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, TemplateNotFound
 from templates_app.models import ImmutableVersion, PromptTemplate, TemplateVersion
 from templates_app.semver import Bump
@@ -37,7 +38,7 @@ def numbers_of(template):
 
 
 def create_as(actor, **overrides):
-    payload = template_payload(**overrides)
+    payload = TemplatePayloadFactory(**overrides)
     return create_template(
         actor=actor,
         name=payload["name"],

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.test import override_settings
 
-from conftest import template_payload
+from lifecycle.testing.factories import TemplatePayloadFactory
 from templates_app.models import PromptTemplate, TemplateVersion
 
 WRITES = [
@@ -103,22 +103,22 @@ def test_write__body_not_acceptable_json__400_and_nothing_written(
     ],
 )
 def test_create_template__wrong_typed_or_null_field__400_naming_it(api, author, nothing_written, field, value):
-    response = api.as_user(author).post("/api/templates", template_payload(**{field: value}))
+    response = api.as_user(author).post("/api/templates", TemplatePayloadFactory(**{field: value}))
     error = assert_error(response, 400, "invalid")
     assert any(path == field or path.startswith((f"{field}.", f"{field}[")) for path in error["fields"]), error
 
 
 def test_write__body_over_the_size_limit__413(api, author, nothing_written):
-    huge = template_payload(description="x" * (1024 * 1024))
+    huge = TemplatePayloadFactory(description="x" * (1024 * 1024))
     response = api.as_user(author).raw("POST", "/api/templates", json.dumps(huge).encode())
     assert_error(response, 413, "payload_too_large")
 
 
 @override_settings(MAX_REQUEST_BODY_BYTES=2048)
 def test_write__limit_is_configurable__413_just_above_it(api, author):
-    small = template_payload(description="x" * 100)
+    small = TemplatePayloadFactory(description="x" * 100)
     assert api.as_user(author).post("/api/templates", small).status_code == 201
-    big = template_payload(name="another", description="x" * 2100)
+    big = TemplatePayloadFactory(name="another", description="x" * 2100)
     assert_error(api.as_user(author).post("/api/templates", big), 413, "payload_too_large")
     assert PromptTemplate.objects.count() == 1
 
@@ -222,6 +222,6 @@ def test_database_busy__503_with_retry_after_and_nothing_written(api, author, no
         raise OperationalError("database is locked")
 
     monkeypatch.setattr("templates_app.services._save_template", locked)
-    response = api.as_user(author).post("/api/templates", template_payload())
+    response = api.as_user(author).post("/api/templates", TemplatePayloadFactory())
     assert_error(response, 503, "unavailable")
     assert response["Retry-After"] == "1"

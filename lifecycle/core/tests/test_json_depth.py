@@ -9,10 +9,10 @@ import pytest
 from django import forms
 from django.test import Client
 
-from conftest import template_payload
 from lifecycle.core import strict_json
 from lifecycle.core.forms import StrictJSONFormField
 from lifecycle.core.strict_json import MAX_DEPTH
+from lifecycle.testing.factories import TemplatePayloadFactory
 from templates_app.models import PromptTemplate
 
 
@@ -42,7 +42,7 @@ def _too_deep_bodies(version_id: str, template_id: str) -> list[tuple[str, dict[
     """(path, body) for each endpoint, every body otherwise valid and nested exactly MAX_DEPTH + 1 deep."""
     execution = {"templateVersionId": version_id, "status": "success", "responseTime": 10}
     bodies = [
-        ("/api/templates", template_payload(metadata={"deep": nested(MAX_DEPTH - 1)})),
+        ("/api/templates", TemplatePayloadFactory(metadata={"deep": nested(MAX_DEPTH - 1)})),
         ("/api/versions/create", {"templateId": template_id, "data": {"metadata": {"deep": nested(MAX_DEPTH - 2)}}}),
         ("/api/executions", {**execution, "input": nested(MAX_DEPTH)}),
         ("/api/executions/batch", {"executions": [{**execution, "input": nested(MAX_DEPTH - 2)}]}),
@@ -76,7 +76,7 @@ def test_write__body_nested_one_level_past_the_limit__400_naming_the_nesting(api
 
 def test_create_template__metadata_nested_exactly_to_the_limit__stored_and_admin_page_renders(api, superuser):
     # Given a template whose metadata makes the body exactly MAX_DEPTH deep
-    payload = template_payload(metadata={"deep": nested(MAX_DEPTH - 2)})
+    payload = TemplatePayloadFactory(metadata={"deep": nested(MAX_DEPTH - 2)})
     assert depth_of(payload) == MAX_DEPTH
     # When it is created
     response = api.as_user(superuser).post("/api/templates", payload)

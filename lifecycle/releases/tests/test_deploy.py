@@ -6,9 +6,9 @@ from functools import partial
 
 import pytest
 
-from conftest import at_once
 from lifecycle.releases.models import Deployment
 from lifecycle.releases.services import create_version_live_in_development as create_version
+from lifecycle.testing.concurrency import at_once
 from templates_app.services import set_maintainers, update_template
 
 

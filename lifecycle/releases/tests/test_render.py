@@ -8,10 +8,10 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from conftest import template_payload
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.releases.api.serializers import RenderInput, read_render_input
 from lifecycle.releases.services import create_version_live_in_development as create_version
+from lifecycle.testing.factories import TemplatePayloadFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -249,7 +249,7 @@ def test_resolve__active_version_with_etag_and_revalidation(api, reader, author,
     assert response.status_code == 200
     body = response.json()
     assert body["versionId"] == str(template.latest_version_id)
-    assert body["content"] == template_payload()["content"]
+    assert body["content"] == TemplatePayloadFactory()["content"]
     assert body["variables"][0]["name"] == "inquiry"
     assert body["modelConfig"]["maxTokens"] == 500
     etag = response["ETag"]

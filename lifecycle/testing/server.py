@@ -1,0 +1,157 @@
+"""The real server, started as `make run` starts it (gunicorn with several worker processes, a Celery
+worker and beat) on a database of its own, for the tests marked `server`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+WORKERS = 3
+
+
+@dataclass
+class Server:
+    base: str
+    env: dict[str, str]
+    tokens: dict[str, str]
+    log: Path | None = None
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Token {token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                payload = response.read()
+                return response.status, json.loads(payload) if payload else None, dict(response.headers)
+        except urllib.error.HTTPError as error:
+            payload = error.read()
+            return error.code, json.loads(payload) if payload else None, dict(error.headers)
+
+    def manage(self, *args: str) -> str:
+        return subprocess.run(
+            [str(VENV_BIN / "python"), "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _fresh_database(tmp: Path) -> tuple[str, Any]:
+    """A database of its own for the server: SQLite in tmp, or a new one on DATABASE_URL's PostgreSQL."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return f"sqlite:///{tmp / 'e2e.sqlite3'}", lambda: None
+    import psycopg
+
+    name = f"lifecycle_e2e_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+@contextmanager
+def running_server(tmp: Path) -> Iterator[Server]:
+    """The stack on a free port, with tokens for an author (and deployer), a reader, one reviewer per
+    approval role and a deployer; stopped (and its database dropped) on leaving."""
+    database_url, drop_database = _fresh_database(tmp)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "lifecycle.settings",
+        "LIFECYCLE_DATA_DIR": str(tmp / "var"),
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(WORKERS),
+        "HEARTBEAT_SECONDS": "1",
+        # Reminders due after 3.6 s, checked every 3 s: the worker's emails show in the server's log.
+        "APPROVAL_REMINDER_AFTER_HOURS": "0.001",
+        "APPROVAL_REMINDER_CHECK_MINUTES": "0.05",
+        "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+    }
+    # With REDIS_URL (CI's second run) the stack runs on Redis, as in production; else on the broker folder.
+    server = Server(base=f"http://127.0.0.1:{port}", env=env, tokens={})
+    server.manage("migrate", "--noinput")
+    server.manage("seed")
+    server.tokens["author"] = server.manage("create_api_token", "author", "--groups", "author,deployer").split()[-1]
+    server.tokens["reader"] = server.manage("create_api_token", "reader").split()[-1]
+
+    for role in ("technical", "qa", "security", "business"):
+        server.tokens[role] = server.manage("create_api_token", f"{role}-reviewer", "--groups", role).split()[-1]
+    server.tokens["deployer"] = server.manage("create_api_token", "deployer", "--groups", "deployer").split()[-1]
+    server.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "User.objects.filter(username='qa-reviewer').update(email='qa@example.com')",
+    )
+    server.log = tmp / "server.log"
+    log = server.log.open("w")
+    process = subprocess.Popen(
+        [str(VENV_BIN / "honcho"), "--procfile", "Procfile", "start", "--port", str(port), "--no-colour"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if server.call("GET", "/api/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+        drop_database()
