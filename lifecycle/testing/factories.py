@@ -22,9 +22,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     is_superuser = False
 
     @factory.post_generation
-    def roles(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+    def roles(user: User, create: bool, extracted: Any, **kwargs: Any) -> None:  # noqa: N805 (the made object)
         # get_or_create: a transactional test's flush removes the groups the migration seeded.
-        self.groups.add(*[Group.objects.get_or_create(name=role)[0] for role in extracted or ()])
+        user.groups.add(*[Group.objects.get_or_create(name=role)[0] for role in extracted or ()])
 
 
 class TemplatePayloadFactory(factory.DictFactory):
@@ -75,7 +75,7 @@ def create_template(actor: User, **overrides: Any) -> Any:
     from lifecycle.releases.services import create_template_live_in_development
     from templates_app.api.serializers import DefinitionInput
 
-    payload = TemplatePayloadFactory(**overrides)
+    payload: dict[str, Any] = TemplatePayloadFactory(**overrides)  # type: ignore[assignment]  # a DictFactory
     return create_template_live_in_development(
         actor=actor,
         name=payload["name"],
