@@ -1,16 +1,22 @@
 """The JSON of executions and performance (API.md, "Executions and performance").
 
 Reports are checked by analytics.reports (by hand, for speed); the serializers here document the bodies.
+Queries are read by input serializers (`validated`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from analytics.models import Execution
+from analytics.windows import AHEAD, EARLIEST, Window, iso
 from lifecycle.core.api.inputs import EnvironmentField, StrictCharField, StrictIntegerField
+
+_WINDOW_REACH = f"between {iso(EARLIEST)} and {AHEAD.days} day after now"
 
 
 class TokenUsageDoc(serializers.Serializer):
@@ -57,6 +63,94 @@ class BatchInput(serializers.Serializer):
 class BatchOutput(serializers.Serializer):
     created = serializers.IntegerField()
     duplicates = serializers.IntegerField(help_text="already stored, or repeated in the batch (by requestId)")
+
+
+# Queries
+
+
+class MomentField(serializers.DateTimeField):
+    """An ISO 8601 time with a zone, as UTC, within the reach of a window (analytics.windows)."""
+
+    default_error_messages = {
+        "invalid": "must be an ISO 8601 time with a zone, e.g. 2026-01-31T00:00:00Z",
+        "naive": "needs a time zone (e.g. Z or +02:00)",
+        "out_of_reach": f"must be {_WINDOW_REACH}",
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if not isinstance(value, str):
+            self.fail("invalid")
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail("invalid")
+        if moment.utcoffset() is None:
+            self.fail("naive")
+        # Compared before converting: 0001-01-01T00:00:00+14:00 has no year in UTC to be converted into.
+        if not EARLIEST <= moment <= timezone.now() + AHEAD:
+            self.fail("out_of_reach")
+        return moment.astimezone(UTC)
+
+
+class WindowQuery(serializers.Serializer):
+    """A window [startDate, endDate) and an environment; `window` in the validated data."""
+
+    DEFAULT_DAYS: int | None = None  # startDate left out: this many days before endDate (None: all time)
+
+    startDate = MomentField(
+        required=False,
+        help_text=f"included: the window is [startDate, endDate); {_WINDOW_REACH}. Equal to endDate: an empty window",
+    )
+    endDate = MomentField(required=False, help_text=f"excluded; {_WINDOW_REACH}; default: now")
+    environment = EnvironmentField(required=False, help_text="default: every environment")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        end = attrs.get("endDate") or timezone.now()
+        start = attrs.get("startDate")
+        if start is None and self.DEFAULT_DAYS is not None:
+            start = max(EARLIEST, end - timedelta(days=self.DEFAULT_DAYS))
+        if start is not None and start > end:
+            raise serializers.ValidationError({"startDate": "must not be after endDate (equal: an empty window)"})
+        attrs["window"] = Window(start, end)
+        return attrs
+
+
+class MetricsQuery(WindowQuery):
+    versionId = serializers.UUIDField()
+    startDate = MomentField(
+        required=False,
+        help_text=f"included: the window is [startDate, endDate); {_WINDOW_REACH}; default: all time",
+    )
+
+
+HOURLY_UP_TO = timedelta(days=31)
+
+
+class AnalyticsQuery(WindowQuery):
+    DEFAULT_DAYS = 30
+
+    templateId = serializers.UUIDField()
+    startDate = MomentField(
+        required=False,
+        help_text=f"included: the window is [startDate, endDate); {_WINDOW_REACH}; default: 30 days before endDate",
+    )
+    granularity = serializers.ChoiceField(
+        choices=["hour", "day"],
+        required=False,
+        help_text="the time series' buckets (UTC); default: hour for windows of up to 3 days, else day; "
+        "hour for windows of up to 31 days",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        window: Window = attrs["window"]
+        assert window.start is not None  # DEFAULT_DAYS
+        length = window.end - window.start
+        granularity = attrs.get("granularity") or ("hour" if length <= timedelta(days=3) else "day")
+        if granularity == "hour" and length > HOURLY_UP_TO:
+            raise serializers.ValidationError({"granularity": "hour is for windows of up to 31 days"})
+        attrs["granularity"] = granularity
+        return attrs
 
 
 def _iso(moment: Any) -> str:
