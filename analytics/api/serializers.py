@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.utils import timezone
 from rest_framework import serializers
 
 from analytics.models import Execution
+from analytics.reports import ExecutionReport
 from analytics.windows import AHEAD, EARLIEST, Window, iso
 from lifecycle.core.api.inputs import EnvironmentField, StrictCharField, StrictIntegerField
 
@@ -29,7 +31,14 @@ class TokenUsageDoc(serializers.Serializer):
 class ExecutionMetadataDoc(serializers.Serializer):
     userAgent = StrictCharField(required=False, max_length=500)
     region = StrictCharField(required=False, max_length=50)
-    requestId = StrictCharField(required=False, max_length=200, help_text="the same id again is stored once")
+    requestId = StrictCharField(
+        required=False,
+        max_length=200,
+        help_text=(
+            "unique per template: the same id again for the same template is stored once (200, a receipt); "
+            "under another template it is another execution"
+        ),
+    )
 
 
 class ErrorDoc(serializers.Serializer):
@@ -62,7 +71,9 @@ class BatchInput(serializers.Serializer):
 
 class BatchOutput(serializers.Serializer):
     created = serializers.IntegerField()
-    duplicates = serializers.IntegerField(help_text="already stored, or repeated in the batch (by requestId)")
+    duplicates = serializers.IntegerField(
+        help_text="reports not stored: their template already had their requestId, or it came earlier in the batch"
+    )
 
 
 # Queries
@@ -157,7 +168,7 @@ def _iso(moment: Any) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def execution_json(execution: Execution) -> dict[str, Any]:
+def execution_json(execution: Execution, *, duplicate: bool = False) -> dict[str, Any]:
     """A stored execution, in the shape it was reported in."""
     return {
         "id": str(execution.id),
@@ -188,4 +199,17 @@ def execution_json(execution: Execution) -> dict[str, Any]:
         "error": {"type": execution.error_type, "message": execution.error_message} if execution.error_type else None,
         "input": execution.input,
         "output": execution.output,
+        "duplicate": duplicate,
+    }
+
+
+def receipt_json(report: ExecutionReport, stored_id: UUID) -> dict[str, Any]:
+    """The answer to a duplicate: what the caller sent, and the id of the execution stored for its request id
+    before; nothing of that execution's contents."""
+    return {
+        "id": str(stored_id),
+        "templateId": str(report.template_id),
+        "templateVersionId": str(report.version_id),
+        "requestId": report.request_id,
+        "duplicate": True,
     }

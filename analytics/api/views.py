@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -17,43 +15,31 @@ from analytics.api.serializers import (
     ExecutionInput,
     MetricsQuery,
     execution_json,
+    receipt_json,
 )
 from analytics.metrics import check_may_read, template_analytics, version_metrics
-from analytics.models import Execution
-from analytics.services import MAX_BATCH, read_reports, record_executions
+from analytics.services import read_batch, read_single_report, record_execution, record_executions
 from lifecycle.core.api.inputs import validated
-from lifecycle.core.exceptions import InvalidInput
 from templates_app.selectors import template_row, version_by_id, versions_of
 
 
 class ExecutionApi(APIView):
-    @extend_schema(request=ExecutionInput, responses={201: dict, 200: dict}, summary="Record an execution")
+    @extend_schema(
+        request=ExecutionInput,
+        responses={201: dict, 200: dict},
+        summary="Record an execution",
+    )
     def post(self, request: Request) -> Response:
-        (report,) = _one(request.data)
-        recorded = record_executions([report])
-        if recorded.created:
-            stored = Execution.objects.get(pk=report.id)
-            return Response(execution_json(stored), status=status.HTTP_201_CREATED)
-        stored = Execution.objects.get(request_id=report.request_id)
-        return Response(execution_json(stored), status=status.HTTP_200_OK)
-
-
-def _one(data: Any) -> list[Any]:
-    try:
-        return read_reports([data])
-    except InvalidInput as exc:
-        # A single report's fields are named without the batch's `executions[0].` prefix.
-        fields = {path.removeprefix("executions[0].") or "body": msgs for path, msgs in exc.fields.items()}
-        raise InvalidInput.of(fields) from None
+        recorded = record_execution(read_single_report(request.data))
+        if recorded.execution is not None:
+            return Response(execution_json(recorded.execution), status=status.HTTP_201_CREATED)
+        return Response(receipt_json(recorded.report, recorded.stored_id), status=status.HTTP_200_OK)
 
 
 class ExecutionBatchApi(APIView):
     @extend_schema(request=BatchInput, responses={201: BatchOutput}, summary="Record up to 1,000 executions")
     def post(self, request: Request) -> Response:
-        executions = request.data.get("executions")  # type: ignore[union-attr]  # StrictJSONParser: an object
-        if not isinstance(executions, list) or not 1 <= len(executions) <= MAX_BATCH:
-            raise InvalidInput.at("executions", f"must be a list of 1 to {MAX_BATCH} executions")
-        recorded = record_executions(read_reports(executions))
+        recorded = record_executions(read_batch(request.data))
         body = {"created": len(recorded.created), "duplicates": len(recorded.duplicates)}
         return Response(body, status=status.HTTP_201_CREATED)
 

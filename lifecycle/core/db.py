@@ -153,12 +153,12 @@ def insert_ignoring_conflicts(
     model: type[models.Model],
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
-    conflict_column: str,
+    conflict_columns: Sequence[str],
     returning: str,
 ) -> list[Any]:
     """INSERT rows (values for the model's `columns`, in the driver's form), skipping those that conflict
-    on `conflict_column`; the `returning` column of those inserted. For bulk writes on a hot path
-    (analytics ingestion), so each database gets its fastest way:
+    on the unique `conflict_columns`; the `returning` column of those inserted. For bulk writes on a hot
+    path (analytics ingestion), so each database gets its fastest way:
 
     PostgreSQL: INSERT ... SELECT FROM unnest(one array per column): one small statement whatever the
     number of rows (a multi-row VALUES of thousands of parameters costs psycopg more to parse than the
@@ -170,7 +170,8 @@ def insert_ignoring_conflicts(
     if conn.connection is None:
         conn.ensure_connection()
     column_sql = ", ".join(qn(column) for column in columns)
-    suffix = f"ON CONFLICT ({qn(conflict_column)}) DO NOTHING RETURNING {qn(returning)}"
+    conflict_sql = ", ".join(qn(column) for column in conflict_columns)
+    suffix = f"ON CONFLICT ({conflict_sql}) DO NOTHING RETURNING {qn(returning)}"
     started = time.perf_counter()
     with conn.wrap_database_errors:
         if conn.vendor == "postgresql":
