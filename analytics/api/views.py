@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.api.serializers import (
+    AnalyticsOutput,
     AnalyticsQuery,
     BatchInput,
     BatchOutput,
     ExecutionInput,
+    ExecutionOutput,
+    ExecutionReceiptOutput,
+    MetricsOutput,
     MetricsQuery,
     execution_json,
     receipt_json,
@@ -20,13 +24,20 @@ from analytics.api.serializers import (
 from analytics.metrics import check_may_read, template_analytics, version_metrics
 from analytics.services import read_batch, read_single_report, record_execution, record_executions
 from lifecycle.core.api.inputs import validated
+from lifecycle.core.api.schema import errors
 from templates_app.selectors import template_row, version_by_id, versions_of
 
 
 class ExecutionApi(APIView):
     @extend_schema(
         request=ExecutionInput,
-        responses={201: dict, 200: dict},
+        responses={
+            201: OpenApiResponse(ExecutionOutput, description="Stored."),
+            200: OpenApiResponse(
+                ExecutionReceiptOutput,
+                description="The template already has an execution with this metadata.requestId: nothing stored.",
+            ),
+        },
         summary="Record an execution",
     )
     def post(self, request: Request) -> Response:
@@ -47,7 +58,7 @@ class ExecutionBatchApi(APIView):
 class MetricsApi(APIView):
     @extend_schema(
         parameters=[MetricsQuery],
-        responses=dict,
+        responses={200: MetricsOutput, **errors(403, 404)},
         summary="A version's metrics (default window: all time)",
     )
     def get(self, request: Request) -> Response:
@@ -60,7 +71,7 @@ class MetricsApi(APIView):
 class AnalyticsApi(APIView):
     @extend_schema(
         parameters=[AnalyticsQuery],
-        responses=dict,
+        responses={200: AnalyticsOutput, **errors(403, 404)},
         summary="A template's analytics (default window: the last 30 days)",
     )
     def get(self, request: Request) -> Response:
