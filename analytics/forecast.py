@@ -67,4 +67,4 @@ def forecast(daily: Sequence[tuple[date, float, float]], horizon: int = HORIZON_
                 "costHigh": round(cost_high, 6),
             }
         )
-    return {**base, "available": True, "days": days}
+    return {**base, "available": True, "reason": None, "days": days}

@@ -4,15 +4,17 @@ performance"). Rates are percentages (0-100); times are milliseconds; percentile
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
+from django.utils import timezone
 
 from analytics import histogram
 from analytics.forecast import forecast
+from analytics.rollups import STAT_FIELDS
 from analytics.selectors import Scope, Totals, error_summaries, fold, latency_histograms, raw_rows, stat_totals
-from analytics.windows import Window
+from analytics.windows import DAY, Window, floor_day
 from lifecycle.core.db import one_snapshot
 from lifecycle.core.exceptions import PermissionDenied
 from lifecycle.core.roles import Role, has_role
@@ -81,9 +83,16 @@ def version_metrics(version: Any, window: Window, environment: str | None) -> di
 
 
 def template_analytics(
-    template: Any, versions: dict[Any, str], window: Window, environment: str | None, granularity: str
+    template: Any,
+    versions: dict[Any, str],
+    window: Window,
+    environment: str | None,
+    granularity: str,
+    *,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """`versions` maps the template's version ids to their numbers."""
+    """`versions` maps the template's version ids to their numbers. Without executions in the window:
+    zeros, nulls and empty lists, in the same shape."""
     scope: Scope = {"template_id": template.pk}
     if environment:
         scope["environment"] = environment
@@ -94,8 +103,11 @@ def template_analytics(
         latencies = latency_histograms(scope, window, by_version=True, bucket=granularity, raw=raw)
         errors = error_summaries(scope, window, raw=raw)
     keys = list(grouped)  # (version_id, region, bucket)
-    matrix = np.array([totals.sums for totals in grouped.values()]).reshape(len(keys), -1)
-    overall = Totals(matrix.sum(axis=0)) if keys else Totals()
+    # Its width given: an empty window has no rows to tell it (numpy cannot reshape 0 values to "-1").
+    matrix = np.array([totals.sums for totals in grouped.values()], dtype=np.float64).reshape(
+        len(keys), len(STAT_FIELDS)
+    )
+    overall = Totals(matrix.sum(axis=0))
     by_version = fold(keys, matrix, lambda key: (key[0],))
     by_region = fold(keys, matrix, lambda key: (key[1],))
     series = fold(keys, matrix, lambda key: (key[2],))
@@ -158,24 +170,23 @@ def template_analytics(
             }
             for (bucket,), totals in sorted(series.items())
         ],
-        "forecast": forecast(_consecutive_days(daily, window)),
+        "forecast": forecast(_history(daily, window, now or timezone.now())),
     }
 
 
-def _consecutive_days(daily: dict[tuple, Totals], window: Window) -> list[tuple[Any, float, float]]:
-    """Every day from the first with executions to the window's last, zeros where none ran."""
-    if not daily:
-        return []
-    days = sorted(bucket for (bucket,) in daily)
-    first, last = days[0], days[-1]
-    end_day = window.end.replace(hour=0, minute=0, second=0, microsecond=0)
-    if end_day == window.end:  # the window ends at midnight: that day is not in it
-        end_day -= timedelta(days=1)
-    last = max(last, end_day)
-    rows = []
-    day = first
+def _history(daily: dict[tuple, Totals], window: Window, now: datetime) -> list[tuple[Any, float, float]]:
+    """The daily history a forecast rests on: every day from the first with executions to the last of the
+    window, or today if the window ends later, zeros where none ran. Days to come are not days without
+    executions; and so the days handled are bounded by the data and now, whatever the window's end."""
+    end = min(window.end, now)
+    last = floor_day(end)
+    if last == end:  # it ends at midnight: that day is not in it
+        last -= DAY
+    days = sorted(bucket for (bucket,) in daily if bucket <= last)  # not the few minutes of clock skew after now
+    rows: list[tuple[Any, float, float]] = []
+    day = days[0] if days else last + DAY
     while day <= last:
         totals = daily.get((day,))
         rows.append((day.date(), totals.executions if totals else 0.0, totals.cost if totals else 0.0))
-        day += timedelta(days=1)
+        day += DAY
     return rows

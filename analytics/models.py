@@ -37,7 +37,8 @@ class Execution(models.Model):
     provider = models.CharField(max_length=50, blank=True)
     region = models.CharField(max_length=50, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
-    request_id = models.CharField(max_length=200, null=True, unique=True)  # reporting twice stores once
+    # The integration's id of the call: reporting it twice for one template stores it once (execution_request).
+    request_id = models.CharField(max_length=200, null=True)
     user_ref = models.CharField(max_length=200, blank=True)  # the integration's own user id
     user_satisfaction = models.PositiveSmallIntegerField(null=True)
     converted = models.BooleanField(null=True)
@@ -51,6 +52,12 @@ class Execution(models.Model):
     output = models.TextField(blank=True)
 
     class Meta:
+        constraints = [
+            # Per template, not across the database: one template's reports can neither reach another's
+            # execution by its request id nor be dropped as duplicates of ids another template claimed.
+            # NULLs are distinct: reports without a request id are all stored.
+            models.UniqueConstraint(fields=["template_id", "request_id"], name="execution_request"),
+        ]
         indexes = [
             models.Index(fields=["version_id", "executed_at"], name="execution_version_time"),
             models.Index(fields=["template_id", "executed_at"], name="execution_template_time"),

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from analytics.windows import EARLIEST, iso
 from lifecycle.core.db import as_uuid
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
 from lifecycle.core.ids import uuid7
@@ -152,8 +153,12 @@ def _timestamp(value: Any, rules: Rules) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ReportInvalid("timestamp", "must be an ISO 8601 time with a zone, e.g. 2026-01-31T12:00:00Z") from None
-    if moment.tzinfo is None:
+    if moment.utcoffset() is None:
         raise ReportInvalid("timestamp", "needs a time zone (e.g. Z or +02:00)")
+    # Compared before converting: 0001-01-01T00:00:00+14:00 has no year in UTC to be converted into.
+    if moment < EARLIEST:
+        # No query window reaches further back (analytics.windows): an execution stored so would never be seen.
+        raise ReportInvalid("timestamp", f"must not be before {iso(EARLIEST)}")
     if moment > rules.latest:
         raise ReportInvalid("timestamp", "is in the future")
     return moment.astimezone(UTC)

@@ -44,7 +44,14 @@ from analytics.models import (
     PendingBatch,
     Sums,
 )
-from lifecycle.core.db import as_uuid, column_of, driver_rows, driver_values, one_writer_at_a_time
+from lifecycle.core.db import (
+    as_uuid,
+    column_of,
+    driver_rows,
+    driver_values,
+    max_query_params,
+    one_writer_at_a_time,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +128,8 @@ class Aggregates:
 # queries, a WAL checkpoint): passes of a couple of small batches made the worker spend as much CPU per
 # row as the requests that stored them, on the same cores (README, "Executions at a million rows").
 PASS_EXECUTIONS = 10_000
-# And at most this many batches (single reports are batches of one), as parameters of one statement.
+# And at most this many batches (single reports are batches of one), as parameters of one statement (and
+# never more than half of the connection's parameter limit, which leaves room for the statement's others).
 PASS_BATCHES = 1_000
 
 
@@ -157,6 +165,7 @@ def _oldest_pending(max_executions: int, max_batches: int) -> tuple[list[UUID], 
     or `max_batches` of them; and whether more batches were pending."""
     batch_ids: list[UUID] = []
     held = 0
+    max_batches = max(1, min(max_batches, max_query_params() // 2))
     oldest = PendingBatch.objects.order_by("created_at").values_list("pk", "executions")[: max_batches + 1]
     for batch_id, executions in oldest:
         if held >= max_executions or len(batch_ids) == max_batches:
@@ -327,8 +336,8 @@ def _upsert(
     conflict = ", ".join(qn(column_of(model, name)) for name in key_fields)
     tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(updates)}"
     row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    # At most ~10,000 parameters a statement: SQLite refuses more than 32,766.
-    per_statement = (10_000 // len(columns)) * len(columns)
+    # At most ~10,000 parameters a statement, and never more than the connection takes.
+    per_statement = (min(10_000, max_query_params()) // len(columns)) * len(columns)
     with connection.cursor() as cursor:
         for offset in range(0, len(params), per_statement):
             chunk = params[offset : offset + per_statement]
@@ -356,9 +365,11 @@ def _merge_latencies(
     empty = histogram.encode(histogram.empty())
     locking = " FOR UPDATE" if connection.features.has_select_for_update else ""
     stored: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+    # The SELECT below takes up to one parameter per key and key column.
+    per_chunk = max(1, min(1000, max_query_params() // len(key_fields)))
     with connection.cursor() as cursor:
-        for offset in range(0, len(ordered), 1000):
-            chunk = ordered[offset : offset + 1000]
+        for offset in range(0, len(ordered), per_chunk):
+            chunk = ordered[offset : offset + per_chunk]
             cursor.executemany(
                 f"INSERT INTO {table} ({', '.join(key_columns)}, {template_column}, {counts_column}) "
                 f"VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ({', '.join(key_columns)}) DO NOTHING",

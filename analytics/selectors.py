@@ -34,7 +34,7 @@ from analytics.rollups import (
     bucket_start,
 )
 from analytics.windows import Span, Window
-from lifecycle.core.db import as_uuid, driver_rows, plain_rows
+from lifecycle.core.db import as_uuid, driver_rows, max_query_params, plain_rows
 
 Scope = dict[str, Any]  # filters every source shares: template_id, version_id, environment
 
@@ -78,8 +78,13 @@ def raw_rows(scope: Scope, window: Window) -> list[QuerySet[Execution]]:
     sets = []
     if window.raw_spans:
         sets.append(Execution.objects.filter(_within("executed_at", window.raw_spans), **scope))
-    pending = list(PendingBatch.objects.values_list("pk", flat=True))
-    if pending and window.whole_hours is not None:
+    # Listed up to a limit: with no worker running, pending batches pile up (single reports are batches of
+    # one), and each listed id is a parameter of every query, which the connection caps (max_query_params).
+    # Beyond it, each query reads them itself.
+    most = min(1_000, max_query_params() // 2)
+    listed = list(PendingBatch.objects.values_list("pk", flat=True)[: most + 1])
+    pending: list[Any] | QuerySet[Any] = listed if len(listed) <= most else PendingBatch.objects.values("pk")
+    if listed and window.whole_hours is not None:
         sets.append(
             Execution.objects.filter(_within("executed_at", [window.whole_hours]), batch_id__in=pending, **scope)
         )

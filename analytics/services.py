@@ -1,10 +1,12 @@
 """Storing executions, and deleting them when their retention ends.
 
 Ingestion is the product's second hot path (a busy customer reports millions of executions a day), so a
-request only writes: one INSERT ... ON CONFLICT (request_id) DO NOTHING RETURNING id (the database decides
-which reports are new, also when the same request id arrives twice at the same moment) and one
-PendingBatch row. A worker folds pending batches into the rollups (analytics.rollups), many at a time,
-so each rollup row is written once per pass rather than once per request. Until then queries read a
+request only writes: one INSERT ... ON CONFLICT (template_id, request_id) DO NOTHING RETURNING id (the
+database decides which reports are new, also when the same request id arrives twice at the same moment)
+and one PendingBatch row. A request id is unique per template, not across the database: one template's
+reports can neither be read through another's ids nor be suppressed by ids claimed in advance. A worker
+folds pending batches into the rollups (analytics.rollups), many at a time, so each rollup row is written
+once per pass rather than once per request. Until then queries read a
 pending batch's rows raw (analytics.selectors), so the numbers are exact at every moment.
 """
 
@@ -42,10 +44,38 @@ _ID_POSITION = _REPORT_COLUMNS.index("id")
 
 @dataclass(frozen=True)
 class Recorded:
-    """What a batch stored: the new reports, and those whose request id was already stored."""
+    """What a batch stored: the new reports, and those whose template already had their request id."""
 
     created: list[ExecutionReport]
     duplicates: list[ExecutionReport]
+
+
+@dataclass(frozen=True)
+class RecordedOne:
+    """What one report came to: the execution stored for it now, or (a duplicate) the id of the execution
+    its template already had for its request id."""
+
+    report: ExecutionReport
+    execution: Execution | None
+    stored_id: UUID
+
+
+def read_single_report(raw: Any) -> ExecutionReport:
+    """Check one report; InvalidInput names its wrong fields as they are in it (`status`, `tokenUsage.cost`)."""
+    try:
+        (report,) = read_reports([raw])
+    except InvalidInput as exc:
+        fields = {path.removeprefix("executions[0].") or "body": msgs for path, msgs in exc.fields.items()}
+        raise InvalidInput.of(fields) from None
+    return report
+
+
+def read_batch(body: Any) -> list[ExecutionReport]:
+    """Check a batch body, `{"executions": [1 to MAX_BATCH reports]}`, and every report in it."""
+    executions = body.get("executions") if isinstance(body, dict) else None
+    if not isinstance(executions, list) or not 1 <= len(executions) <= MAX_BATCH:
+        raise InvalidInput.at("executions", f"must be a list of 1 to {MAX_BATCH} executions")
+    return read_reports(executions)
 
 
 def read_reports(raws: Sequence[Any], *, path: str = "executions") -> list[ExecutionReport]:
@@ -72,22 +102,33 @@ def read_reports(raws: Sequence[Any], *, path: str = "executions") -> list[Execu
     return reports
 
 
+def record_execution(report: ExecutionReport) -> RecordedOne:
+    """Store one report unless its template already has an execution with its request id."""
+    recorded = record_executions([report])
+    if recorded.created:
+        return RecordedOne(report, Execution.objects.get(pk=report.id), report.id)
+    assert report.template_id is not None  # filled in by record_executions
+    stored = Execution.objects.filter(template_id=report.template_id, request_id=report.request_id)
+    return RecordedOne(report, None, stored.values_list("pk", flat=True).get())
+
+
 def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
-    """Store the reports that are new (by request id), all or nothing, as one pending batch."""
+    """Store the reports that are new (by template and request id), all or nothing, as one pending batch."""
     if not reports:
         return Recorded([], [])
-    # Sorted by request id, so that two batches sharing ids wait for each other in one order, never both.
-    ordered = sorted(reports, key=lambda report: report.request_id or "")
-    first_of_request: dict[str, ExecutionReport] = {}
+    _fill_in_templates(reports)
+    # Sorted by the unique key, so that two batches sharing ids wait for each other in one order, never both.
+    keyed = sorted(((_unique_key(report), report) for report in reports), key=operator.itemgetter(0))
+    seen: set[tuple[str, int]] = set()
     fresh: list[ExecutionReport] = []
     repeated: list[ExecutionReport] = []
-    for report in ordered:
+    for key, report in keyed:
         if report.request_id is None:
             fresh.append(report)
-        elif report.request_id in first_of_request:
-            repeated.append(report)  # the same request twice in one batch: stored once
+        elif key in seen:
+            repeated.append(report)  # the same request of the same template twice in one batch: stored once
         else:
-            first_of_request[report.request_id] = report
+            seen.add(key)
             fresh.append(report)
     batch_id = uuid7()
     columns, rows = _rows(fresh, batch_id)  # before the write lock: SQLite's writers queue for it
@@ -103,15 +144,26 @@ def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
     return Recorded(created, duplicates)
 
 
+def _unique_key(report: ExecutionReport) -> tuple[str, int]:
+    """What the executions table keeps unique, (template, request id), in a form quick to sort and hash."""
+    assert report.template_id is not None  # _fill_in_templates
+    return report.request_id or "", report.template_id.int
+
+
+def _fill_in_templates(reports: Sequence[ExecutionReport]) -> None:
+    """The template of each report's version, for reports that did not come through read_reports (which
+    finds them): a request id is unique per template, so duplicates are told by it."""
+    unknown = [report for report in reports if report.template_id is None]
+    if unknown:
+        templates = templates_of_versions(report.version_id for report in unknown)
+        for report in unknown:
+            report.template_id = templates[report.version_id]
+
+
 def _rows(reports: list[ExecutionReport], batch_id: UUID) -> tuple[list[str], list[list[Any]]]:
     """The executions table's columns, and the reports' values for them as the driver takes them."""
     ops = connection.ops
     columns = [*_REPORT_COLUMNS, "received_at", "batch_id"]
-    unknown = [report for report in reports if report.template_id is None]
-    if unknown:  # reports that did not come through read_reports
-        templates = templates_of_versions(report.version_id for report in unknown)
-        for report in unknown:
-            report.template_id = templates[report.version_id]
     received_at = ops.adapt_datetimefield_value(timezone.now())
     native_uuid = connection.features.has_native_uuid_field
     tail = [received_at, batch_id if native_uuid else batch_id.hex]
@@ -138,7 +190,7 @@ def _insert(columns: list[str], rows: list[list[Any]]) -> set[Any]:
         Execution,
         [column_of(Execution, name) for name in columns],
         rows,
-        conflict_column=column_of(Execution, "request_id"),
+        conflict_columns=[column_of(Execution, "template_id"), column_of(Execution, "request_id")],
         returning=column_of(Execution, "id"),
     )
     return set(inserted)

@@ -3,6 +3,9 @@
 Rollups hold whole hours (and, for latency, whole days); the few minutes at the window's ends that do
 not make a whole hour are read from the raw executions. So every answer is exact for the window asked,
 while a 30-day window reads ~30 daily rows instead of a million executions.
+
+Every window lies within [EARLIEST, now + AHEAD]: an answer's work then has a bound whatever the query,
+and ingestion refuses executions timed before EARLIEST, so every stored execution is in some window.
 """
 
 from __future__ import annotations
@@ -12,6 +15,16 @@ from datetime import UTC, datetime, timedelta
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+# No LLM integration reported an execution before 2000; a time before it is a mistake (a zero, a unit).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# A window may end a day after now (a client whose clock or zone is off, "until tomorrow"), no further:
+# nothing after that has happened yet.
+AHEAD = DAY
+
+
+def iso(moment: datetime) -> str:
+    """A moment as the API writes it: ISO 8601 in UTC, with `Z`."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def floor_hour(moment: datetime) -> datetime:

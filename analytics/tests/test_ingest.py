@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from analytics import histogram
 from analytics.models import Execution, HourlyStats, LatencyHistogram, PendingBatch
 from analytics.rollups import roll_up_pending
 from analytics.tests.conftest import report
+from lifecycle.releases.services import create_version_live_in_development as create_version
 from lifecycle.testing.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
@@ -36,16 +38,82 @@ def test_record__readme_payload__201_stored_as_reported(api, reader, version):
     assert Execution.objects.count() == 1
 
 
-def test_record__same_request_id_again__200_with_the_stored_record_stored_once(api, reader, version):
+def test_record__same_request_id_again__200_receipt_revealing_nothing_stored_once(api, reader, version):
+    # Given an execution stored with a request id
     body = report(version, metadata={"requestId": "req-1"})
     first = api.as_user(reader).post("/api/executions", body)
-    second = api.as_user(reader).post("/api/executions", {**body, "responseTime": 5})
+    # When the same template's version reports that request id again, with other contents
+    second = api.as_user(reader).post("/api/executions", {**body, "responseTime": 5, "userId": "someone-else"})
+    # Then it is a duplicate: a 200 receipt naming the stored execution and echoing what was sent, nothing more
     assert (first.status_code, second.status_code) == (201, 200)
-    assert second.json()["id"] == first.json()["id"]
-    assert second.json()["responseTime"] == 1200  # the stored one, not the repeat
-    assert Execution.objects.count() == 1
+    assert first.json()["duplicate"] is False
+    assert second.json() == {
+        "id": first.json()["id"],
+        "templateId": str(version.template_id),
+        "templateVersionId": str(version.pk),
+        "requestId": "req-1",
+        "duplicate": True,
+    }
+    # And the stored execution is the first report, stored once, counted once
+    assert list(Execution.objects.values_list("response_time_ms", "user_ref")) == [(1200, "user-456")]
     roll_up_pending()
-    assert HourlyStats.objects.get().executions == 1  # counted once in the rollups too
+    assert HourlyStats.objects.get().executions == 1
+
+
+def test_record__request_id_another_template_used__a_new_execution_and_nothing_of_the_other_revealed(
+    api, reader, version, create_template
+):
+    # Given another template's execution, stored with a request id, its input, output and user
+    other = create_template().latest_version
+    theirs = report(other, metadata={"requestId": "shared"}, input="their secret", output="their answer", userId="u-1")
+    assert api.as_user(reader).post("/api/executions", theirs).status_code == 201
+    # When this template's version reports the same request id
+    response = api.as_user(reader).post("/api/executions", report(version, metadata={"requestId": "shared"}))
+    # Then it is stored as an execution of its own: a 201 with this report's contents only
+    assert response.status_code == 201, response.json()
+    stored = response.json()
+    assert (stored["templateId"], stored["templateVersionId"]) == (str(version.template_id), str(version.pk))
+    assert (stored["userId"], stored["duplicate"]) == ("user-456", False)
+    assert "their" not in json.dumps(stored)
+    assert sorted(Execution.objects.values_list("template_id", flat=True)) == sorted(
+        [version.template_id, other.template_id]
+    )
+
+
+def test_record__same_request_id_other_version_same_template__duplicate_receipt_echoes_the_sent_version(
+    api, reader, version, author
+):
+    # Given an execution of version 1 with a request id
+    second_version = create_version(actor=author, template_id=version.template_id, definition={"content": "B"})
+    first = api.as_user(reader).post("/api/executions", report(version, metadata={"requestId": "r"})).json()
+    # When version 2 of the same template reports the same request id
+    response = api.as_user(reader).post("/api/executions", report(second_version, metadata={"requestId": "r"}))
+    # Then it is a duplicate within the template; the receipt names what was sent, not the stored version
+    assert response.status_code == 200
+    assert response.json()["id"] == first["id"]
+    assert response.json()["templateVersionId"] == str(second_version.pk)
+    assert Execution.objects.count() == 1
+
+
+def test_batch__same_request_ids_in_two_templates__each_template_keeps_its_own(api, reader, version, create_template):
+    # Given a request id already stored for another template
+    other = create_template().latest_version
+    api.as_user(reader).post("/api/executions", report(other, metadata={"requestId": "a"}))
+    # When a batch reports "a" and "b" for both templates, "b" twice for this one
+    rows = [
+        report(version, metadata={"requestId": "a"}),
+        report(version, metadata={"requestId": "b"}),
+        report(version, metadata={"requestId": "b"}),
+        report(other, metadata={"requestId": "a"}),
+        report(other, metadata={"requestId": "b"}),
+    ]
+    response = api.as_user(reader).post("/api/executions/batch", {"executions": rows})
+    # Then per template: this one stores a and b (b once), the other only b (it had a)
+    assert response.json() == {"created": 3, "duplicates": 2}
+    stored = sorted(Execution.objects.values_list("template_id", "request_id"))
+    assert stored == sorted(
+        [(version.template_id, "a"), (version.template_id, "b"), (other.template_id, "a"), (other.template_id, "b")]
+    )
 
 
 def test_record__without_request_id__each_report_stored(api, reader, version):

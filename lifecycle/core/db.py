@@ -5,9 +5,10 @@ wrapping the cursor, converting the placeholders on every call). These few queri
 so they skip it. They stay visible where Django shows queries (`connection.queries`, query-count tests),
 and a database error still marks the connection broken so that Django replaces it.
 
-Also the bulk helpers of analytics' ingestion and rollups: a multi-row INSERT ... ON CONFLICT, driver
-values in and out (driver_values, driver_rows, plain_rows, as_uuid), SQLite's one-writer queue and WAL
-checkpoint, and one read snapshot for answers built from several queries.
+Also the bulk helpers of analytics' ingestion and rollups: a multi-row INSERT ... ON CONFLICT (within the
+connection's parameter limit, max_query_params), driver values in and out (driver_values, driver_rows,
+plain_rows, as_uuid), SQLite's one-writer queue and WAL checkpoint, and one read snapshot for answers
+built from several queries.
 """
 
 from __future__ import annotations
@@ -149,20 +150,44 @@ def fetch_one_query(build_sql: Callable[[QuoteName], str]) -> OneRowQuery:
     return OneRowQuery(build_sql)
 
 
+# PostgreSQL's wire protocol counts a statement's parameters in 16 bits.
+_POSTGRESQL_MAX_PARAMS = 65_535
+
+
+def max_query_params(conn: BaseDatabaseWrapper | None = None) -> int:
+    """How many parameters one statement may have on this connection, for statements built by hand.
+
+    SQLite: the connection's own limit (SQLITE_LIMIT_VARIABLE_NUMBER: 32,766 by default since 3.32, but
+    set when SQLite is built, and lowerable per connection), not Django's fixed, cautious 999.
+    """
+    conn = conn or connections[DEFAULT_DB_ALIAS]
+    if conn.vendor == "sqlite":
+        import sqlite3
+
+        conn.ensure_connection()
+        return int(conn.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    if conn.vendor == "postgresql":
+        return _POSTGRESQL_MAX_PARAMS
+    return conn.features.max_query_params or _POSTGRESQL_MAX_PARAMS
+
+
 def insert_ignoring_conflicts(
     model: type[models.Model],
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
-    conflict_column: str,
+    conflict_columns: Sequence[str],
     returning: str,
 ) -> list[Any]:
     """INSERT rows (values for the model's `columns`, in the driver's form), skipping those that conflict
-    on `conflict_column`; the `returning` column of those inserted. For bulk writes on a hot path
-    (analytics ingestion), so each database gets its fastest way:
+    on the unique `conflict_columns`; the `returning` column of those inserted. For bulk writes on a hot
+    path (analytics ingestion), so each database gets its fastest way:
 
     PostgreSQL: INSERT ... SELECT FROM unnest(one array per column): one small statement whatever the
     number of rows (a multi-row VALUES of thousands of parameters costs psycopg more to parse than the
-    database takes to insert). SQLite: one multi-row VALUES statement.
+    database takes to insert). SQLite: multi-row VALUES statements, as many rows each as the connection's
+    parameter limit allows (one statement for a batch of 1,000 executions at the default limit).
+
+    All or nothing: the statements run in one transaction (the caller's, if it has one).
     """
     table = model._meta.db_table
     conn = connections[DEFAULT_DB_ALIAS]
@@ -170,9 +195,10 @@ def insert_ignoring_conflicts(
     if conn.connection is None:
         conn.ensure_connection()
     column_sql = ", ".join(qn(column) for column in columns)
-    suffix = f"ON CONFLICT ({qn(conflict_column)}) DO NOTHING RETURNING {qn(returning)}"
-    started = time.perf_counter()
-    with conn.wrap_database_errors:
+    conflict_sql = ", ".join(qn(column) for column in conflict_columns)
+    suffix = f"ON CONFLICT ({conflict_sql}) DO NOTHING RETURNING {qn(returning)}"
+    inserted: list[Any] = []
+    with transaction.atomic(savepoint=False), conn.wrap_database_errors:
         if conn.vendor == "postgresql":
             import psycopg
 
@@ -180,23 +206,35 @@ def insert_ignoring_conflicts(
             # %b: parameters sent in binary, without escaping each string as text arrays would need.
             arrays = ", ".join(f"%b::{_base_type(fields[column].db_type(conn))}[]" for column in columns)
             sql = f"INSERT INTO {qn(table)} ({column_sql}) SELECT * FROM unnest({arrays}) {suffix}"
+            started = time.perf_counter()
             with psycopg.Cursor(conn.connection) as cursor:
                 cursor.execute(sql, [list(values) for values in zip(*rows, strict=True)])
                 inserted = [row[0] for row in cursor.fetchall()]
+            _log(conn, table, len(rows), started)
         else:
+            per_statement = max(1, max_query_params(conn) // len(columns))
             row_sql = "(" + ", ".join(["?"] * len(columns)) + ")"
-            sql = f"INSERT INTO {qn(table)} ({column_sql}) VALUES {', '.join([row_sql] * len(rows))} {suffix}"
             cursor = conn.connection.cursor()
             try:
-                cursor.execute(sql, [value for row in rows for value in row])
-                inserted = [row[0] for row in cursor.fetchall()]
+                for offset in range(0, len(rows), per_statement):
+                    chunk = rows[offset : offset + per_statement]
+                    values_sql = ", ".join([row_sql] * len(chunk))
+                    sql = f"INSERT INTO {qn(table)} ({column_sql}) VALUES {values_sql} {suffix}"
+                    started = time.perf_counter()
+                    cursor.execute(sql, [value for row in chunk for value in row])
+                    inserted += [row[0] for row in cursor.fetchall()]
+                    _log(conn, table, len(chunk), started)
             finally:
                 cursor.close()
+    return inserted
+
+
+def _log(conn: BaseDatabaseWrapper, table: str, rows: int, started: float) -> None:
+    """A statement run on the driver's cursor, where Django shows the queries it ran itself."""
     if conn.queries_logged:
         conn.queries_log.append(
-            {"sql": f"INSERT INTO {table} ... ({len(rows)} rows)", "time": f"{time.perf_counter() - started:.3f}"}
+            {"sql": f"INSERT INTO {table} ... ({rows} rows)", "time": f"{time.perf_counter() - started:.3f}"}
         )
-    return inserted
 
 
 @contextmanager

@@ -7,17 +7,18 @@ domain errors, and the 404/500 pages Django serves for /api/ paths that never re
 from __future__ import annotations
 
 import logging
+import sqlite3
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import OperationalError
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.views import set_rollback
 
 from lifecycle.core.exceptions import DomainError
 
@@ -82,6 +83,42 @@ def _first_problem(fields: dict[str, list[str]]) -> str:
     return f"{path}: {messages[0]}" if path != "non_field_errors" else messages[0]
 
 
+# SQLite: another connection holds the lock past the timeout, or the file cannot be reached right now.
+_SQLITE_BUSY_NAMES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR")
+_SQLITE_BUSY_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "unable to open database file",
+    "disk i/o error",
+)
+# PostgreSQL SQLSTATEs (appendix A of its manual): connection exceptions (08), transaction rollbacks
+# (40: serialization failure, deadlock), insufficient resources (53: too many connections, out of
+# memory or disk), the server shutting down or starting (57P01-57P03), a lock not available (55P03).
+_POSTGRESQL_BUSY_CLASSES = ("08", "40", "53")
+_POSTGRESQL_BUSY_STATES = ("57P01", "57P02", "57P03", "55P03")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means "busy or unreachable, try again" rather than a bug.
+
+    Decided by the driver's error under Django's (its `__cause__`): Django's OperationalError alone also
+    covers a mistake such as SQLite's "no such column", which no retry mends and which must be seen.
+    """
+    driver = exc.__cause__ if exc.__cause__ is not None else exc
+    if isinstance(driver, sqlite3.Error):
+        name = getattr(driver, "sqlite_errorname", "") or ""
+        if name.startswith(_SQLITE_BUSY_NAMES):
+            return True
+    psycopg = sys.modules.get("psycopg")  # imported by Django's PostgreSQL backend, if in use
+    if psycopg is not None and isinstance(driver, psycopg.Error):
+        state = driver.sqlstate
+        if state is None:  # raised by the client itself: the connection failed or was lost
+            return isinstance(driver, psycopg.OperationalError)
+        return state.startswith(_POSTGRESQL_BUSY_CLASSES) or state in _POSTGRESQL_BUSY_STATES
+    # SQLite's message, when its error code is not at hand (an error raised with words only).
+    return str(driver).lower().startswith(_SQLITE_BUSY_MESSAGES)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error raised under a DRF view is shaped here."""
     headers: dict[str, str] = {}
@@ -108,15 +145,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
-    elif isinstance(exc, OperationalError):
+    elif isinstance(exc, DatabaseError) and database_unavailable(exc):
         # The database is busy (SQLite's write lock held past its timeout) or unreachable: nothing was
-        # written, and trying again shortly is the right thing for the client to do.
+        # written, and trying again shortly is the right thing for the client to do. Any other database
+        # error is a bug: it falls through to Django's 500, which logs it.
         logger.warning("database unavailable: %s", exc)
         body = error_body("unavailable", "The database is busy or unreachable; nothing was stored. Try again.")
         status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         headers["Retry-After"] = "1"
     else:
         return None  # a bug, not bad input: Django's 500 handler answers (and it is logged)
+    # Imported here: rest_framework.views reads the parser settings when imported, and our parser imports
+    # this module (PayloadTooLarge), so importing it first would be circular.
+    from rest_framework.views import set_rollback
+
     set_rollback()
     return Response(body, status=status_code, headers=headers)
 
