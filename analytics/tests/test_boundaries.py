@@ -17,8 +17,8 @@ from analytics.metrics import template_analytics
 from analytics.models import Execution
 from analytics.tests.conftest import random_reports, report, store
 from analytics.windows import Window
+from lifecycle.releases.services import create_version_live_in_development as create_version
 from templates_app.selectors import versions_of
-from templates_app.services import create_version
 
 pytestmark = pytest.mark.django_db
 
