@@ -42,6 +42,12 @@ def reader(make_user: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
+def integration(make_user: Callable[..., Any]) -> Any:
+    """A service account: renders, resolves and reports executions for any template."""
+    return make_user("integration")
+
+
+@pytest.fixture
 def create_template(author: Any) -> Callable[..., Any]:
     """create_template(actor=None, **payload overrides): a template made as the API makes it (its first
     version active in development), by `author` unless another actor is given."""

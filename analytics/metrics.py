@@ -6,27 +6,21 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import numpy as np
 from django.utils import timezone
 
 from analytics import histogram
 from analytics.forecast import forecast
+from analytics.permissions import require_may_read_numbers
 from analytics.rollups import STAT_FIELDS
 from analytics.selectors import Scope, Totals, error_summaries, fold, latency_histograms, raw_rows, stat_totals
 from analytics.windows import DAY, Window, floor_day
 from lifecycle.core.db import one_snapshot
-from lifecycle.core.exceptions import PermissionDenied
-from lifecycle.core.roles import Role, has_role
-
-
-def check_may_read(user: Any, template_created_by_id: Any) -> None:
-    """Analysts and superusers read every template's numbers; authors those of the templates they wrote."""
-    if has_role(user, Role.ANALYST):
-        return
-    if has_role(user, Role.AUTHOR) and user.pk == template_created_by_id:
-        return
-    raise PermissionDenied("To read these numbers you need the 'analyst' role, or to be the template's author.")
+from lifecycle.core.roles import User
+from templates_app.models import TemplateVersion
+from templates_app.selectors import template_row, version_by_id, versions_of
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -43,7 +37,10 @@ def _summary(totals: Totals) -> dict[str, Any]:
     }
 
 
-def version_metrics(version: Any, window: Window, environment: str | None) -> dict[str, Any]:
+def version_metrics(*, actor: User, version_id: UUID, window: Window, environment: str | None) -> dict[str, Any]:
+    """A version's numbers in the window, for whoever may read its template's (analytics.permissions)."""
+    version: TemplateVersion = version_by_id(version_id)
+    require_may_read_numbers(actor, version.template)
     scope: Scope = {"version_id": version.pk}
     if environment:
         scope["environment"] = environment
@@ -83,16 +80,19 @@ def version_metrics(version: Any, window: Window, environment: str | None) -> di
 
 
 def template_analytics(
-    template: Any,
-    versions: dict[Any, str],
+    *,
+    actor: User,
+    template_id: UUID,
     window: Window,
     environment: str | None,
     granularity: str,
-    *,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """`versions` maps the template's version ids to their numbers. Without executions in the window:
-    zeros, nulls and empty lists, in the same shape."""
+    """A template's analytics in the window, for whoever may read its numbers (analytics.permissions).
+    Without executions in the window: zeros, nulls and empty lists, in the same shape."""
+    template = template_row(template_id)
+    require_may_read_numbers(actor, template)
+    versions = {version.pk: version.number for version in versions_of(template.pk)}
     scope: Scope = {"template_id": template.pk}
     if environment:
         scope["environment"] = environment

@@ -24,10 +24,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics.models import Execution, PendingBatch
+from analytics.permissions import require_may_report, require_may_report_at_all
 from analytics.reports import ExecutionReport, ReportInvalid, Rules, read_report
 from lifecycle.core.db import column_of, insert_ignoring_conflicts, one_writer_at_a_time
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.ids import uuid7
+from lifecycle.core.roles import User
 from templates_app.selectors import templates_of_versions
 
 MAX_BATCH = 1000
@@ -60,26 +62,28 @@ class RecordedOne:
     stored_id: UUID
 
 
-def read_single_report(raw: Any) -> ExecutionReport:
+def read_single_report(raw: Any, *, actor: User) -> ExecutionReport:
     """Check one report; InvalidInput names its wrong fields as they are in it (`status`, `tokenUsage.cost`)."""
     try:
-        (report,) = read_reports([raw])
+        (report,) = read_reports([raw], actor=actor)
     except InvalidInput as exc:
         fields = {path.removeprefix("executions[0].") or "body": msgs for path, msgs in exc.fields.items()}
         raise InvalidInput.of(fields) from None
     return report
 
 
-def read_batch(body: Any) -> list[ExecutionReport]:
+def read_batch(body: Any, *, actor: User) -> list[ExecutionReport]:
     """Check a batch body, `{"executions": [1 to MAX_BATCH reports]}`, and every report in it."""
     executions = body.get("executions") if isinstance(body, dict) else None
     if not isinstance(executions, list) or not 1 <= len(executions) <= MAX_BATCH:
         raise InvalidInput.at("executions", f"must be a list of 1 to {MAX_BATCH} executions")
-    return read_reports(executions)
+    return read_reports(executions, actor=actor)
 
 
-def read_reports(raws: Sequence[Any], *, path: str = "executions") -> list[ExecutionReport]:
-    """Check every report of a batch; InvalidInput names each wrong row and field (`executions[3].status`)."""
+def read_reports(raws: Sequence[Any], *, actor: User, path: str = "executions") -> list[ExecutionReport]:
+    """Check every report of a batch, and that `actor` may report for the templates of their versions
+    (analytics.permissions); InvalidInput names each wrong row and field (`executions[3].status`)."""
+    require_may_report_at_all(actor)
     rules = Rules.at(timezone.now())
     reports: list[ExecutionReport] = []
     problems: dict[str, list[str]] = {}
@@ -99,6 +103,7 @@ def read_reports(raws: Sequence[Any], *, path: str = "executions") -> list[Execu
                 report.template_id = templates[report.version_id]
     if problems:
         raise InvalidInput.of(problems)
+    require_may_report(actor, {report.template_id for report in reports if report.template_id is not None})
     return reports
 
 

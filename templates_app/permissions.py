@@ -37,6 +37,13 @@ def maintained_template_ids(user: User | AnonymousUser, template_ids: Iterable[U
     )
 
 
+def maintains_any(user: User | AnonymousUser) -> bool:
+    """Whether the user maintains at least one template."""
+    if not isinstance(user, User) or not user.is_active:
+        return False
+    return PromptTemplate.objects.filter(_maintained_by(user)).exists()
+
+
 def maintains(user: User | AnonymousUser, template: PromptTemplate) -> bool:
     """Whether the user is one of the template's maintainers, or in one of its maintainer groups."""
     return template.pk in maintained_template_ids(user, [template.pk])

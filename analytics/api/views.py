@@ -21,11 +21,11 @@ from analytics.api.serializers import (
     execution_json,
     receipt_json,
 )
-from analytics.metrics import check_may_read, template_analytics, version_metrics
+from analytics.metrics import template_analytics, version_metrics
 from analytics.services import read_batch, read_single_report, record_execution, record_executions
 from lifecycle.core.api.inputs import validated
 from lifecycle.core.api.schema import errors
-from templates_app.selectors import template_row, version_by_id, versions_of
+from lifecycle.core.roles import acting_user
 
 
 class ExecutionApi(APIView):
@@ -37,20 +37,25 @@ class ExecutionApi(APIView):
                 ExecutionReceiptOutput,
                 description="The template already has an execution with this metadata.requestId: nothing stored.",
             ),
+            **errors(403),
         },
         summary="Record an execution",
     )
     def post(self, request: Request) -> Response:
-        recorded = record_execution(read_single_report(request.data))
+        recorded = record_execution(read_single_report(request.data, actor=acting_user(request)))
         if recorded.execution is not None:
             return Response(execution_json(recorded.execution), status=status.HTTP_201_CREATED)
         return Response(receipt_json(recorded.report, recorded.stored_id), status=status.HTTP_200_OK)
 
 
 class ExecutionBatchApi(APIView):
-    @extend_schema(request=BatchInput, responses={201: BatchOutput}, summary="Record up to 1,000 executions")
+    @extend_schema(
+        request=BatchInput,
+        responses={201: BatchOutput, **errors(403)},
+        summary="Record up to 1,000 executions (all or nothing)",
+    )
     def post(self, request: Request) -> Response:
-        recorded = record_executions(read_batch(request.data))
+        recorded = record_executions(read_batch(request.data, actor=acting_user(request)))
         body = {"created": len(recorded.created), "duplicates": len(recorded.duplicates)}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -63,9 +68,13 @@ class MetricsApi(APIView):
     )
     def get(self, request: Request) -> Response:
         query = validated(MetricsQuery, request.query_params)
-        version = version_by_id(query["versionId"])
-        check_may_read(request.user, version.template.created_by_id)
-        return Response(version_metrics(version, query["window"], query.get("environment")))
+        answer = version_metrics(
+            actor=acting_user(request),
+            version_id=query["versionId"],
+            window=query["window"],
+            environment=query.get("environment"),
+        )
+        return Response(answer)
 
 
 class AnalyticsApi(APIView):
@@ -76,8 +85,11 @@ class AnalyticsApi(APIView):
     )
     def get(self, request: Request) -> Response:
         query = validated(AnalyticsQuery, request.query_params)
-        template = template_row(query["templateId"])
-        check_may_read(request.user, template.created_by_id)
-        versions = {version.pk: version.number for version in versions_of(template.pk)}
-        answer = template_analytics(template, versions, query["window"], query.get("environment"), query["granularity"])
+        answer = template_analytics(
+            actor=acting_user(request),
+            template_id=query["templateId"],
+            window=query["window"],
+            environment=query.get("environment"),
+            granularity=query["granularity"],
+        )
         return Response(answer)

@@ -15,10 +15,10 @@ import pytest
 
 from analytics.metrics import template_analytics
 from analytics.models import Execution
-from analytics.tests.conftest import random_reports, report, store
 from analytics.windows import Window
 from lifecycle.releases.services import create_version_live_in_development as create_version
-from templates_app.selectors import versions_of
+from lifecycle.testing.executions import random_reports, store
+from lifecycle.testing.factories import ExecutionReportFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -179,8 +179,8 @@ def test_metrics_and_analytics__one_row_window__that_rows_numbers(api, analyst, 
     moment = (now - timedelta(hours=5)).replace(second=30, microsecond=0)
     store(
         [
-            report(
-                version,
+            ExecutionReportFactory(
+                version=version,
                 timestamp=iso(moment),
                 status="error",
                 responseTime=812.5,
@@ -257,20 +257,22 @@ def test_window__at_the_bounds__answered(api, analyst, template, now, path):
     "timestamp",
     ["1999-12-31T23:59:59Z", "0001-01-01T00:00:00+14:00", "2000-01-01T00:59:59+01:00", "9999-12-31T23:59:59-14:00"],
 )
-def test_record__timestamp_outside_what_a_window_may_hold__400_naming_timestamp(api, reader, template, timestamp):
+def test_record__timestamp_outside_what_a_window_may_hold__400_naming_timestamp(api, integration, template, timestamp):
     # Given a report timed before 2000-01-01T00:00:00Z or at the calendar's far end
-    body = report(template.latest_version, timestamp=timestamp)
+    body = ExecutionReportFactory(version=template.latest_version, timestamp=timestamp)
     # When it is reported
-    response = api.as_user(reader).post("/api/executions", body)
+    response = api.as_user(integration).post("/api/executions", body)
     # Then it is refused, naming the field, and nothing is stored
     assert response.status_code == 400, response.json()
     assert list(response.json()["error"]["fields"]) == ["timestamp"]
     assert not Execution.objects.exists()
 
 
-def test_record__timestamp_at_the_floor__stored_and_found_by_the_widest_window(api, reader, analyst, template):
+def test_record__timestamp_at_the_floor__stored_and_found_by_the_widest_window(api, integration, analyst, template):
     version = template.latest_version
-    response = api.as_user(reader).post("/api/executions", report(version, timestamp="2000-01-01T01:00:00+01:00"))
+    response = api.as_user(integration).post(
+        "/api/executions", ExecutionReportFactory(version=version, timestamp="2000-01-01T01:00:00+01:00")
+    )
     assert response.status_code == 201, response.json()
     body = metrics_of(api, analyst, version, startDate="2000-01-01T00:00:00Z")
     assert body["totalExecutions"] == 1
@@ -285,7 +287,7 @@ def _growing_days(version, first_day: datetime, days: int) -> list[dict]:
     for day in range(days):
         for n in range(4 + 3 * day):
             moment = first_day + timedelta(days=day, minutes=n)
-            rows.append(report(version, timestamp=iso(moment), tokenUsage={"cost": 0.5}))
+            rows.append(ExecutionReportFactory(version=version, timestamp=iso(moment), tokenUsage={"cost": 0.5}))
     return rows
 
 
@@ -313,7 +315,12 @@ def test_analytics__a_window_reaching_far_into_the_future__handles_only_the_days
 ):
     # Given executions on three days of the last week
     version = template.latest_version
-    store([report(version, timestamp=iso(now - timedelta(days=days, minutes=5))) for days in (1, 3, 6)])
+    store(
+        [
+            ExecutionReportFactory(version=version, timestamp=iso(now - timedelta(days=days, minutes=5)))
+            for days in (1, 3, 6)
+        ]
+    )
     handled = []
     from analytics import metrics
 
@@ -324,11 +331,10 @@ def test_analytics__a_window_reaching_far_into_the_future__handles_only_the_days
         return original(daily, *args, **kwargs)
 
     monkeypatch.setattr(metrics, "forecast", counting_forecast)
-    versions = {v.pk: v.number for v in versions_of(template.pk)}
     # When the service is asked for a window from the earliest moment to a thousand years from now
     # (the API refuses such an end; the service must not depend on that to stay cheap)
     far = Window(datetime(2000, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC))
-    body = template_analytics(template, versions, far, None, "day")
+    body = template_analytics(actor=analyst, template_id=template.pk, window=far, environment=None, granularity="day")
     # Then the forecast's history is the days from the first execution to today, not to the year 3000
     first_day = (now - timedelta(days=6, minutes=5)).date()
     assert handled == [(now.date() - first_day).days + 1]

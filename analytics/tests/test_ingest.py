@@ -11,9 +11,9 @@ from django.test import override_settings
 from analytics import histogram
 from analytics.models import Execution, HourlyStats, LatencyHistogram, PendingBatch
 from analytics.rollups import roll_up_pending
-from analytics.tests.conftest import report
 from lifecycle.releases.services import create_version_live_in_development as create_version
 from lifecycle.testing.concurrency import at_once
+from lifecycle.testing.factories import ExecutionReportFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -23,9 +23,11 @@ def version(create_template):
     return create_template().latest_version
 
 
-def test_record__readme_payload__201_stored_as_reported(api, reader, version):
-    body = report(version, metadata={"userAgent": "Mozilla/5.0", "region": "eu-central-1", "requestId": "req-789"})
-    response = api.as_user(reader).post("/api/executions", body)
+def test_record__readme_payload__201_stored_as_reported(api, integration, version):
+    body = ExecutionReportFactory(
+        version=version, metadata={"userAgent": "Mozilla/5.0", "region": "eu-central-1", "requestId": "req-789"}
+    )
+    response = api.as_user(integration).post("/api/executions", body)
     assert response.status_code == 201, response.json()
     stored = response.json()
     assert stored["templateVersionId"] == str(version.pk)
@@ -38,12 +40,12 @@ def test_record__readme_payload__201_stored_as_reported(api, reader, version):
     assert Execution.objects.count() == 1
 
 
-def test_record__same_request_id_again__200_receipt_revealing_nothing_stored_once(api, reader, version):
+def test_record__same_request_id_again__200_receipt_revealing_nothing_stored_once(api, integration, version):
     # Given an execution stored with a request id
-    body = report(version, metadata={"requestId": "req-1"})
-    first = api.as_user(reader).post("/api/executions", body)
+    body = ExecutionReportFactory(version=version, metadata={"requestId": "req-1"})
+    first = api.as_user(integration).post("/api/executions", body)
     # When the same template's version reports that request id again, with other contents
-    second = api.as_user(reader).post("/api/executions", {**body, "responseTime": 5, "userId": "someone-else"})
+    second = api.as_user(integration).post("/api/executions", {**body, "responseTime": 5, "userId": "someone-else"})
     # Then it is a duplicate: a 200 receipt naming the stored execution and echoing what was sent, nothing more
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["duplicate"] is False
@@ -61,14 +63,18 @@ def test_record__same_request_id_again__200_receipt_revealing_nothing_stored_onc
 
 
 def test_record__request_id_another_template_used__a_new_execution_and_nothing_of_the_other_revealed(
-    api, reader, version, create_template
+    api, integration, version, create_template
 ):
     # Given another template's execution, stored with a request id, its input, output and user
     other = create_template().latest_version
-    theirs = report(other, metadata={"requestId": "shared"}, input="their secret", output="their answer", userId="u-1")
-    assert api.as_user(reader).post("/api/executions", theirs).status_code == 201
+    theirs = ExecutionReportFactory(
+        version=other, metadata={"requestId": "shared"}, input="their secret", output="their answer", userId="u-1"
+    )
+    assert api.as_user(integration).post("/api/executions", theirs).status_code == 201
     # When this template's version reports the same request id
-    response = api.as_user(reader).post("/api/executions", report(version, metadata={"requestId": "shared"}))
+    response = api.as_user(integration).post(
+        "/api/executions", ExecutionReportFactory(version=version, metadata={"requestId": "shared"})
+    )
     # Then it is stored as an execution of its own: a 201 with this report's contents only
     assert response.status_code == 201, response.json()
     stored = response.json()
@@ -81,13 +87,19 @@ def test_record__request_id_another_template_used__a_new_execution_and_nothing_o
 
 
 def test_record__same_request_id_other_version_same_template__duplicate_receipt_echoes_the_sent_version(
-    api, reader, version, author
+    api, integration, version, author
 ):
     # Given an execution of version 1 with a request id
     second_version = create_version(actor=author, template_id=version.template_id, definition={"content": "B"})
-    first = api.as_user(reader).post("/api/executions", report(version, metadata={"requestId": "r"})).json()
+    first = (
+        api.as_user(integration)
+        .post("/api/executions", ExecutionReportFactory(version=version, metadata={"requestId": "r"}))
+        .json()
+    )
     # When version 2 of the same template reports the same request id
-    response = api.as_user(reader).post("/api/executions", report(second_version, metadata={"requestId": "r"}))
+    response = api.as_user(integration).post(
+        "/api/executions", ExecutionReportFactory(version=second_version, metadata={"requestId": "r"})
+    )
     # Then it is a duplicate within the template; the receipt names what was sent, not the stored version
     assert response.status_code == 200
     assert response.json()["id"] == first["id"]
@@ -95,19 +107,21 @@ def test_record__same_request_id_other_version_same_template__duplicate_receipt_
     assert Execution.objects.count() == 1
 
 
-def test_batch__same_request_ids_in_two_templates__each_template_keeps_its_own(api, reader, version, create_template):
+def test_batch__same_request_ids_in_two_templates__each_template_keeps_its_own(
+    api, integration, version, create_template
+):
     # Given a request id already stored for another template
     other = create_template().latest_version
-    api.as_user(reader).post("/api/executions", report(other, metadata={"requestId": "a"}))
+    api.as_user(integration).post("/api/executions", ExecutionReportFactory(version=other, metadata={"requestId": "a"}))
     # When a batch reports "a" and "b" for both templates, "b" twice for this one
     rows = [
-        report(version, metadata={"requestId": "a"}),
-        report(version, metadata={"requestId": "b"}),
-        report(version, metadata={"requestId": "b"}),
-        report(other, metadata={"requestId": "a"}),
-        report(other, metadata={"requestId": "b"}),
+        ExecutionReportFactory(version=version, metadata={"requestId": "a"}),
+        ExecutionReportFactory(version=version, metadata={"requestId": "b"}),
+        ExecutionReportFactory(version=version, metadata={"requestId": "b"}),
+        ExecutionReportFactory(version=other, metadata={"requestId": "a"}),
+        ExecutionReportFactory(version=other, metadata={"requestId": "b"}),
     ]
-    response = api.as_user(reader).post("/api/executions/batch", {"executions": rows})
+    response = api.as_user(integration).post("/api/executions/batch", {"executions": rows})
     # Then per template: this one stores a and b (b once), the other only b (it had a)
     assert response.json() == {"created": 3, "duplicates": 2}
     stored = sorted(Execution.objects.values_list("template_id", "request_id"))
@@ -116,16 +130,16 @@ def test_batch__same_request_ids_in_two_templates__each_template_keeps_its_own(a
     )
 
 
-def test_record__without_request_id__each_report_stored(api, reader, version):
-    api.as_user(reader).post("/api/executions", report(version))
-    api.as_user(reader).post("/api/executions", report(version))
+def test_record__without_request_id__each_report_stored(api, integration, version):
+    api.as_user(integration).post("/api/executions", ExecutionReportFactory(version=version))
+    api.as_user(integration).post("/api/executions", ExecutionReportFactory(version=version))
     assert Execution.objects.count() == 2
 
 
-def test_record__optional_fields__stored(api, reader, version):
+def test_record__optional_fields__stored(api, integration, version):
     ab_test = "5b7f6c1e-52b1-4a52-9a8f-0d5b3a1f9a11"
-    body = report(
-        version,
+    body = ExecutionReportFactory(
+        version=version,
         status="error",
         error={"type": "RateLimit", "message": "429"},
         userSatisfaction=2,
@@ -134,34 +148,42 @@ def test_record__optional_fields__stored(api, reader, version):
         variantId="control",
         timestamp="2026-01-31T12:00:00+02:00",
     )
-    stored = api.as_user(reader).post("/api/executions", body).json()
+    stored = api.as_user(integration).post("/api/executions", body).json()
     assert stored["error"] == {"type": "RateLimit", "message": "429"}
     assert (stored["userSatisfaction"], stored["converted"]) == (2, False)
     assert (stored["abTestId"], stored["variantId"]) == (ab_test, "control")
     assert stored["timestamp"] == "2026-01-31T10:00:00Z"
 
 
-def test_record__failure_without_error_object__typed_by_its_status(api, reader, version):
-    stored = api.as_user(reader).post("/api/executions", report(version, status="timeout")).json()
+def test_record__failure_without_error_object__typed_by_its_status(api, integration, version):
+    stored = (
+        api.as_user(integration)
+        .post("/api/executions", ExecutionReportFactory(version=version, status="timeout"))
+        .json()
+    )
     assert stored["error"] == {"type": "timeout", "message": ""}
 
 
-def test_record__total_tokens_left_out__computed(api, reader, version):
-    body = report(version, tokenUsage={"inputTokens": 3, "outputTokens": 4})
-    assert api.as_user(reader).post("/api/executions", body).json()["tokenUsage"]["totalTokens"] == 7
+def test_record__total_tokens_left_out__computed(api, integration, version):
+    body = ExecutionReportFactory(version=version, tokenUsage={"inputTokens": 3, "outputTokens": 4})
+    assert api.as_user(integration).post("/api/executions", body).json()["tokenUsage"]["totalTokens"] == 7
 
 
 @override_settings(EXECUTION_PAYLOAD_MAX_CHARS=20)
-def test_record__long_input_and_output__kept_bounded_with_a_marker(api, reader, version):
-    stored = api.as_user(reader).post("/api/executions", report(version, output="x" * 50)).json()
+def test_record__long_input_and_output__kept_bounded_with_a_marker(api, integration, version):
+    stored = (
+        api.as_user(integration)
+        .post("/api/executions", ExecutionReportFactory(version=version, output="x" * 50))
+        .json()
+    )
     assert stored["output"] == "x" * 20 + "…[truncated 30 characters]"
     text = '{"inquiry": "How do I reset my password?"}'  # the input as JSON text
     assert stored["input"] == text[:20] + f"…[truncated {len(text) - 20} characters]"
 
 
 @override_settings(EXECUTION_STORE_PAYLOADS=False)
-def test_record__payloads_switched_off__not_kept(api, reader, version):
-    stored = api.as_user(reader).post("/api/executions", report(version)).json()
+def test_record__payloads_switched_off__not_kept(api, integration, version):
+    stored = api.as_user(integration).post("/api/executions", ExecutionReportFactory(version=version)).json()
     assert (stored["input"], stored["output"]) == ("", "")
 
 
@@ -199,30 +221,34 @@ BAD = [
 
 
 @pytest.mark.parametrize(("change", "field"), BAD)
-def test_record__bad_input__400_naming_the_field_nothing_stored(api, reader, version, change, field):
-    response = api.as_user(reader).post("/api/executions", report(version, **change))
+def test_record__bad_input__400_naming_the_field_nothing_stored(api, integration, version, change, field):
+    response = api.as_user(integration).post("/api/executions", ExecutionReportFactory(version=version, **change))
     assert response.status_code == 400, response.json()
     assert field in response.json()["error"]["fields"]
     assert not Execution.objects.exists()
 
 
 @pytest.mark.parametrize("missing", ["templateVersionId", "status", "responseTime"])
-def test_record__required_field_missing__400(api, reader, version, missing):
-    body = report(version)
+def test_record__required_field_missing__400(api, integration, version, missing):
+    body = ExecutionReportFactory(version=version)
     del body[missing]
-    response = api.as_user(reader).post("/api/executions", body)
+    response = api.as_user(integration).post("/api/executions", body)
     assert response.status_code == 400
     assert missing in response.json()["error"]["fields"]
 
 
 def test_record__no_token__401(api, version):
-    assert api.anonymous().post("/api/executions", report(version)).status_code == 401
+    assert api.anonymous().post("/api/executions", ExecutionReportFactory(version=version)).status_code == 401
 
 
-def test_batch__new_repeated_and_stored_before__counted(api, reader, version):
-    api.as_user(reader).post("/api/executions", report(version, metadata={"requestId": "a"}))
-    rows = [report(version, metadata={"requestId": rid}) for rid in ["a", "b", "c", "c"]] + [report(version)]
-    response = api.as_user(reader).post("/api/executions/batch", {"executions": rows})
+def test_batch__new_repeated_and_stored_before__counted(api, integration, version):
+    api.as_user(integration).post(
+        "/api/executions", ExecutionReportFactory(version=version, metadata={"requestId": "a"})
+    )
+    rows = [ExecutionReportFactory(version=version, metadata={"requestId": rid}) for rid in ["a", "b", "c", "c"]] + [
+        ExecutionReportFactory(version=version)
+    ]
+    response = api.as_user(integration).post("/api/executions/batch", {"executions": rows})
     assert response.status_code == 201
     assert response.json() == {"created": 3, "duplicates": 2}
     assert Execution.objects.count() == 4
@@ -230,38 +256,43 @@ def test_batch__new_repeated_and_stored_before__counted(api, reader, version):
     assert sum(HourlyStats.objects.values_list("executions", flat=True)) == 4
 
 
-def test_batch__one_invalid_row__400_naming_it_nothing_stored(api, reader, version):
-    rows = [report(version) for _ in range(5)]
+def test_batch__one_invalid_row__400_naming_it_nothing_stored(api, integration, version):
+    rows = [ExecutionReportFactory(version=version) for _ in range(5)]
     rows[3]["status"] = "fine"
-    response = api.as_user(reader).post("/api/executions/batch", {"executions": rows})
+    response = api.as_user(integration).post("/api/executions/batch", {"executions": rows})
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == ["executions[3].status"]
     assert not Execution.objects.exists()
     assert not PendingBatch.objects.exists()
 
 
-def test_batch__unknown_version_in_one_row__400_naming_it(api, reader, version):
-    rows = [report(version), report(version, templateVersionId="00000000-0000-0000-0000-000000000000")]
-    response = api.as_user(reader).post("/api/executions/batch", {"executions": rows})
+def test_batch__unknown_version_in_one_row__400_naming_it(api, integration, version):
+    rows = [
+        ExecutionReportFactory(version=version),
+        ExecutionReportFactory(version=version, templateVersionId="00000000-0000-0000-0000-000000000000"),
+    ]
+    response = api.as_user(integration).post("/api/executions/batch", {"executions": rows})
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == ["executions[1].templateVersionId"]
 
 
 @pytest.mark.parametrize("executions", [None, [], {"a": 1}, "x", [1] * 1001])
-def test_batch__not_a_list_of_1_to_1000__400(api, reader, executions):
-    response = api.as_user(reader).post("/api/executions/batch", {"executions": executions})
+def test_batch__not_a_list_of_1_to_1000__400(api, integration, executions):
+    response = api.as_user(integration).post("/api/executions/batch", {"executions": executions})
     assert response.status_code == 400
     assert "executions" in response.json()["error"]["fields"]
 
 
-def test_batch__row_not_an_object__400_naming_it(api, reader, version):
-    response = api.as_user(reader).post("/api/executions/batch", {"executions": [report(version), "x"]})
+def test_batch__row_not_an_object__400_naming_it(api, integration, version):
+    response = api.as_user(integration).post(
+        "/api/executions/batch", {"executions": [ExecutionReportFactory(version=version), "x"]}
+    )
     assert list(response.json()["error"]["fields"]) == ["executions[1]"]
 
 
-def test_batch__a_thousand_rows__stored(api, reader, version):
-    rows = [report(version, metadata={"requestId": f"r{i}"}) for i in range(1000)]
-    assert api.as_user(reader).post("/api/executions/batch", {"executions": rows}).json()["created"] == 1000
+def test_batch__a_thousand_rows__stored(api, integration, version):
+    rows = [ExecutionReportFactory(version=version, metadata={"requestId": f"r{i}"}) for i in range(1000)]
+    assert api.as_user(integration).post("/api/executions/batch", {"executions": rows}).json()["created"] == 1000
 
 
 @pytest.mark.django_db(transaction=True)
@@ -270,8 +301,8 @@ def test_record__same_request_id_at_the_same_moment__stored_once(make_user, crea
     from rest_framework.test import APIClient
 
     version = create_template(actor=make_user("author")).latest_version
-    key = Token.objects.create(user=make_user()).key
-    body = report(version, metadata={"requestId": "race"})
+    key = Token.objects.create(user=make_user("integration")).key
+    body = ExecutionReportFactory(version=version, metadata={"requestId": "race"})
 
     def post() -> int:
         client = APIClient()
@@ -285,15 +316,20 @@ def test_record__same_request_id_at_the_same_moment__stored_once(make_user, crea
 
 
 @pytest.mark.django_db(transaction=True)
-def test_batch__overlapping_batches_at_once__every_report_once_and_rollups_exact(make_user, create_template):
+def test_batch__overlapping_batches_at_once__every_report_once_and_rollups_exact(
+    make_user, create_template, integration
+):
     from analytics.services import read_reports, record_executions
 
     version = create_template(actor=make_user("author")).latest_version
     batches = [
-        [report(version, metadata={"requestId": f"r{i}"}, responseTime=100 + i) for i in range(offset, offset + 60)]
+        [
+            ExecutionReportFactory(version=version, metadata={"requestId": f"r{i}"}, responseTime=100 + i)
+            for i in range(offset, offset + 60)
+        ]
         for offset in (0, 30, 45)
     ]
-    outcomes = at_once([lambda rows=rows: record_executions(read_reports(rows)) for rows in batches])
+    outcomes = at_once([lambda rows=rows: record_executions(read_reports(rows, actor=integration)) for rows in batches])
     assert not [outcome for outcome in outcomes if isinstance(outcome, BaseException)], outcomes
     assert Execution.objects.count() == 105
     # Two workers folding at once: each batch is counted by one of them, once
@@ -303,13 +339,20 @@ def test_batch__overlapping_batches_at_once__every_report_once_and_rollups_exact
 
 
 @pytest.mark.django_db(transaction=True)
-def test_roll_up__batches_claimed_by_another_worker_meanwhile__counted_once(make_user, create_template, monkeypatch):
+def test_roll_up__batches_claimed_by_another_worker_meanwhile__counted_once(
+    make_user, create_template, monkeypatch, integration
+):
     from analytics import rollups
     from analytics.services import read_reports, record_executions
 
     version = create_template(actor=make_user("author")).latest_version
     for offset in (0, 50):
-        record_executions(read_reports([report(version, responseTime=10 + i) for i in range(offset, offset + 50)]))
+        record_executions(
+            read_reports(
+                [ExecutionReportFactory(version=version, responseTime=10 + i) for i in range(offset, offset + 50)],
+                actor=integration,
+            )
+        )
     aggregate, others = rollups._aggregate, []
 
     def another_worker_folds_them_first(batch_ids):
@@ -329,16 +372,16 @@ def test_roll_up__batches_claimed_by_another_worker_meanwhile__counted_once(make
     assert sum(int(histogram.decode(counts).sum()) for counts in hours) == 100
 
 
-def test_roll_up__thousands_of_rollup_keys_at_once__folded(create_template, now):
+def test_roll_up__thousands_of_rollup_keys_at_once__folded(create_template, now, integration):
     from analytics.services import read_reports, record_executions
-    from analytics.tests.conftest import random_reports
+    from lifecycle.testing.executions import random_reports
 
     # Given 3,000 reports spread over 60 days: nearly one hourly key each (more parameters than SQLite
     # takes in one statement, were they written at once)
     version = create_template().latest_version
     rows = random_reports([version], 3000, start=now - timedelta(days=60), end=now - timedelta(seconds=1))
     for offset in range(0, 3000, 1000):
-        record_executions(read_reports(rows[offset : offset + 1000]))
+        record_executions(read_reports(rows[offset : offset + 1000], actor=integration))
     # When one pass folds them all
     assert roll_up_pending(max_executions=3000).executions == 3000
     # Then every one is counted once
@@ -349,8 +392,9 @@ def test_roll_up__thousands_of_rollup_keys_at_once__folded(create_template, now)
 def _store_batches(version, *sizes):
     from analytics.services import read_reports, record_executions
 
+    reporter = UserFactory(roles=["integration"])
     for size in sizes:
-        record_executions(read_reports([report(version) for _ in range(size)]))
+        record_executions(read_reports([ExecutionReportFactory(version=version) for _ in range(size)], actor=reporter))
 
 
 def test_roll_up__a_pass__takes_the_oldest_batches_until_it_holds_enough_executions(version):
@@ -371,10 +415,12 @@ def test_roll_up__a_pass__takes_at_most_max_batches(version):
     assert roll_up_pending(max_batches=2) == (1, False)
 
 
-def test_record__duplicates__not_counted_in_the_pending_batch_size(api, reader, version):
-    api.as_user(reader).post("/api/executions", report(version, metadata={"requestId": "a"}))
-    rows = [report(version, metadata={"requestId": rid}) for rid in ["a", "b", "b", "c"]]
-    api.as_user(reader).post("/api/executions/batch", {"executions": rows})
+def test_record__duplicates__not_counted_in_the_pending_batch_size(api, integration, version):
+    api.as_user(integration).post(
+        "/api/executions", ExecutionReportFactory(version=version, metadata={"requestId": "a"})
+    )
+    rows = [ExecutionReportFactory(version=version, metadata={"requestId": rid}) for rid in ["a", "b", "b", "c"]]
+    api.as_user(integration).post("/api/executions/batch", {"executions": rows})
     assert sorted(PendingBatch.objects.values_list("executions", flat=True)) == [1, 2]
 
 

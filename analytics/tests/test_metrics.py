@@ -12,8 +12,9 @@ import pytest
 from analytics.models import Execution, HourlyStats
 from analytics.rollups import roll_up_pending
 from analytics.services import delete_expired_executions
-from analytics.tests.conftest import random_reports, report, store
 from lifecycle.releases.services import create_version_live_in_development as create_version
+from lifecycle.testing.executions import random_reports, store
+from lifecycle.testing.factories import ExecutionReportFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -146,8 +147,8 @@ def test_metrics__window_edges__start_included_end_excluded(api, analyst, create
     edge = (now - timedelta(hours=3)).replace(microsecond=0)
     store(
         [
-            report(version, timestamp=edge.isoformat(), responseTime=10),
-            report(version, timestamp=(edge + timedelta(hours=1)).isoformat(), responseTime=20),
+            ExecutionReportFactory(version=version, timestamp=edge.isoformat(), responseTime=10),
+            ExecutionReportFactory(version=version, timestamp=(edge + timedelta(hours=1)).isoformat(), responseTime=20),
         ]
     )
     body = metrics(api, analyst, version, startDate=edge.isoformat(), endDate=(edge + timedelta(hours=1)).isoformat())
@@ -259,7 +260,7 @@ def test_analytics__time_series_per_bucket(api, analyst, setup, now, granularity
 
 def test_analytics__forecast__too_little_history__says_so(api, analyst, create_template, now):
     version = create_template().latest_version
-    store([report(version, timestamp=(now - timedelta(days=2)).isoformat())])
+    store([ExecutionReportFactory(version=version, timestamp=(now - timedelta(days=2)).isoformat())])
     forecast = analytics(api, analyst, version.template)["forecast"]
     assert forecast["available"] is False
     assert "at least 7 days" in forecast["reason"]
@@ -274,7 +275,7 @@ def test_analytics__forecast__linear_trend_with_interval(api, analyst, create_te
     for day in range(14):
         for n in range(4 + 3 * day):
             moment = first_day + timedelta(days=day, minutes=n)
-            rows.append(report(version, timestamp=moment.isoformat(), tokenUsage={"cost": 0.5}))
+            rows.append(ExecutionReportFactory(version=version, timestamp=moment.isoformat(), tokenUsage={"cost": 0.5}))
     store(rows)
     end = (first_day + timedelta(days=14)).replace(hour=0)
     forecast = analytics(

@@ -10,7 +10,7 @@ import pytest
 from django.apps import apps
 
 from analytics.models import DailyErrors, HourlyErrors
-from analytics.tests.conftest import random_reports, store
+from lifecycle.testing.executions import random_reports, store
 
 backfill = importlib.import_module("analytics.migrations.0002_daily_errors").sum_hours_into_days
 

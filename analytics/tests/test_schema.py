@@ -16,7 +16,8 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 
-from analytics.tests.conftest import random_reports, report, store
+from lifecycle.testing.executions import random_reports, store
+from lifecycle.testing.factories import ExecutionReportFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -104,20 +105,22 @@ def test_analytics__empty_and_with_data__as_documented(api, analyst, openapi, te
 
 
 def test_analytics__hourly_and_forecast_unavailable__as_documented(api, analyst, openapi, template, now):
-    store([report(template.latest_version, timestamp=(now - timedelta(hours=2)).isoformat())])
+    store([ExecutionReportFactory(version=template.latest_version, timestamp=(now - timedelta(hours=2)).isoformat())])
     response = api.as_user(analyst).get(ANALYTICS, data={"templateId": str(template.pk), "granularity": "hour"})
     assert response.json()["forecast"]["available"] is False
     assert_documented(openapi, ANALYTICS, "get", response)
 
 
-def test_record__stored_duplicate_and_batch__as_documented(api, reader, openapi, template):
+def test_record__stored_duplicate_and_batch__as_documented(api, integration, openapi, template):
     version = template.latest_version
-    api.as_user(reader)
-    failed = report(version, status="error", metadata={"requestId": "r-1"}, error={"type": "Timeout"})
+    api.as_user(integration)
+    failed = ExecutionReportFactory(
+        version=version, status="error", metadata={"requestId": "r-1"}, error={"type": "Timeout"}
+    )
     stored = api.post("/api/executions", failed)
     duplicate = api.post("/api/executions", failed)
     bare = api.post("/api/executions", {"templateVersionId": str(version.pk), "status": "success", "responseTime": 1})
-    batch = api.post("/api/executions/batch", {"executions": [report(version), failed]})
+    batch = api.post("/api/executions/batch", {"executions": [ExecutionReportFactory(version=version), failed]})
     assert [r.status_code for r in (stored, duplicate, bare, batch)] == [201, 200, 201, 201]
     for response in (stored, duplicate, bare):
         assert_documented(openapi, "/api/executions", "post", response)

@@ -31,4 +31,4 @@ class Api:
         return self.client.put(path, data, format="json", **kwargs)
 
     def raw(self, method: str, path: str, body: bytes, content_type: str = "application/json") -> Any:
-        return self.client.generic(method, path, body, content_type=content_type)  # type: ignore[arg-type]
+        return self.client.generic(method, path, body, content_type=content_type)

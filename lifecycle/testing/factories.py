@@ -75,7 +75,7 @@ def create_template(actor: User, **overrides: Any) -> Any:
     from lifecycle.releases.services import create_template_live_in_development
     from templates_app.api.serializers import DefinitionInput
 
-    payload: dict[str, Any] = TemplatePayloadFactory(**overrides)  # type: ignore[assignment]  # a DictFactory
+    payload: dict[str, Any] = TemplatePayloadFactory(**overrides)
     return create_template_live_in_development(
         actor=actor,
         name=payload["name"],
