@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 
+from analytics.models import Execution
 from approvals.models import ApprovalComment
 from lifecycle.releases.models import Deployment
+from lifecycle.testing.factories import ExecutionReportFactory
 from templates_app.models import TemplateVersion
 
 pytestmark = pytest.mark.django_db
@@ -223,3 +225,71 @@ def test_comment__who_takes_part_in_the_request(api, cast, who, status):
     response = api.as_user(cast[who]).post("/api/approval/comment", {**body, "comment": "A remark"})
     assert response.status_code == status, response.json()
     assert ApprovalComment.objects.count() == (status == 201)
+
+
+# -- reporting executions: integrations and superusers for any template, maintainers for theirs -----
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        ("integration", 201),
+        ("root", 201),
+        ("owner", 201),  # maintains it
+        ("maintaining_analyst", 201),  # maintains it, whatever their role
+        ("teammate", 201),  # through the maintaining group
+        ("outsider", 403),  # maintains another template only
+        ("reader", 403),
+        ("analyst", 403),
+        ("deployer", 403),
+    ],
+)
+def test_report_execution__integrations_and_maintainers(api, cast, create_template, who, status):
+    create_template(actor=cast["outsider"])  # the outsider maintains a template of their own
+    before = Execution.objects.count()
+    response = api.as_user(cast[who]).post("/api/executions", ExecutionReportFactory(version=cast["version"]))
+    assert response.status_code == status, response.json()
+    assert Execution.objects.count() == before + (status == 201)
+
+
+def test_report_batch__one_row_of_a_template_not_maintained__403_naming_it_and_nothing_stored(
+    api, cast, create_template
+):
+    # Given a maintainer of one template, and a batch with a row of another template
+    other = create_template(actor=cast["outsider"], name="Someone else's")
+    rows = [ExecutionReportFactory(version=cast["version"]), ExecutionReportFactory(version=other.latest_version)]
+    # When they send it
+    response = api.as_user(cast["owner"]).post("/api/executions/batch", {"executions": rows})
+    # Then nothing of it is stored, and the answer says which template they may not report for
+    assert response.status_code == 403
+    assert "Someone else's" in response.json()["error"]["message"]
+    assert not Execution.objects.exists()
+
+
+def test_report__no_right_to_report_anything__403_before_the_report_is_checked(api, cast):
+    response = api.as_user(cast["reader"]).post("/api/executions", {"templateVersionId": "not even an id"})
+    assert response.status_code == 403
+
+
+# -- reading the numbers: maintainers, analysts, superusers -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        ("owner", 200),
+        ("teammate", 200),
+        ("maintaining_analyst", 200),
+        ("analyst", 200),
+        ("root", 200),
+        ("outsider", 403),
+        ("reader", 403),
+        ("integration", 403),
+        ("deployer", 403),
+    ],
+)
+def test_metrics_and_analytics__maintainers_analysts_and_superusers(api, cast, who, status):
+    client = api.as_user(cast[who])
+    metrics = client.get("/api/performance/metrics", data={"versionId": str(cast["version"].pk)})
+    analytics = client.get("/api/performance/analytics", data={"templateId": str(cast["template"].pk)})
+    assert (metrics.status_code, analytics.status_code) == (status, status)
