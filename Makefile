@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint bench bench-analytics setup setup-dev check-python clean
+.PHONY: run test test-fast lint bench bench-analytics setup setup-dev check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
@@ -34,6 +34,10 @@ run: setup
 ## Lint, then the whole test suite (on DATABASE_URL's database; SQLite by default).
 test: setup-dev lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## While working: the suite without the tests that start the real server or fuzz the API (CI runs them all).
+test-fast: setup-dev
+	$(PY) -m pytest -m "not server and not fuzz" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -12,6 +12,7 @@ import pytest
 from lifecycle.testing.api import Api
 from lifecycle.testing.factories import UserFactory
 from lifecycle.testing.factories import create_template as make_template
+from lifecycle.testing.workflow import Workflow
 
 
 @pytest.fixture
@@ -56,6 +57,34 @@ def create_template(author: Any) -> Callable[..., Any]:
         return make_template(actor or author, **overrides)
 
     return make
+
+
+@pytest.fixture
+def reviewers(make_user: Callable[..., Any]) -> dict[str, Any]:
+    """One reviewer per approval role, each with an email address."""
+    people = {}
+    for role in ("technical", "qa", "security", "business"):
+        user = make_user(role, username=f"{role}-reviewer")
+        user.email = f"{role}@example.com"
+        user.save()
+        people[role] = user
+    return people
+
+
+@pytest.fixture
+def deployer(make_user: Callable[..., Any]) -> Any:
+    return make_user("deployer", username="deployer")
+
+
+@pytest.fixture
+def version(create_template: Callable[..., Any]) -> Any:
+    """A template's first version, written by the `author` fixture."""
+    return create_template().latest_version
+
+
+@pytest.fixture
+def workflow(api: Api) -> Workflow:
+    return Workflow(api)
 
 
 @pytest.fixture(scope="session")

@@ -18,11 +18,6 @@ from lifecycle.testing.factories import ExecutionReportFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def version(create_template):
-    return create_template().latest_version
-
-
 def test_record__readme_payload__201_stored_as_reported(api, integration, version):
     body = ExecutionReportFactory(
         version=version, metadata={"userAgent": "Mozilla/5.0", "region": "eu-central-1", "requestId": "req-789"}

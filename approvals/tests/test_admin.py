@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from approvals.models import ApprovalPolicy, ApprovalRequest
+from lifecycle.testing.admin_forms import policy_form
 
 pytestmark = pytest.mark.django_db
 
@@ -202,41 +203,13 @@ def test_qa_reviewer__cannot_edit_a_policy_or_a_version(submitted):
     )
 
 
-def _policy_form(policy, roles, extra_description=""):
-    from django.contrib.auth.models import Group
-
-    """The admin's policy form giving `policy` the stages `roles`, in order: existing rows are reused in order,
-    rows beyond `roles` are deleted, and new rows are added."""
-    stages = list(policy.stages.order_by("position"))
-    rows = max(len(roles), len(stages))
-    data = {
-        "description": extra_description,
-        "stages-TOTAL_FORMS": str(rows),
-        "stages-INITIAL_FORMS": str(len(stages)),
-        "stages-MIN_NUM_FORMS": "0",
-        "stages-MAX_NUM_FORMS": "1000",
-    }
-    for index in range(rows):
-        if index < len(stages):
-            data[f"stages-{index}-id"] = str(stages[index].pk)
-        data[f"stages-{index}-policy"] = str(policy.pk)
-        if index < len(roles):
-            data[f"stages-{index}-position"] = str(index)
-            data[f"stages-{index}-role"] = str(Group.objects.get(name=roles[index]).pk)
-        else:
-            data[f"stages-{index}-position"] = str(stages[index].position)
-            data[f"stages-{index}-role"] = str(stages[index].role_id)
-            data[f"stages-{index}-DELETE"] = "on"
-    return data
-
-
 def test_superuser__edits_a_policy_with_its_stages_inline(make_user):
     root = Client()
     root.force_login(make_user(superuser=True))
     policy = ApprovalPolicy.objects.get(environment="staging")
     response = root.post(
         f"/admin/approvals/approvalpolicy/{policy.pk}/change/",
-        _policy_form(policy, ["technical", "qa", "security"]),
+        policy_form(policy, ["technical", "qa", "security"]),
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     assert [s.role.name for s in policy.stages.order_by("position")] == ["technical", "qa", "security"]
@@ -246,7 +219,7 @@ def test_superuser__development_policy_cannot_get_stages(make_user):
     root = Client()
     root.force_login(make_user(superuser=True))
     policy = ApprovalPolicy.objects.get(environment="development")
-    response = root.post(f"/admin/approvals/approvalpolicy/{policy.pk}/change/", _policy_form(policy, ["qa"]))
+    response = root.post(f"/admin/approvals/approvalpolicy/{policy.pk}/change/", policy_form(policy, ["qa"]))
     assert response.status_code == 200
     assert "Development needs no approval" in response.content.decode()
     assert not policy.stages.exists()
@@ -257,7 +230,7 @@ def test_superuser__reorders_stages__no_collision_on_positions(make_user):
     root.force_login(make_user(superuser=True))
     policy = ApprovalPolicy.objects.get(environment="staging")
     response = root.post(
-        f"/admin/approvals/approvalpolicy/{policy.pk}/change/", _policy_form(policy, ["qa", "technical"])
+        f"/admin/approvals/approvalpolicy/{policy.pk}/change/", policy_form(policy, ["qa", "technical"])
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     assert [s.role.name for s in policy.stages.order_by("position")] == ["qa", "technical"]
@@ -267,7 +240,7 @@ def test_superuser__cannot_empty_the_production_policy(make_user):
     root = Client()
     root.force_login(make_user(superuser=True))
     policy = ApprovalPolicy.objects.get(environment="production")
-    response = root.post(f"/admin/approvals/approvalpolicy/{policy.pk}/change/", _policy_form(policy, []))
+    response = root.post(f"/admin/approvals/approvalpolicy/{policy.pk}/change/", policy_form(policy, []))
     assert response.status_code == 200
     assert "without review" in response.content.decode()
     assert policy.stages.count() == 4
@@ -336,7 +309,7 @@ def test_custom_group_stage__its_members_become_reviewers_in_the_admin(make_user
     root.force_login(make_user(superuser=True))
     legal = Group.objects.create(name="legal")
     policy = ApprovalPolicy.objects.get(environment="staging")
-    form = _policy_form(policy, ["technical", "qa", "legal"])
+    form = policy_form(policy, ["technical", "qa", "legal"])
     assert root.post(f"/admin/approvals/approvalpolicy/{policy.pk}/change/", form).status_code == 302
     lawyer = staff_reviewer("leo", "legal")
     assert lawyer.user.is_staff

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from django_fsm import TransitionNotAllowed
 
 from approvals.models import ApprovalPolicy, ApprovalRequest, ApprovalStage, PolicyStage
 from lifecycle.releases.services import create_version_live_in_development as create_version
+from lifecycle.testing.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +54,13 @@ def test_submit__second_pending_for_same_pair__409(workflow, author, version):
 
 
 def test_submit__other_environment_while_pending__allowed(workflow, author, version):
-    assert workflow.submit(author, version, "production").status_code == 201
-    assert workflow.submit(author, version, "staging").status_code == 201
+    production = workflow.submit(author, version, "production")
+    staging = workflow.submit(author, version, "staging")
+    # Two requests, each pending with its own environment's stages
+    assert (production.status_code, staging.status_code) == (201, 201)
+    assert [s["role"] for s in staging.json()["stages"]] == ["technical", "qa"]
+    pending = ApprovalRequest.objects.filter(version=version, state="pending")
+    assert sorted(pending.values_list("environment", flat=True)) == ["production", "staging"]
 
 
 def test_submit__development__409_needs_no_approval(workflow, author, version):
@@ -134,7 +142,12 @@ def test_approve__by_the_version_author__403_even_with_the_role_or_superuser(wor
 def test_approve__superuser_not_author__may_decide_any_stage(workflow, author, make_user, version):
     workflow.submit(author, version)
     root = make_user(superuser=True)
-    assert workflow.approve(root, version, 0).status_code == 200
+    response = workflow.approve(root, version, 0)
+    # The technical stage is decided by the superuser, and the qa stage waits next
+    assert response.status_code == 200
+    stages = response.json()["stages"]
+    assert (stages[0]["status"], stages[0]["decidedBy"]) == ("approved", root.username)
+    assert stages[1]["status"] == "waiting"
 
 
 def test_approve__one_person_two_stages__403_second(workflow, author, make_user, version):
@@ -210,7 +223,7 @@ def test_policy_change__applies_to_later_requests_not_in_flight(
 ):
     from django.test import Client
 
-    from approvals.tests.test_admin import _policy_form
+    from lifecycle.testing.admin_forms import policy_form
 
     # Given a request in flight under the four-stage production policy
     first = create_template().latest_version
@@ -219,7 +232,7 @@ def test_policy_change__applies_to_later_requests_not_in_flight(
     root = Client()
     root.force_login(make_user(superuser=True))
     policy = ApprovalPolicy.objects.get(environment="production")
-    form = _policy_form(policy, ["technical", "qa", "business"])
+    form = policy_form(policy, ["technical", "qa", "business"])
     response = root.post(f"/admin/approvals/approvalpolicy/{policy.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
     # Then the request in flight keeps four stages, and a new one gets three
@@ -430,3 +443,36 @@ def test_template_history__includes_approvals(api, workflow, author, reviewers, 
     summaries = [entry["summary"] for entry in entries]
     assert "approval of version 1.0.0 for production requested" in summaries
     assert "stage 0 (technical) of 1.0.0 for production approved: fine" in summaries
+
+
+# -- at the same moment --
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approve__two_reviewers_press_at_once__one_decides_the_other_is_refused(make_user, create_template):
+    from approvals.services import approve_stage, submit_for_approval
+
+    author = make_user("author")
+    version = create_template(actor=author).latest_version
+    request = submit_for_approval(actor=author, version_id=version.pk, environment="production")
+    first, second = make_user("technical"), make_user("technical")
+    outcomes = at_once(
+        [partial(approve_stage, actor=user, request_id=request.pk, stage_index=0) for user in (first, second)]
+    )
+
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == ["ApprovalRequest", "StageOutOfOrder"]
+    stage = ApprovalRequest.objects.get(version=version).stages.get(index=0)
+    assert stage.state == "approved"
+    assert stage.decided_by in (first, second)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit__twice_at_once__one_request(make_user, create_template):
+    from approvals.services import submit_for_approval
+
+    author = make_user("author")
+    version = create_template(actor=author).latest_version
+    submit = partial(submit_for_approval, actor=author, version_id=version.pk, environment="production")
+    outcomes = at_once([submit, submit])
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == ["AlreadyPending", "ApprovalRequest"]
+    assert ApprovalRequest.objects.filter(version=version).count() == 1

@@ -310,18 +310,6 @@ def test_create_version__only_text_changed__patch(create_template, new_version):
     assert version.change_summary == [{"level": "patch", "change": "content changed"}]
 
 
-def test_create_version__optional_variable_added__minor(create_template, new_version):
-    template = create_template()
-
-    version = new_version(
-        template,
-        content="{{inquiry}} {{signature}}",
-        variables=[INQUIRY, {"name": "signature", "required": False}],
-    )
-
-    assert version.number == "1.1.0"
-
-
 def test_create_version__required_variable_added__major(create_template, new_version):
     template = create_template()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from functools import partial
 
 import pytest
@@ -14,6 +15,12 @@ from templates_app.services import set_maintainers, update_template
 
 def deploy(api, version_id, environment="development"):
     return api.put(f"/api/versions/{version_id}/deploy", {"environment": environment})
+
+
+def render(api, version, environment="production"):
+    return api.post(
+        f"/api/templates/{version.template_id}/render", {"environment": environment, "variables": {"inquiry": "q"}}
+    )
 
 
 @pytest.fixture
@@ -80,18 +87,6 @@ def test_deploy__staging_or_production_by_author__403_needs_deployer(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("environment", ["staging", "production"])
-def test_deploy__unapproved_version_by_deployer__409_not_approved(
-    api, make_user, template_with_two_versions, environment
-):
-    template, first, _ = template_with_two_versions
-    response = deploy(api.as_user(make_user("deployer")), first.pk, environment)
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "not_approved"
-    assert not Deployment.objects.filter(template=template, environment=environment).exists()
-
-
-@pytest.mark.django_db
 def test_deploy__unknown_version__404(api, author):
     assert deploy(api.as_user(author), "00000000-0000-0000-0000-000000000000").status_code == 404
 
@@ -108,29 +103,106 @@ def test_deployment_state__changes_only_through_transitions(template_with_two_ve
         superseded.supersede(by=None)
 
 
+# -- staging and production: the deployer role and an approved request, and nothing else --
+
+
+@pytest.mark.django_db
+def test_deploy__approved_version_by_deployer__active_and_rendered(
+    api, workflow, author, reviewers, deployer, reader, version
+):
+    # Given a version approved for production stage by stage by four reviewers
+    workflow.submit(author, version)
+    workflow.approve_all(reviewers, version)
+    # When the deployer deploys it
+    response = deploy(api.as_user(deployer), version.pk, "production")
+    # Then production serves it from that moment
+    assert response.status_code == 200, response.json()
+    assert (response.json()["status"], response.json()["kind"]) == ("active", "deploy")
+    rendered = render(api.as_user(reader), version)
+    assert rendered.status_code == 200
+    assert rendered.json()["versionId"] == str(version.pk)
+
+
+@pytest.mark.django_db
+def test_deploy__not_approved__409_saying_so(api, workflow, author, reviewers, deployer, version):
+    workflow.submit(author, version)
+    workflow.approve(reviewers["technical"], version, 0)  # one stage of four
+    response = deploy(api.as_user(deployer), version.pk, "production")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "not_approved"
+    assert "not approved for production" in error["message"]
+    assert not Deployment.objects.filter(environment="production").exists()
+
+
+@pytest.mark.django_db
+def test_deploy__approved_for_staging_only__409_for_production(api, workflow, author, reviewers, deployer, version):
+    workflow.submit(author, version, "staging")
+    workflow.approve_all(reviewers, version, "staging")
+    assert deploy(api.as_user(deployer), version.pk, "staging").status_code == 200
+    assert deploy(api.as_user(deployer), version.pk, "production").status_code == 409
+
+
+@pytest.mark.django_db
+def test_deploy__rejected_request__409(api, workflow, author, reviewers, deployer, version):
+    workflow.submit(author, version)
+    workflow.reject(reviewers["technical"], version, 0, "no")
+    assert deploy(api.as_user(deployer), version.pk, "production").status_code == 409
+
+
+@pytest.mark.django_db
+def test_redeploy__earlier_version_still_approved__allowed_and_recorded(
+    api, workflow, author, reviewers, deployer, reader, version
+):
+    # Given 1.0.0 and 1.0.1 both approved, 1.0.0 deployed and then superseded by 1.0.1
+    newer = create_version(actor=author, template_id=version.template_id, definition={"content": "New {{inquiry}}"})
+    for each in (version, newer):
+        workflow.submit(author, each)
+        workflow.approve_all(reviewers, each)
+    assert deploy(api.as_user(deployer), version.pk, "production").json()["kind"] == "deploy"
+    assert deploy(api.as_user(deployer), newer.pk, "production").json()["kind"] == "deploy"
+    # When 1.0.0 is deployed again
+    response = deploy(api.as_user(deployer), version.pk, "production")
+    # Then it is active again, recorded as a redeploy, and served
+    assert response.status_code == 200
+    assert response.json()["kind"] == "redeploy"
+    assert render(api.as_user(reader), version).json()["version"] == "1.0.0"
+    history = api.as_user(reader).get(f"/api/templates/{version.template_id}/history").json()["results"]
+    assert history[0]["summary"] == "version 1.0.0 in production redeployed"
+
+
 @pytest.mark.django_db(transaction=True)
-def test_deploy__racing_deploys_of_one_template__exactly_one_active(make_user, create_template):
+def test_deploy__racing_deploys_to_production__exactly_one_active(make_user, create_template):
+    from approvals.services import approve_stage, submit_for_approval
     from lifecycle.releases.services import deploy_version
 
-    # Given a template with five versions
-    author = make_user("author", "deployer")
+    # Given four versions approved for production
+    author = make_user("author")
+    deployer = make_user("deployer")
+    deciders = [make_user(role) for role in ("technical", "qa", "security", "business")]
     template = create_template(actor=author)
     versions = [template.latest_version] + [
         create_version(actor=author, template_id=template.pk, definition={"content": f"v{i} {{{{inquiry}}}}"})
-        for i in range(4)
+        for i in range(3)
     ]
-    # When every version is deployed to development at the same moment
+    for version in versions:
+        request = submit_for_approval(actor=author, version_id=version.pk, environment="production")
+        for index, decider in enumerate(deciders):
+            approve_stage(actor=decider, request_id=request.pk, stage_index=index)
+
+    # When all four are deployed to production at the same moment
     outcomes = at_once(
-        [partial(deploy_version, actor=author, version_id=v.pk, environment="development") for v in versions]
+        [partial(deploy_version, actor=deployer, version_id=v.pk, environment="production") for v in versions]
     )
 
-    # Then all succeed, exactly one is active, and every other deployment was superseded by someone
+    # Then each succeeded in turn: one active, the others superseded, each by the deploy after it
     assert all(isinstance(outcome, Deployment) for outcome in outcomes), outcomes
-    deployments = Deployment.objects.filter(template=template, environment="development")
-    assert deployments.filter(state="active").count() == 1
-    superseded = deployments.filter(state="superseded")
-    assert superseded.count() == deployments.count() - 1
-    assert all(d.ended_at is not None and d.ended_by_id == author.pk for d in superseded)
+    deployments = list(Deployment.objects.filter(template=template, environment="production").order_by("deployed_at"))
+    assert len(deployments) == 4
+    assert [d.state for d in deployments] == ["superseded", "superseded", "superseded", "active"]
+    for earlier, later in itertools.pairwise(deployments):
+        assert earlier.ended_at <= later.deployed_at
+        assert earlier.ended_by_id == deployer.pk
 
 
 @pytest.mark.django_db

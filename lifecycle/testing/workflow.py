@@ -1,33 +1,10 @@
+"""The approval API, as tests drive it."""
+
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 STAGES = {"staging": ["technical", "qa"], "production": ["technical", "qa", "security", "business"]}
-
-
-@pytest.fixture
-def reviewers(make_user) -> dict[str, Any]:
-    """One reviewer per approval role, each with an email address."""
-    people = {}
-    for role in ("technical", "qa", "security", "business"):
-        user = make_user(role, username=f"{role}-reviewer")
-        user.email = f"{role}@example.com"
-        user.save()
-        people[role] = user
-    return people
-
-
-@pytest.fixture
-def deployer(make_user) -> Any:
-    return make_user("deployer", username="deployer")
-
-
-@pytest.fixture
-def version(create_template) -> Any:
-    """A template's first version, written by the `author` fixture."""
-    return create_template().latest_version
 
 
 class Workflow:
@@ -61,8 +38,3 @@ class Workflow:
             response = self.approve(reviewers[role], version, index, f"{role} ok", environment)
             assert response.status_code == 200, response.json()
         return response
-
-
-@pytest.fixture
-def workflow(api) -> Workflow:
-    return Workflow(api)
