@@ -1,0 +1,41 @@
+"""The README's first steps, run as written: every ```sh block marked `first-steps`, in order, pasted into
+one bash against the real server (only the address is changed to the test server's)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from lifecycle.testing.server import ROOT, VENV_BIN, Server
+
+pytestmark = pytest.mark.server
+
+_MARKED_BLOCK = re.compile(r"<!-- first-steps[^>]*-->\s*```sh\n(.*?)```", re.DOTALL)
+
+
+def first_steps() -> str:
+    blocks = _MARKED_BLOCK.findall((ROOT / "README.md").read_text())
+    assert len(blocks) >= 3, "the README's first steps are marked <!-- first-steps --> before each ```sh block"
+    return "\n".join(blocks)
+
+
+def test_readme_first_steps__pasted_into_a_shell__work_as_a_new_user_would_run_them(server: Server):
+    assert shutil.which("curl"), "the first steps use curl (.ci/run installs it)"
+    # Given the README's first steps, pointed at the test server
+    script = first_steps().replace("localhost:8000", server.base.removeprefix("http://"))
+    # When they run, in one shell, from the repository's folder, with `make run`'s environment (the
+    # server's database; `.venv/bin/python` is the virtualenv running these tests)
+    env = {**server.env, "PATH": f"{VENV_BIN}:{server.env['PATH']}"}
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    # Then every command succeeded, and the key lines say what the README says they say
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}"
+    printed = result.stdout.splitlines()
+    assert printed[0] == "Please respond to the customer inquiry: How do I reset my password?"
+    assert printed[1:7] == ["pending", "pending", "pending", "pending", "approved", "active"]
+    assert printed[7] == "1.0.1"  # production serves the new version
+    assert printed[8:] == ["1", "1", "100.0"]  # one execution reported, counted, all successful
