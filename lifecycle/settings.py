@@ -177,7 +177,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Prompt template lifecycle server",
-    "DESCRIPTION": "Version, review, deploy, measure and roll back prompt templates. See API.md.",
+    # The docs page's introduction: conventions, the error shape, and who may do what.
+    "DESCRIPTION": (BASE_DIR / "lifecycle" / "core" / "api" / "description.md").read_text(),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs page must work offline: its JavaScript and CSS come from drf-spectacular-sidecar.

@@ -51,3 +51,14 @@ def test_schema__bodies_with_ids_in_paths__404_documented(schema):
     for name, operation in _operations(schema):
         if any(parameter["in"] == "path" for parameter in operation.get("parameters", [])):
             assert "404" in operation["responses"], name
+
+
+def test_docs_page__says_who_may_do_what_as_the_readme_does(schema):
+    import re
+    from pathlib import Path
+
+    def rules(text: str) -> str:
+        return re.search(r"\| what \| who \|\n\|---\|---\|\n(?:\|.*\|\n)+", text).group(0)
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert rules(schema["info"]["description"]) == rules(readme)
