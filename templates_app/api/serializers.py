@@ -14,9 +14,11 @@ from rest_framework import serializers
 from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField
 from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import Environment
+from templates_app.definitions import MAX_MESSAGES, MAX_PROVIDER_LENGTH, MAX_TEXT_LENGTH
+from templates_app.metadata import MAX_METADATA_CHARS, MAX_TAG_LENGTH, MAX_TAGS
 from templates_app.models import Category, PromptTemplate, TemplateVersion
 from templates_app.semver import Bump
-from templates_app.variables import TYPES
+from templates_app.variables import MAX_PATTERN_LENGTH, MAX_VARIABLES, TYPES
 
 
 @extend_schema_field(
@@ -37,33 +39,46 @@ class AnyValueField(serializers.JSONField):
 
 # -- documentation of the JSON-typed fields (the checks themselves are in templates_app.definitions) --
 class VariableDoc(serializers.Serializer):
-    name = StrictCharField(help_text="letters, digits and _, not starting with a digit")
+    name = StrictCharField(help_text="letters, digits and _, not starting with a digit; unique in the version")
     type = serializers.ChoiceField(choices=TYPES, default="string")
     required = StrictBooleanField(default=True)  # type: ignore[assignment]  # the API's key
-    description = StrictCharField(required=False)
+    description = StrictCharField(required=False, max_length=2000)
     default = AnyValueField(required=False, help_text="only for optional variables; must obey the rules below")
     enum = serializers.ListField(child=AnyValueField(), required=False, help_text="the only values allowed")
-    pattern = StrictCharField(required=False, help_text="a regular expression, matched anywhere unless anchored")
-    minLength = serializers.IntegerField(required=False, min_value=0)
-    maxLength = serializers.IntegerField(required=False, min_value=0)
-    minimum = serializers.FloatField(required=False)
-    maximum = serializers.FloatField(required=False)
+    pattern = StrictCharField(
+        required=False,
+        min_length=1,
+        max_length=MAX_PATTERN_LENGTH,
+        help_text="a regular expression, matched anywhere unless anchored; for strings",
+    )
+    minLength = serializers.IntegerField(required=False, min_value=0, help_text="for strings and arrays")
+    maxLength = serializers.IntegerField(required=False, min_value=0, help_text="at least minLength")
+    minimum = serializers.FloatField(required=False, help_text="for numbers and integers")
+    maximum = serializers.FloatField(required=False, help_text="at least minimum")
 
 
 class MessageDoc(serializers.Serializer):
     role = serializers.ChoiceField(choices=["system", "user", "assistant"])
-    content = StrictCharField(help_text="may hold {{placeholders}}")
+    content = StrictCharField(max_length=MAX_TEXT_LENGTH, help_text="may hold {{placeholders}}")
 
 
 class ModelConfigDoc(serializers.Serializer):
-    model = StrictCharField(required=False)
+    """The settings checked; any other key is kept as given (providers have settings of their own)."""
+
+    model = StrictCharField(required=False, min_length=1, max_length=200)
     temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
     maxTokens = serializers.IntegerField(required=False, min_value=1)
     topP = serializers.FloatField(required=False, min_value=0, max_value=1)
+    topK = serializers.IntegerField(required=False, min_value=1)
+    frequencyPenalty = serializers.FloatField(required=False, min_value=-2, max_value=2)
+    presencePenalty = serializers.FloatField(required=False, min_value=-2, max_value=2)
     stop = serializers.ListField(child=StrictCharField(), required=False)
 
 
 class MetadataDoc(serializers.Serializer):
+    """These keys mean what they say; other keys are kept as given. At most MAX_METADATA_CHARS characters
+    in all (as written back)."""
+
     author = StrictCharField(required=False)
     version = StrictCharField(required=False, help_text="the version number to give, e.g. 1.0.0")
     changelog = StrictCharField(required=False)
@@ -72,17 +87,28 @@ class MetadataDoc(serializers.Serializer):
     usageContext = serializers.ListField(child=StrictCharField(), required=False)
 
 
-@extend_schema_field({"type": "string", "nullable": True, "description": "text with {{placeholders}}"})
+@extend_schema_field(
+    {
+        "type": "string",
+        "nullable": True,
+        "maxLength": MAX_TEXT_LENGTH,
+        "description": "text with {{placeholders}} naming declared variables (or give `messages`, not both)",
+    }
+)
 class ContentField(serializers.JSONField):
     pass
 
 
-@extend_schema_field(MessageDoc(many=True, allow_null=True))
+@extend_schema_field(
+    serializers.ListField(
+        child=MessageDoc(), allow_null=True, help_text=f"a chat prompt (or `content`): at most {MAX_MESSAGES} messages"
+    )
+)
 class MessagesField(serializers.JSONField):
     pass
 
 
-@extend_schema_field(VariableDoc(many=True))
+@extend_schema_field(serializers.ListField(child=VariableDoc(), help_text=f"at most {MAX_VARIABLES} variables"))
 class VariablesField(serializers.JSONField):
     pass
 
@@ -92,7 +118,7 @@ class ModelConfigField(serializers.JSONField):
     pass
 
 
-@extend_schema_field({"type": "string", "nullable": True})
+@extend_schema_field({"type": "string", "nullable": True, "maxLength": MAX_PROVIDER_LENGTH})
 class ProviderField(serializers.JSONField):
     pass
 
@@ -122,8 +148,16 @@ class TemplateCreateInput(DefinitionInput):
     name = StrictCharField(max_length=200)
     description = StrictCharField(required=False, allow_blank=True, default="")
     category = serializers.ChoiceField(choices=Category.choices, default=Category.OTHER)
-    tags = serializers.ListField(child=StrictCharField(), required=False, default=list)
-    metadata = MetadataField(required=False, default=dict)
+    tags = serializers.ListField(
+        child=StrictCharField(max_length=MAX_TAG_LENGTH),
+        max_length=MAX_TAGS,
+        required=False,
+        default=list,
+        help_text="distinct once trimmed",
+    )
+    metadata = MetadataField(
+        required=False, default=dict, help_text=f"at most {MAX_METADATA_CHARS:,} characters; `version` numbers 1.0.0"
+    )
 
 
 class VersionDataInput(DefinitionInput):
