@@ -78,7 +78,8 @@ def document_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, A
     - 401: every operation needs credentials (DEFAULT_PERMISSION_CLASSES);
     - 400, 411, 413, 415: an operation that reads a body (malformed JSON, no length, too large, not JSON);
     - 400: an operation with query parameters (a malformed value);
-    - 404: an operation with an id in its path (an unknown or malformed id);
+    - 404: an operation with an id in its path (an unknown or malformed id), or a page (`?page=` past the
+      last page);
     - 503: every operation reads the database.
     """
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
@@ -90,10 +91,11 @@ def document_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, A
             common = {401, 503}
             if "requestBody" in operation:
                 common |= {400, 411, 413, 415}
-            places = {parameter.get("in") for parameter in operation.get("parameters", [])}
+            parameters = operation.get("parameters", [])
+            places = {parameter.get("in") for parameter in parameters}
             if "query" in places:
                 common.add(400)
-            if "path" in places:
+            if "path" in places or any(parameter.get("name") == "page" for parameter in parameters):
                 common.add(404)
             responses = operation.setdefault("responses", {})
             for status in common:
