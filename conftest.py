@@ -97,7 +97,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Remove the writer-lock file of this run's SQLite test database (lifecycle.core.db): Django removes
+    """Remove the writer-lock file of this run's SQLite test database (lifecycle.core.db.sqlite): Django removes
     the database itself, not the file beside it, and var/ would collect one per test run."""
     from django.conf import settings
 

@@ -17,7 +17,7 @@ from analytics.permissions import require_may_read_numbers
 from analytics.rollups import STAT_FIELDS
 from analytics.selectors import Scope, Totals, error_summaries, fold, latency_histograms, raw_rows, stat_totals
 from analytics.windows import DAY, Window, floor_day
-from lifecycle.core.db import one_snapshot
+from lifecycle.core.db.snapshots import one_snapshot
 from lifecycle.core.roles import User
 from templates_app.models import TemplateVersion
 from templates_app.selectors import template_row, version_by_id, versions_of

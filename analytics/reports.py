@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from analytics.windows import EARLIEST, iso
-from lifecycle.core.db import as_uuid
+from lifecycle.core.db.values import as_uuid
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
 from lifecycle.core.ids import uuid7
 

@@ -44,14 +44,10 @@ from analytics.models import (
     PendingBatch,
     Sums,
 )
-from lifecycle.core.db import (
-    as_uuid,
-    column_of,
-    driver_rows,
-    driver_values,
-    max_query_params,
-    one_writer_at_a_time,
-)
+from lifecycle.core.db.bulk import max_query_params
+from lifecycle.core.db.lookups import column_of
+from lifecycle.core.db.sqlite import one_writer_at_a_time
+from lifecycle.core.db.values import as_uuid, driver_rows, driver_values
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,8 @@ from analytics.rollups import (
     bucket_start,
 )
 from analytics.windows import Span, Window
-from lifecycle.core.db import as_uuid, driver_rows, max_query_params, plain_rows
+from lifecycle.core.db.bulk import max_query_params
+from lifecycle.core.db.values import as_uuid, driver_rows, plain_rows
 
 Scope = dict[str, Any]  # filters every source shares: template_id, version_id, environment
 

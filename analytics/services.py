@@ -26,7 +26,9 @@ from django.utils import timezone
 from analytics.models import Execution, PendingBatch
 from analytics.permissions import require_may_report, require_may_report_at_all
 from analytics.reports import ExecutionReport, ReportInvalid, Rules, read_report
-from lifecycle.core.db import column_of, insert_ignoring_conflicts, one_writer_at_a_time
+from lifecycle.core.db.bulk import insert_ignoring_conflicts
+from lifecycle.core.db.lookups import column_of
+from lifecycle.core.db.sqlite import one_writer_at_a_time
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.ids import uuid7
 from lifecycle.core.roles import User
@@ -173,7 +175,7 @@ def _rows(reports: list[ExecutionReport], batch_id: UUID) -> tuple[list[str], li
     native_uuid = connection.features.has_native_uuid_field
     tail = [received_at, batch_id if native_uuid else batch_id.hex]
     rows: list[list[Any]] = []
-    # lifecycle.core.db.driver_values, inline and by position: a call per value cost this hot path 5%.
+    # lifecycle.core.db.values.driver_values, inline and by position: a call per value cost this hot path 5%.
     for report in reports:
         row = list(_report_values(report))
         if not native_uuid:

@@ -5,7 +5,7 @@ from django.conf import settings
 
 from analytics.rollups import roll_up_pending
 from analytics.services import delete_expired_executions as delete_expired
-from lifecycle.core.db import checkpoint
+from lifecycle.core.db.sqlite import checkpoint
 
 
 @shared_task(name="analytics.roll_up")

@@ -109,7 +109,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers (every render) go on while a writer commits; IMMEDIATE takes the write
         # lock when a transaction starts, so two writers queue instead of failing with "locked".
         # Checkpoints (copying the WAL into the database) are the Celery worker's job, outside the write
-        # lock (lifecycle.core.db.checkpoint); a committing writer only does one when the WAL has grown
+        # lock (lifecycle.core.db.sqlite.checkpoint); a committing writer only does one when the WAL has grown
         # past 80 MB (4 KB pages), e.g. with no worker running.
         # mmap: pages are read from the OS page cache without a system call each (SQLite empties a
         # connection's own page cache whenever another connection has written).

@@ -18,7 +18,7 @@ from approvals import selectors as approval_selectors
 from approvals.selectors import approved_environments
 from lifecycle.core.api.authentication import token_user_sql, user_from_row
 from lifecycle.core.audit import AuditEntry, entries_from_history
-from lifecycle.core.db import QuoteName, column_of, fetch_one_query, uuid_param
+from lifecycle.core.db.lookups import QuoteName, column_of, fetch_one_query, uuid_param
 from lifecycle.core.environments import Environment
 from lifecycle.releases.exceptions import NothingActive
 from lifecycle.releases.models import Deployment

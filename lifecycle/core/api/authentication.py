@@ -16,7 +16,7 @@ from django.db import DEFAULT_DB_ALIAS
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from lifecycle.core.db import QuoteName, column_of, fetch_one_query
+from lifecycle.core.db.lookups import QuoteName, column_of, fetch_one_query
 
 User = get_user_model()
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from lifecycle.core.db import insert_ignoring_conflicts, max_query_params
+from lifecycle.core.db.bulk import insert_ignoring_conflicts, max_query_params
 from lifecycle.core.models import WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db

@@ -223,7 +223,7 @@ def test_render__one_query_however_many_versions_or_templates(
 
 
 def test_render__active_version_lookup__uses_the_partial_unique_index_of_active_deployments(create_template):
-    from lifecycle.core.db import uuid_param
+    from lifecycle.core.db.lookups import uuid_param
     from lifecycle.releases.selectors import _active_version
 
     template = create_template()

@@ -1,0 +1,106 @@
+"""Bulk writes written by hand for analytics' ingestion and roll-ups: a multi-row INSERT ... ON CONFLICT,
+within the connection's parameter limit (max_query_params)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from lifecycle.core.db.lookups import execute
+
+
+def _base_type(db_type: str | None) -> str:
+    """`varchar(20)` -> `varchar`: an array's element type without its length."""
+    assert db_type is not None
+    return db_type.split("(")[0]
+
+
+# PostgreSQL's wire protocol counts a statement's parameters in 16 bits.
+_POSTGRESQL_MAX_PARAMS = 65_535
+
+
+def max_query_params(conn: BaseDatabaseWrapper | None = None) -> int:
+    """How many parameters one statement may have on this connection, for statements built by hand.
+
+    SQLite: the connection's own limit (SQLITE_LIMIT_VARIABLE_NUMBER: 32,766 by default since 3.32, but
+    set when SQLite is built, and lowerable per connection), not Django's fixed, cautious 999.
+    """
+    conn = conn or connections[DEFAULT_DB_ALIAS]
+    if conn.vendor == "sqlite":
+        import sqlite3
+
+        conn.ensure_connection()
+        return int(conn.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    if conn.vendor == "postgresql":
+        return _POSTGRESQL_MAX_PARAMS
+    return conn.features.max_query_params or _POSTGRESQL_MAX_PARAMS
+
+
+def insert_ignoring_conflicts(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    conflict_columns: Sequence[str],
+    returning: str,
+) -> list[Any]:
+    """INSERT rows (values for the model's `columns`, in the driver's form), skipping those that conflict
+    on the unique `conflict_columns`; the `returning` column of those inserted. For bulk writes on a hot
+    path (analytics ingestion), so each database gets its fastest way:
+
+    PostgreSQL: INSERT ... SELECT FROM unnest(one array per column): one small statement whatever the
+    number of rows (a multi-row VALUES of thousands of parameters costs psycopg more to parse than the
+    database takes to insert). SQLite: multi-row VALUES statements, as many rows each as the connection's
+    parameter limit allows (one statement for a batch of 1,000 executions at the default limit).
+
+    All or nothing: the statements run in one transaction (the caller's, if it has one).
+    """
+    table = model._meta.db_table
+    conn = connections[DEFAULT_DB_ALIAS]
+    qn = conn.ops.quote_name
+    if conn.connection is None:
+        conn.ensure_connection()
+    column_sql = ", ".join(qn(column) for column in columns)
+    conflict_sql = ", ".join(qn(column) for column in conflict_columns)
+    suffix = f"ON CONFLICT ({conflict_sql}) DO NOTHING RETURNING {qn(returning)}"
+    inserted: list[Any] = []
+    with transaction.atomic(savepoint=False), conn.wrap_database_errors:
+        if conn.vendor == "postgresql":
+            import psycopg
+
+            fields = {field.column: field for field in model._meta.concrete_fields}
+            # %b: parameters sent in binary, without escaping each string as text arrays would need.
+            arrays = ", ".join(f"%b::{_base_type(fields[column].db_type(conn))}[]" for column in columns)
+            sql = f"INSERT INTO {qn(table)} ({column_sql}) SELECT * FROM unnest({arrays}) {suffix}"
+            started = time.perf_counter()
+            with psycopg.Cursor(conn.connection) as cursor:
+                execute(conn, cursor, sql, [list(values) for values in zip(*rows, strict=True)])
+                inserted = [row[0] for row in cursor.fetchall()]
+            _log(conn, table, len(rows), started)
+        else:
+            per_statement = max(1, max_query_params(conn) // len(columns))
+            row_sql = "(" + ", ".join(["?"] * len(columns)) + ")"
+            cursor = conn.connection.cursor()
+            try:
+                for offset in range(0, len(rows), per_statement):
+                    chunk = rows[offset : offset + per_statement]
+                    values_sql = ", ".join([row_sql] * len(chunk))
+                    sql = f"INSERT INTO {qn(table)} ({column_sql}) VALUES {values_sql} {suffix}"
+                    started = time.perf_counter()
+                    execute(conn, cursor, sql, [value for row in chunk for value in row])
+                    inserted += [row[0] for row in cursor.fetchall()]
+                    _log(conn, table, len(chunk), started)
+            finally:
+                cursor.close()
+    return inserted
+
+
+def _log(conn: BaseDatabaseWrapper, table: str, rows: int, started: float) -> None:
+    """A statement run on the driver's cursor, where Django shows the queries it ran itself."""
+    if conn.queries_logged:
+        conn.queries_log.append(
+            {"sql": f"INSERT INTO {table} ... ({rows} rows)", "time": f"{time.perf_counter() - started:.3f}"}
+        )
