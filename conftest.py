@@ -87,6 +87,22 @@ def workflow(api: Api) -> Workflow:
     return Workflow(api)
 
 
+@pytest.fixture
+def parameter_limit():
+    """lower(n): the SQLite connection takes at most n parameters a statement, until the test ends."""
+    import sqlite3
+
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's limit is fixed (65,535 parameters), and its bulk insert takes one per column")
+    connection.ensure_connection()
+    raw = connection.connection
+    original = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    yield lambda limit: raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, original)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The real stack (gunicorn, Celery worker and beat), shared by every test marked `server`."""

@@ -16,7 +16,7 @@ from analytics.forecast import forecast
 from analytics.permissions import require_may_read_numbers
 from analytics.rollups import STAT_FIELDS
 from analytics.selectors import Scope, Totals, error_summaries, fold, latency_histograms, raw_rows, stat_totals
-from analytics.windows import DAY, Window, floor_day
+from analytics.windows import DAY, Window, floor_day, iso
 from lifecycle.core.db.snapshots import one_snapshot
 from lifecycle.core.roles import User
 from templates_app.models import TemplateVersion
@@ -24,7 +24,7 @@ from templates_app.selectors import template_row, version_by_id, versions_of
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+    return iso(moment) if moment is not None else None
 
 
 def _summary(totals: Totals) -> dict[str, Any]:

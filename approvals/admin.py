@@ -24,23 +24,12 @@ from approvals import services
 from approvals.exceptions import ApprovalRequestNotFound
 from approvals.models import ApprovalPolicy, ApprovalRequest, ApprovalStage, PolicyStage, ReviewQueue
 from approvals.selectors import requests_waiting_for, workflow_history
-from lifecycle.core.admin import AuditedAdmin
+from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin
 from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.roles import acting_user, sync_role_permissions
 from templates_app.diff import diff_versions
 from templates_app.models import TemplateVersion
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _request_link(request: ApprovalRequest, text: str) -> str:

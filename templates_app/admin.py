@@ -20,7 +20,7 @@ from django.contrib.auth.models import Group
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.html import format_html
 
-from lifecycle.core.admin import AuditedAdmin
+from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.forms import StrictJSONFormField
 from lifecycle.core.roles import User, acting_user
@@ -404,16 +404,7 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(ReadOnlyAdmin):
     """To look tags up. They are made and changed with templates (by the services, with the audit)."""
 
     search_fields = ["name"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -71,11 +71,6 @@ def assert_empty_analytics(body):
 
 
 @pytest.fixture
-def template(create_template):
-    return create_template()
-
-
-@pytest.fixture
 def with_data(template, now):
     """200 reports of the template's first version over the last ten days, rolled up."""
     version = template.latest_version

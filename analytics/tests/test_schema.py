@@ -70,11 +70,6 @@ METRICS, ANALYTICS = "/api/performance/metrics", "/api/performance/analytics"
 
 
 @pytest.fixture
-def template(create_template):
-    return create_template()
-
-
-@pytest.fixture
 def with_data(template, now):
     """Two weeks of varied reports (errors, regions, satisfaction): a forecast, every list filled."""
     version = template.latest_version

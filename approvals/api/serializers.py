@@ -11,6 +11,7 @@ from approvals.models import ApprovalRequest, ApprovalStage
 from approvals.selectors import workflow_history
 from approvals.services import MAX_COMMENT_LENGTH
 from lifecycle.core.api.inputs import EnvironmentField, StrictCharField, StrictIntegerField
+from lifecycle.core.api.outputs import UsernameField
 from lifecycle.core.environments import Environment
 
 
@@ -45,20 +46,13 @@ class CancelInput(serializers.Serializer):
     environment = EnvironmentField(required=False)
 
 
-def _username(user: Any) -> str | None:
-    return user.get_username() if user is not None else None
-
-
 class StageOutput(serializers.Serializer):
     index = serializers.IntegerField()
     role = serializers.CharField(source="role.name", help_text="the group whose members decide it")
     status = serializers.ChoiceField(source="state", choices=ApprovalStage.State.choices)
-    decidedBy = serializers.SerializerMethodField()
+    decidedBy = UsernameField(source="decided_by")
     comment = serializers.CharField()
     decidedAt = serializers.DateTimeField(source="decided_at", allow_null=True)
-
-    def get_decidedBy(self, stage: Any) -> str | None:
-        return _username(stage.decided_by)
 
 
 class ApprovalRequestOutput(serializers.Serializer):
@@ -69,24 +63,18 @@ class ApprovalRequestOutput(serializers.Serializer):
     templateName = serializers.CharField(source="version.template.name")
     environment = serializers.ChoiceField(choices=Environment.choices)
     status = serializers.ChoiceField(source="state", choices=ApprovalRequest.State.choices)
-    submittedBy = serializers.SerializerMethodField()
+    submittedBy = UsernameField(source="submitted_by")
     submittedAt = serializers.DateTimeField(source="submitted_at")
     decidedAt = serializers.DateTimeField(source="decided_at", allow_null=True)
     stages = StageOutput(many=True, source="stages.all")
-
-    def get_submittedBy(self, request: ApprovalRequest) -> str | None:
-        return _username(request.submitted_by)
 
 
 class CommentOutput(serializers.Serializer):
     id = serializers.IntegerField()
     requestId = serializers.UUIDField(source="request_id")
-    author = serializers.SerializerMethodField()
+    author = UsernameField()
     comment = serializers.CharField(source="body")
     createdAt = serializers.DateTimeField(source="created_at")
-
-    def get_author(self, comment: Any) -> str | None:
-        return _username(comment.author)
 
 
 class WorkflowEventOutput(serializers.Serializer):

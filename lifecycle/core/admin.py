@@ -1,12 +1,26 @@
-"""What every audited model's admin shares."""
+"""What the apps' admin classes share."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """To look things up: what it shows changes only through the services (never by an admin form)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class AuditedAdmin(SimpleHistoryAdmin):

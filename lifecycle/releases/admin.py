@@ -17,7 +17,7 @@ from django.utils.html import format_html
 
 from approvals.admin import ApprovalRequestAdmin
 from approvals.models import ApprovalRequest
-from lifecycle.core.admin import AuditedAdmin
+from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin
 from lifecycle.core.roles import acting_user
 from lifecycle.releases import selectors, services
 from lifecycle.releases.models import Deployment
@@ -52,7 +52,7 @@ class RequestAdmin(ApprovalRequestAdmin):
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(AuditedAdmin):
+class DeploymentAdmin(ReadOnlyAdmin, AuditedAdmin):
     list_display = [
         "template",
         "environment",
@@ -83,12 +83,3 @@ class DeploymentAdmin(AuditedAdmin):
     @admin.display(description="version")
     def version_number(self, deployment: Deployment) -> str:
         return deployment.version.number
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

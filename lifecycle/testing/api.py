@@ -7,6 +7,8 @@ from typing import Any
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from lifecycle.testing.factories import TemplatePayloadFactory
+
 
 class Api:
     def __init__(self) -> None:
@@ -32,3 +34,15 @@ class Api:
 
     def raw(self, method: str, path: str, body: bytes, content_type: str = "application/json") -> Any:
         return self.client.generic(method, path, body, content_type=content_type)
+
+
+def create_template_over_api(api: Api, user: Any, **overrides: Any) -> dict[str, Any]:
+    """POST /api/templates as `user` (TemplatePayloadFactory's payload with `overrides`); the created template."""
+    response = api.as_user(user).post("/api/templates", TemplatePayloadFactory(**overrides))
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def create_version_over_api(api: Api, user: Any, template_id: str, **data: Any) -> Any:
+    """POST /api/versions/create as `user`, with `data` as the new version's fields; the response."""
+    return api.as_user(user).post("/api/versions/create", {"templateId": template_id, "data": data})

@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField
+from lifecycle.core.api.outputs import UsernameField
 from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import Environment
 from templates_app.definitions import MAX_MESSAGES, MAX_PROVIDER_LENGTH, MAX_TEXT_LENGTH
@@ -177,8 +178,6 @@ class VersionCreateInput(serializers.Serializer):
 
 
 # -- output --
-def _username(user: Any) -> str | None:
-    return user.get_username() if user is not None else None
 
 
 class VersionChangeOutput(serializers.Serializer):
@@ -190,14 +189,11 @@ class VersionSummaryOutput(serializers.Serializer):
     id = serializers.UUIDField()
     version = serializers.CharField(source="number")
     changelog = serializers.SerializerMethodField()
-    createdBy = serializers.SerializerMethodField()
+    createdBy = UsernameField(source="created_by")
     createdAt = serializers.DateTimeField(source="created_at")
 
     def get_changelog(self, version: TemplateVersion) -> str | None:
         return version.metadata.get("changelog")
-
-    def get_createdBy(self, version: TemplateVersion) -> str | None:
-        return _username(version.created_by)
 
 
 class VersionOutput(serializers.Serializer):
@@ -213,11 +209,8 @@ class VersionOutput(serializers.Serializer):
     changes = VersionChangeOutput(
         source="change_summary", many=True, help_text="what changed from the version before, and the step each needs"
     )
-    createdBy = serializers.SerializerMethodField()
+    createdBy = UsernameField(source="created_by")
     createdAt = serializers.DateTimeField(source="created_at")
-
-    def get_createdBy(self, version: TemplateVersion) -> str | None:
-        return _username(version.created_by)
 
 
 class LatestVersionOutput(serializers.Serializer):
@@ -234,15 +227,12 @@ class TemplateOutput(serializers.Serializer):
     provider = serializers.CharField(source="latest_version.provider")
     metadata = MetadataObjectField()
     latestVersion = LatestVersionOutput(source="latest_version")
-    createdBy = serializers.SerializerMethodField()
+    createdBy = UsernameField(source="created_by")
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
 
     def get_tags(self, template: PromptTemplate) -> list[str]:
         return [tag.name for tag in template.tags.all()]  # prefetched by templates_for_listing
-
-    def get_createdBy(self, template: PromptTemplate) -> str | None:
-        return _username(template.created_by)
 
 
 class MaintainersInput(serializers.Serializer):

@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle.testing.factories import TemplatePayloadFactory
+from lifecycle.testing.api import create_template_over_api as create
+from lifecycle.testing.api import create_version_over_api as new_version
 
 pytestmark = pytest.mark.django_db
-
-
-def create(api, user, **overrides):
-    response = api.as_user(user).post("/api/templates", TemplatePayloadFactory(**overrides))
-    assert response.status_code == 201, response.json()
-    return response.json()
-
-
-def new_version(api, user, template_id, **data):
-    return api.as_user(user).post("/api/versions/create", {"templateId": template_id, "data": data})
 
 
 def test_diff__default_against_previous__unified_diff_and_variable_changes(api, author, reader):

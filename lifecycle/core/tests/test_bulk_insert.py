@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,18 +11,6 @@ from lifecycle.core.db.bulk import insert_ignoring_conflicts, max_query_params
 from lifecycle.core.models import WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def parameter_limit():
-    """lower(n): the SQLite connection takes at most n parameters a statement, until the test ends."""
-    if connection.vendor != "sqlite":
-        pytest.skip("PostgreSQL's limit is fixed (65,535 parameters), and its bulk insert takes one per column")
-    connection.ensure_connection()
-    raw = connection.connection
-    original = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    yield lambda limit: raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
-    raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, original)
 
 
 def _rows(names, beat_at=None):

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from lifecycle.testing.api import create_template_over_api as create
+from lifecycle.testing.api import create_version_over_api as new_version
 from lifecycle.testing.factories import TemplatePayloadFactory
 from templates_app.models import PromptTemplate, TemplateVersion
 
 pytestmark = pytest.mark.django_db
-
-
-def create(api, user, **overrides):
-    response = api.as_user(user).post("/api/templates", TemplatePayloadFactory(**overrides))
-    assert response.status_code == 201, response.json()
-    return response.json()
-
-
-def new_version(api, user, template_id, **data):
-    return api.as_user(user).post("/api/versions/create", {"templateId": template_id, "data": data})
 
 
 def test_create_template__readme_payload__201_with_first_version_active_in_development(api, author):
