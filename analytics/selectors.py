@@ -45,17 +45,67 @@ _POSITION = {name: index for index, name in enumerate(STAT_FIELDS)}
 
 @dataclass
 class Totals:
-    """Sums over some executions (one number per STAT_FIELDS), from which every average and rate follows.
+    """Sums over some executions (one number per STAT_FIELDS, each also a property of its name), from which
+    every average and rate follows.
 
     A numpy vector: an analytics answer folds each of hundreds of rollup groups into five totals."""
 
     sums: np.ndarray = field(default_factory=lambda: np.zeros(len(STAT_FIELDS)))
 
-    def __getattr__(self, name: str) -> float:
-        position = _POSITION.get(name)
-        if position is None:
-            raise AttributeError(name)
-        return float(self.__dict__["sums"][position])
+    def _sum(self, name: str) -> float:
+        return float(self.sums[_POSITION[name]])
+
+    @property
+    def executions(self) -> float:
+        return self._sum("executions")
+
+    @property
+    def successes(self) -> float:
+        return self._sum("successes")
+
+    @property
+    def errors(self) -> float:
+        return self._sum("errors")
+
+    @property
+    def timeouts(self) -> float:
+        return self._sum("timeouts")
+
+    @property
+    def response_time_sum(self) -> float:
+        return self._sum("response_time_sum")
+
+    @property
+    def input_tokens(self) -> float:
+        return self._sum("input_tokens")
+
+    @property
+    def output_tokens(self) -> float:
+        return self._sum("output_tokens")
+
+    @property
+    def total_tokens(self) -> float:
+        return self._sum("total_tokens")
+
+    @property
+    def cost(self) -> float:
+        return self._sum("cost")
+
+    @property
+    def satisfaction_sum(self) -> float:
+        return self._sum("satisfaction_sum")
+
+    @property
+    def satisfaction_count(self) -> float:
+        return self._sum("satisfaction_count")
+
+    @property
+    def conversions(self) -> float:
+        return self._sum("conversions")
+
+    @property
+    def conversion_reports(self) -> float:
+        return self._sum("conversion_reports")
 
     @property
     def failures(self) -> float:

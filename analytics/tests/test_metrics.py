@@ -381,3 +381,13 @@ def test_rollups__every_count_agrees_with_the_raw_rows(setup, rollup):
     for key, (count, total) in raw.items():
         assert rolled[key][0] == count
         assert rolled[key][1] == pytest.approx(total, rel=1e-9)
+
+
+def test_totals__a_property_for_every_stat_field__in_the_rollups_order():
+    import numpy as np
+
+    from analytics.rollups import STAT_FIELDS
+    from analytics.selectors import Totals
+
+    totals = Totals(np.arange(len(STAT_FIELDS), dtype=np.float64))
+    assert [getattr(totals, name) for name in STAT_FIELDS] == list(range(len(STAT_FIELDS)))
