@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.utils.http import parse_etags
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
 from rest_framework.renderers import JSONRenderer
@@ -68,7 +69,8 @@ class RenderApi(FastPathMixin, APIView):
 
 
 def _etag_matches(header: str, etag: str) -> bool:
-    candidates = [part.strip().removeprefix("W/") for part in header.split(",")]
+    """If-None-Match's weak comparison (RFC 9110 13.1.2), parsed by Django: `*`, or the same opaque tag."""
+    candidates = [candidate.removeprefix("W/") for candidate in parse_etags(header)]
     return "*" in candidates or etag in candidates
 
 
