@@ -244,10 +244,10 @@ def _user(username: str, *roles: str, superuser: bool = False) -> Any:
     return user
 
 
-def _executions(version_ids: list[UUID], now: datetime) -> list[dict[str, Any]]:
+def _executions(version_ids: list[UUID], now: datetime, count: int, prefix: str) -> list[dict[str, Any]]:
     """Reports over the last two days, in staging and production, with every status."""
     rows = []
-    for index in range(60):
+    for index in range(count):
         status = ("success", "success", "success", "error", "timeout")[index % 5]
         row: dict[str, Any] = {
             "templateVersionId": str(version_ids[index % len(version_ids)]),
@@ -260,7 +260,7 @@ def _executions(version_ids: list[UUID], now: datetime) -> list[dict[str, Any]]:
             "output": "To reset your password, please...",
             "provider": "claude",
             "tokenUsage": {"inputTokens": 15 + index, "outputTokens": 45, "totalTokens": 60 + index, "cost": 0.002},
-            "metadata": {"region": ("eu-central-1", "us-east-1")[index % 2], "requestId": f"fuzz-seed-{index}"},
+            "metadata": {"region": ("eu-central-1", "us-east-1")[index % 2], "requestId": f"{prefix}-{index}"},
             "userSatisfaction": 1 + index % 5,
             "converted": index % 3 == 0,
         }
@@ -321,11 +321,11 @@ def seed() -> Seeded:
     waiting = submit_for_approval(actor=author, version_id=chat.latest_version.pk, environment="staging")
 
     now = datetime.now(UTC)
-    record_executions(read_reports(_executions([first.pk, second.pk], now)))
+    record_executions(read_reports(_executions([first.pk, second.pk], now, 60, "support")))
     while roll_up_pending().executions:
         pass
     # Some stay pending (not rolled up yet): the queries read those raw.
-    record_executions(read_reports(_executions([chat.latest_version.pk], now)[:5]))
+    record_executions(read_reports(_executions([chat.latest_version.pk], now, 5, "chat")))
 
     return Seeded(
         values={
@@ -333,7 +333,7 @@ def seed() -> Seeded:
             "version": [str(first.pk), str(second.pk), str(chat.latest_version.pk)],
             "request": [str(approved.pk), str(pending.pk), str(waiting.pk)],
             "username": [author.username, reviewers["technical"].username, superuser.username, "nobody-here"],
-            "execution_request": ["fuzz-seed-0", "fuzz-seed-1"],
+            "execution_request": ["support-0", "support-1", "chat-0"],
             "template_name": [support.name, chat.name],
             # Windows around the executions: before all, inside, after all; as clients spell them.
             "moment": [
