@@ -118,7 +118,8 @@ class InProcessApp:
 
     def __init__(self) -> None:
         self.handler = WSGIHandler()
-        self.exceptions: list[str] = []
+        self.exceptions: list[str] = []  # of the requests since the last clear()
+        self.bodies: list[bytes] = []
         self.calling = False
         got_request_exception.connect(self._keep, weak=False)
 
@@ -136,6 +137,7 @@ class InProcessApp:
                 body = b"".join(response)
             finally:
                 response.close()  # sends request_finished, while close_old_connections is off
+            self.bodies.append(body)
             return [body]
         finally:
             self.calling = False
@@ -170,6 +172,7 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Any] = {
         "name": "Fuzzed Support Response",
         "description": "Template for generating customer support responses",
         "content": CONTENT,
+        "messages": None,  # a text prompt: without it, coverage cases fill in `messages` next to `content`
         "variables": VARIABLES,
         "provider": "claude",
         "modelConfig": {"model": "claude-sonnet", "temperature": 0.2, "maxTokens": 500},
@@ -181,6 +184,7 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Any] = {
         "templateId": UNKNOWN_ID,
         "data": {
             "content": CONTENT + " Answer in two sentences.",
+            "messages": None,
             "variables": VARIABLES,
             "metadata": {"changelog": "Shorter answers"},
             "environment": "development",
@@ -464,10 +468,11 @@ class Survey:
 
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def add(self, identity: str, case: Any, group: FailureGroup, tracebacks: list[str]) -> None:
-        raised = _raised_where(tracebacks[-1]) if tracebacks else ""
+    def add(self, identity: str, case: Any, group: FailureGroup) -> None:
+        tracebacks, answer = APP.exceptions, APP.bodies[0] if APP.bodies else b""
         for failure in group.exceptions:
-            key = f"{case.operation.label} | {type(failure).__name__} | {getattr(failure, '_unique_key', '')} {raised}"
+            key = f"{case.operation.label} | {type(failure).__name__} | {getattr(failure, '_unique_key', '')}"
+            key += f" | {_distinct_by(failure, answer, tracebacks)}"
             entry = self.failures.setdefault(
                 key,
                 {
@@ -476,6 +481,7 @@ class Survey:
                     "title": getattr(failure, "title", ""),
                     "message": str(getattr(failure, "message", failure))[:3000],
                     "curl": case.as_curl_command(),
+                    "answer": answer[:500].decode(errors="replace"),
                     "traceback": tracebacks[-1][-4000:] if tracebacks else None,
                     "identities": [],
                     "count": 0,
@@ -501,11 +507,20 @@ class Survey:
 SURVEYED = Survey()
 
 
-def _raised_where(text: str) -> str:
-    """A server error's exception and the last line of our code it passed: one entry per distinct bug."""
-    frames = [line.strip() for line in text.splitlines() if line.strip().startswith('File "')]
-    ours = [frame for frame in frames if "/site-packages/" not in frame]
-    return f"{text.strip().splitlines()[-1].split(':')[0]} at {ours[-1] if ours else '?'}"
+def _distinct_by(failure: Exception, answer: bytes, tracebacks: list[str]) -> str:
+    """What tells two failures of one kind apart: a server error's exception and the last line of our code
+    it passed; an error answer's code; which part of an accepted request was invalid."""
+    if tracebacks:
+        frames = [line.strip() for line in tracebacks[-1].splitlines() if line.strip().startswith('File "')]
+        ours = [frame for frame in frames if "/site-packages/" not in frame]
+        return f"{tracebacks[-1].strip().splitlines()[-1].split(':')[0]} at {ours[-1] if ours else '?'}"
+    message = str(getattr(failure, "message", ""))
+    if "Invalid component" in message:
+        return message[message.index("Invalid component") :].splitlines()[0]
+    try:
+        return str(json.loads(answer)["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -532,6 +547,7 @@ def test_api__fuzzed_from_its_schema__every_answer_as_documented(case: Any, iden
     headers = {"Authorization": f"Token {seeded.tokens[identity]}"}
     use_seeded_values(case)
     APP.exceptions.clear()
+    APP.bodies.clear()
     try:
         # When the case is sent, in a savepoint undone afterwards
         with transaction.atomic():
@@ -542,7 +558,7 @@ def test_api__fuzzed_from_its_schema__every_answer_as_documented(case: Any, iden
                 transaction.set_rollback(True)
     except FailureGroup as group:
         if SURVEY:
-            SURVEYED.add(identity, case, group, APP.exceptions)
+            SURVEYED.add(identity, case, group)
             return
         if APP.exceptions:
             group.add_note("Server traceback:\n" + APP.exceptions[-1])
