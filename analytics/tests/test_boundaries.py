@@ -374,3 +374,11 @@ def test_analytics__forecast_history__independent_fit_over_the_days_up_to_now(ap
     for step, day in enumerate(forecast["days"]):
         expected = max(0.0, intercept + slope * (len(counts) + step))
         assert math.isclose(day["executions"], expected, abs_tol=0.1)
+
+
+@pytest.mark.parametrize("parameter", ["environment", "startDate", "endDate", "granularity"])
+def test_analytics__a_parameter_given_empty__400_naming_it(api, analyst, template, parameter):
+    # An empty value is a value, and not one the parameter takes (it is not read as "not given")
+    response = api.as_user(analyst).get(f"/api/performance/analytics?templateId={template.pk}&{parameter}=")
+    assert response.status_code == 400
+    assert parameter in response.json()["error"]["fields"]

@@ -279,18 +279,22 @@ def seed() -> Seeded:
     from analytics.rollups import roll_up_pending
     from analytics.services import read_reports, record_executions
     from approvals.services import approve_stage, submit_for_approval
-    from lifecycle.releases.services import deploy_version
+    from lifecycle.releases.services import (
+        create_template_live_in_development,
+        create_version_live_in_development,
+        deploy_version,
+    )
     from templates_app.api.serializers import DefinitionInput
-    from templates_app.services import create_template, create_version
 
     author = _user("fuzz-author", "author")
     reviewers = {role: _user(f"fuzz-{role}", role) for role in ("technical", "qa", "security", "business")}
     deployer = _user("fuzz-deployer", "deployer")
     superuser = _user("fuzz-superuser", superuser=True)
     reader = _user("fuzz-reader")
+    integration = _user("fuzz-integration", "integration")
 
     def template(name: str, **definition: Any) -> Any:
-        return create_template(
+        return create_template_live_in_development(
             actor=author,
             name=name,
             description="Seeded for fuzzing",
@@ -313,7 +317,7 @@ def seed() -> Seeded:
         variables=VARIABLES,
     )
     first = support.latest_version
-    second = create_version(
+    second = create_version_live_in_development(
         actor=author, template_id=support.pk, definition={"content": CONTENT + " Be brief."}, metadata=None
     )
     # The first version approved for staging and live there; the second waits for production's first stage.
@@ -325,11 +329,11 @@ def seed() -> Seeded:
     waiting = submit_for_approval(actor=author, version_id=chat.latest_version.pk, environment="staging")
 
     now = datetime.now(UTC)
-    record_executions(read_reports(_executions([first.pk, second.pk], now, 60, "support")))
+    record_executions(read_reports(_executions([first.pk, second.pk], now, 60, "support"), actor=integration))
     while roll_up_pending().executions:
         pass
     # Some stay pending (not rolled up yet): the queries read those raw.
-    record_executions(read_reports(_executions([chat.latest_version.pk], now, 5, "chat")))
+    record_executions(read_reports(_executions([chat.latest_version.pk], now, 5, "chat"), actor=integration))
 
     return Seeded(
         values={

@@ -20,7 +20,7 @@ def test_templates__filters_matching_nothing__an_empty_page(api, reader, create_
         assert api.as_user(reader).get(f"/api/templates?{query}").json() == EMPTY_PAGE, query
 
 
-@pytest.mark.parametrize("page", ["2", "0", "-1", "x", "99999999999999999999"])
+@pytest.mark.parametrize("page", ["2", "0", "-1", "x", "", "99999999999999999999"])
 def test_templates__page_past_the_end_or_not_a_page__404_json(api, reader, create_template, page):
     create_template()
     response = api.as_user(reader).get(f"/api/templates?page={page}")
@@ -28,12 +28,19 @@ def test_templates__page_past_the_end_or_not_a_page__404_json(api, reader, creat
     assert response.json()["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize(("size", "shown"), [("1", 1), ("0", 3), ("-5", 3), ("x", 3), ("100000", 3)])
-def test_templates__page_size_at_its_edges__clamped_or_default(api, reader, create_template, size, shown):
+@pytest.mark.parametrize(("size", "shown"), [("1", 1), ("2", 2), ("200", 3)])
+def test_templates__page_size_within_its_range__pages_of_that_size(api, reader, create_template, size, shown):
     for _ in range(3):
         create_template()
     body = api.as_user(reader).get(f"/api/templates?pageSize={size}").json()
     assert (body["count"], len(body["results"])) == (3, shown)
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "x", "201", "1.5", ""])
+def test_templates__page_size_outside_its_range__400_naming_it(api, reader, size):
+    response = api.as_user(reader).get(f"/api/templates?pageSize={size}")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["pageSize"]
 
 
 def test_review_queue__nothing_waiting__an_empty_page(api, reviewers):

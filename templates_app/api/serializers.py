@@ -64,28 +64,29 @@ class MessageDoc(serializers.Serializer):
 
 
 class ModelConfigDoc(serializers.Serializer):
-    """The settings checked; any other key is kept as given (providers have settings of their own)."""
+    """The settings checked (null: not set); any other key is kept as given (providers have settings of
+    their own)."""
 
-    model = StrictCharField(required=False, min_length=1, max_length=200)
-    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
-    maxTokens = serializers.IntegerField(required=False, min_value=1)
-    topP = serializers.FloatField(required=False, min_value=0, max_value=1)
-    topK = serializers.IntegerField(required=False, min_value=1)
-    frequencyPenalty = serializers.FloatField(required=False, min_value=-2, max_value=2)
-    presencePenalty = serializers.FloatField(required=False, min_value=-2, max_value=2)
-    stop = serializers.ListField(child=StrictCharField(), required=False)
+    model = StrictCharField(required=False, allow_null=True, min_length=1, max_length=200)
+    temperature = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=2)
+    maxTokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    topP = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    topK = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    frequencyPenalty = serializers.FloatField(required=False, allow_null=True, min_value=-2, max_value=2)
+    presencePenalty = serializers.FloatField(required=False, allow_null=True, min_value=-2, max_value=2)
+    stop = serializers.ListField(child=StrictCharField(allow_blank=True), required=False, allow_null=True)
 
 
 class MetadataDoc(serializers.Serializer):
-    """These keys mean what they say; other keys are kept as given. At most MAX_METADATA_CHARS characters
-    in all (as written back)."""
+    """These keys mean what they say (null: not given); other keys are kept as given. At most
+    MAX_METADATA_CHARS characters in all (as written back)."""
 
-    author = StrictCharField(required=False)
-    version = StrictCharField(required=False, help_text="the version number to give, e.g. 1.0.0")
-    changelog = StrictCharField(required=False)
-    estimatedTokens = serializers.IntegerField(required=False, min_value=0)
-    complexity = serializers.ChoiceField(choices=["low", "medium", "high"], required=False)
-    usageContext = serializers.ListField(child=StrictCharField(), required=False)
+    author = StrictCharField(required=False, allow_blank=True)
+    version = StrictCharField(required=False, allow_null=True, help_text="the version number to give, e.g. 1.0.0")
+    changelog = StrictCharField(required=False, allow_blank=True)
+    estimatedTokens = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    complexity = serializers.ChoiceField(choices=["low", "medium", "high"], required=False, allow_null=True)
+    usageContext = serializers.ListField(child=StrictCharField(allow_blank=True), required=False, allow_null=True)
 
 
 @extend_schema_field(

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.http import QueryDict
 from rest_framework import serializers
 
 from lifecycle.core.environments import NOT_AN_ENVIRONMENT, Environment
@@ -51,7 +52,13 @@ class EnvironmentField(serializers.ChoiceField):
 
 
 def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict[str, Any]:
-    """The input's validated data, or a 400 naming every field that is wrong."""
+    """The input's validated data, or a 400 naming every field that is wrong.
+
+    Query parameters are read as plain values: DRF would read a QueryDict as an HTML form, where an empty
+    value (`?environment=`) means "not given"; here it is the value "", refused like any other bad value.
+    """
+    if isinstance(data, QueryDict):
+        data = data.dict()
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
