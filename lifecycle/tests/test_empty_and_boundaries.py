@@ -79,3 +79,9 @@ def test_diff__a_first_version__against_nothing(api, reader, create_template):
     version = create_template().latest_version
     body = api.as_user(reader).get(f"/api/versions/{version.pk}/diff").json()
     assert (body["againstVersionId"], body["modelConfig"], body["provider"], body["changes"]) == (None, None, None, [])
+
+
+def test_templates__empty_category__400_naming_it(api, reader):
+    response = api.as_user(reader).get("/api/templates?category=")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["category"]

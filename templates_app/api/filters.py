@@ -17,5 +17,14 @@ class TemplateFilter(django_filters.FilterSet):
         model = PromptTemplate
         fields = ["category", "tag", "search"]
 
+    def is_valid(self) -> bool:
+        # django-filter reads an empty value as "no filter"; for a category it is a category that does not
+        # exist (`?category=` is a client's mistake worth a 400, as an empty value of any other choice is).
+        valid = super().is_valid()
+        if self.data.get("category") == "":
+            self.form.add_error("category", f"must be one of {', '.join(Category.values)}")
+            valid = False
+        return valid
+
     def search_text(self, queryset: QuerySet[PromptTemplate], name: str, value: str) -> QuerySet[PromptTemplate]:
         return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
