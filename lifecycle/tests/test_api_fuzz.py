@@ -316,6 +316,8 @@ def seed() -> Seeded:
         messages=[{"role": "system", "content": "You help customers."}, {"role": "user", "content": CONTENT}],
         variables=VARIABLES,
     )
+    # Never executed, never submitted: the empty answers (issue 10, point 3).
+    unused = template("Unused Template", content="Summarize: {{inquiry}}", variables=VARIABLES)
     first = support.latest_version
     second = create_version_live_in_development(
         actor=author, template_id=support.pk, definition={"content": CONTENT + " Be brief."}, metadata=None
@@ -337,12 +339,12 @@ def seed() -> Seeded:
 
     return Seeded(
         values={
-            "template": [str(support.pk), str(chat.pk)],
-            "version": [str(first.pk), str(second.pk), str(chat.latest_version.pk)],
+            "template": [str(support.pk), str(chat.pk), str(unused.pk)],
+            "version": [str(first.pk), str(second.pk), str(chat.latest_version.pk), str(unused.latest_version.pk)],
             "request": [str(approved.pk), str(pending.pk), str(waiting.pk)],
             "username": [author.username, reviewers["technical"].username, superuser.username, "nobody-here"],
             "execution_request": ["support-0", "support-1", "chat-0"],
-            "template_name": [support.name, chat.name],
+            "template_name": [support.name, chat.name, unused.name],
             # Windows around the executions: before all, inside, after all; as clients spell them.
             "moment": [
                 f"{now - timedelta(days=3):%Y-%m-%dT%H:%M:%SZ}",
@@ -429,26 +431,21 @@ def _slots(value: Any, names: dict[str, str], at: tuple[Any, ...] = ()) -> Itera
             yield from _slots(item, names, (*at, index))
 
 
-# Containers as Schemathesis generated them, by case id: an explicit (coverage) case is one object, sent
-# once per identity, each time with the values of that test's seed.
-_GENERATED: dict[str, dict[str, Any]] = {}
-
-
-def use_seeded_values(case: Any) -> None:
+def use_seeded_values(case: Any) -> dict[str, Any]:
     """Swap seedable values of the case (SWAPPED_IN_8) for the seed's, so that cases reach past "not found"
-    and into real data.
+    and into real data; the containers as generated, which the caller puts back after the call.
 
     Chosen from the case's generated content, not drawn: coverage cases are made when the tests are
     collected, before the seed exists, and the same case must get the same values in every run (a failure
     replays and shrinks). Setting the containers makes Schemathesis revalidate the case, so a case that the
     swap made valid is no longer expected to be refused.
     """
-    generated = _GENERATED.setdefault(case.id, {name: deepcopy(getattr(case, name)) for name in SEEDABLE})
+    generated = {name: getattr(case, name) for name in SEEDABLE}
     # Many cases share one generated id: the choice depends on the whole case.
     salt = json.dumps(generated, sort_keys=True, default=lambda value: type(value).__name__)
+    replaced = {}
     for name, names in SEEDABLE.items():
         value = deepcopy(generated[name])
-        swapped = False
         for path, kind in list(_slots(value, names)):
             pick = zlib.crc32(f"{salt} {path}".encode())
             values = SEEDED.values.get(kind)
@@ -457,9 +454,10 @@ def use_seeded_values(case: Any) -> None:
                 for step in path[:-1]:
                     container = container[step]
                 container[path[-1]] = values[pick % len(values)]
-                swapped = True
-        if swapped:
+                replaced[name] = generated[name]
+        if name in replaced:
             setattr(case, name, value)
+    return replaced
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -549,7 +547,7 @@ def _after_the_module() -> Iterator[None]:
 def test_api__fuzzed_from_its_schema__every_answer_as_documented(case: Any, identity: str, seeded: Seeded) -> None:
     # Given the seeded server and a caller with a token
     headers = {"Authorization": f"Token {seeded.tokens[identity]}"}
-    use_seeded_values(case)
+    generated = use_seeded_values(case)
     APP.exceptions.clear()
     APP.bodies.clear()
     try:
@@ -567,3 +565,7 @@ def test_api__fuzzed_from_its_schema__every_answer_as_documented(case: Any, iden
         if APP.exceptions:
             group.add_note("Server traceback:\n" + APP.exceptions[-1])
         raise
+    finally:
+        # A coverage case is one object, sent again in the other identity's test with its own seed.
+        for name, value in generated.items():
+            setattr(case, name, value)
