@@ -36,8 +36,8 @@ def require_may_comment(user: User | AnonymousUser, request: ApprovalRequest) ->
 
 
 def require_may_read_queue(user: User, reviewer: User | None) -> None:
-    """A reviewer's queue is read by that reviewer or a superuser. Refused the same way whether or not the
-    reviewer exists, so that the answer does not tell which usernames exist."""
+    """A reviewer's queue (None: someone else's) is read by that reviewer or a superuser. Refused the same
+    way whether or not the reviewer exists, so that the answer does not tell which usernames exist."""
     if reviewer is not None and reviewer.pk == user.pk:
         return
     if not user.is_superuser:

@@ -62,8 +62,8 @@ def review_queue(*, actor: User, reviewer_username: str | None = None) -> QueryS
     own queue, a superuser anyone's (approvals.permissions)."""
     if reviewer_username is None or reviewer_username == actor.get_username():
         return requests_waiting_for(actor)
+    require_may_read_queue(actor, None)  # someone else's: refused before the name is even looked up
     reviewer = User.objects.filter(username=reviewer_username).first()
-    require_may_read_queue(actor, reviewer)
     if reviewer is None:
         raise InvalidInput.at("approverId", "no user with this username")
     return requests_waiting_for(reviewer)

@@ -10,13 +10,13 @@ from rest_framework import serializers
 from approvals.models import ApprovalRequest, ApprovalStage
 from approvals.selectors import workflow_history
 from approvals.services import MAX_COMMENT_LENGTH
-from lifecycle.core.api.inputs import EnvironmentField, StrictCharField, StrictIntegerField
+from lifecycle.core.api.inputs import EnvironmentField, StrictCharField, StrictIntegerField, StrictUUIDField
 from lifecycle.core.api.outputs import UsernameField
 from lifecycle.core.environments import Environment
 
 
 class SubmitInput(serializers.Serializer):
-    versionId = serializers.UUIDField()
+    versionId = StrictUUIDField()
     environment = EnvironmentField(help_text="staging or production (development needs no approval)")
 
 
@@ -28,7 +28,7 @@ class DecisionData(serializers.Serializer):
 
 
 class DecisionInput(serializers.Serializer):
-    versionId = serializers.UUIDField()
+    versionId = StrictUUIDField()
     environment = EnvironmentField(
         required=False, help_text="may be left out when the version waits in one environment only"
     )
@@ -36,13 +36,19 @@ class DecisionInput(serializers.Serializer):
 
 
 class CommentInput(serializers.Serializer):
-    versionId = serializers.UUIDField()
+    versionId = StrictUUIDField()
     environment = EnvironmentField(required=False)
     comment = StrictCharField(max_length=MAX_COMMENT_LENGTH)
 
 
+class PendingQuery(serializers.Serializer):
+    approverId = StrictCharField(
+        required=False, max_length=150, help_text="a reviewer's username (default: you); another's: superusers only"
+    )
+
+
 class CancelInput(serializers.Serializer):
-    versionId = serializers.UUIDField()
+    versionId = StrictUUIDField()
     environment = EnvironmentField(required=False)
 
 

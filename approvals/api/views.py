@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +20,7 @@ from approvals.api.serializers import (
     CommentInput,
     CommentOutput,
     DecisionInput,
+    PendingQuery,
     PendingRequestOutput,
     SubmitInput,
 )
@@ -115,16 +116,13 @@ class PendingApi(generics.GenericAPIView):
     serializer_class = PendingRequestOutput
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "approverId", str, description="a reviewer's username (default: you); another's queue: superusers only"
-            )
-        ],
+        parameters=[PendingQuery],
         responses={200: PendingRequestOutput(many=True), **errors(403)},
         summary="What waits for a reviewer, oldest first",
     )
     def get(self, request: Request) -> Response:
-        queue = review_queue(actor=acting_user(request), reviewer_username=request.query_params.get("approverId"))
+        query = validated(PendingQuery, request.query_params)
+        queue = review_queue(actor=acting_user(request), reviewer_username=query.get("approverId"))
         page = self.paginate_queryset(queue.prefetch_related("stages__decided_by", "stages__role"))
         output = PendingRequestOutput(page, many=True, context={"now": timezone.now()})
         return self.get_paginated_response(output.data)

@@ -476,3 +476,21 @@ def test_submit__twice_at_once__one_request(make_user, create_template):
     outcomes = at_once([submit, submit])
     assert sorted(type(outcome).__name__ for outcome in outcomes) == ["AlreadyPending", "ApprovalRequest"]
     assert ApprovalRequest.objects.filter(version=version).count() == 1
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "x" * 151])
+def test_pending__approver_name_no_username_can_be__400_naming_it(api, make_user, name):
+    # A NUL cannot even be looked up on PostgreSQL (it was a 500 there, found by fuzzing)
+    response = api.as_user(make_user(superuser=True)).get("/api/approval/pending", data={"approverId": name})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["approverId"]
+
+
+@pytest.mark.parametrize("value", [5, False, ["x"]])
+def test_decision__version_id_not_a_string__400_naming_it(api, workflow, author, reviewers, version, value):
+    workflow.submit(author, version)
+    response = api.as_user(reviewers["technical"]).post(
+        "/api/approval/approve", {"versionId": value, "environment": "production", "data": {"stageIndex": 0}}
+    )
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["versionId"]

@@ -11,13 +11,14 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField
+from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField, StrictUUIDField
 from lifecycle.core.api.outputs import UsernameField
 from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import Environment
 from templates_app.definitions import MAX_MESSAGES, MAX_PROVIDER_LENGTH, MAX_TEXT_LENGTH
 from templates_app.metadata import MAX_METADATA_CHARS, MAX_TAG_LENGTH, MAX_TAGS
 from templates_app.models import Category, PromptTemplate, TemplateVersion
+from templates_app.placeholders import NAME_PATTERN
 from templates_app.semver import Bump
 from templates_app.variables import MAX_PATTERN_LENGTH, MAX_VARIABLES, TYPES
 
@@ -40,7 +41,9 @@ class AnyValueField(serializers.JSONField):
 
 # -- documentation of the JSON-typed fields (the checks themselves are in templates_app.definitions) --
 class VariableDoc(serializers.Serializer):
-    name = StrictCharField(help_text="letters, digits and _, not starting with a digit; unique in the version")
+    name = serializers.RegexField(
+        regex=rf"^{NAME_PATTERN}$", help_text="letters, digits and _, not starting with a digit; unique in the version"
+    )
     type = serializers.ChoiceField(choices=TYPES, default="string")
     required = StrictBooleanField(default=True)  # type: ignore[assignment]  # the API's key
     description = StrictCharField(required=False, max_length=2000)
@@ -174,7 +177,7 @@ class VersionDataInput(DefinitionInput):
 
 
 class VersionCreateInput(serializers.Serializer):
-    templateId = serializers.UUIDField()
+    templateId = StrictUUIDField()
     data = VersionDataInput()  # type: ignore[assignment]  # the API's key (DRF keeps .data working)
 
 

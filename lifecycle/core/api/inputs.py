@@ -42,6 +42,16 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """An id as a string: DRF's UUIDField would also read 5 or false as UUID(int=...), and a client's wrong
+    type would come back as a 404 instead of a 400."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class EnvironmentField(serializers.ChoiceField):
     """An environment's name, refused with the same words as check_environment."""
 

@@ -53,6 +53,22 @@ ERROR_MEANINGS: dict[int, str] = {
 
 _ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
 
+# Headers some error answers carry, whichever operation gives them.
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "schema": {"type": "string"},
+            "description": "how to authenticate: `Token`",
+        }
+    },
+    503: {
+        "Retry-After": {
+            "schema": {"type": "integer"},
+            "description": "seconds to wait before trying again",
+        }
+    },
+}
+
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
     """The error answers of a view's own rules, for `extend_schema(responses={200: X, **errors(403, 404)})`."""
@@ -100,5 +116,8 @@ def document_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, A
             responses = operation.setdefault("responses", {})
             for status in common:
                 responses.setdefault(str(status), {"description": ERROR_MEANINGS[status], "content": error_content})
+            for status, headers in _ERROR_HEADERS.items():
+                if str(status) in responses:
+                    responses[str(status)].setdefault("headers", {}).update(headers)
             operation["responses"] = dict(sorted(responses.items()))
     return result

@@ -79,7 +79,22 @@ class ResolveApi(APIView):
     content_negotiation_class = JSONOnly
 
     @extend_schema(
-        parameters=[OpenApiParameter("environment", str, enum=Environment.values, default=Environment.PRODUCTION)],
+        parameters=[
+            OpenApiParameter("environment", str, enum=Environment.values, default=Environment.PRODUCTION),
+            OpenApiParameter(
+                "If-None-Match", str, OpenApiParameter.HEADER, description="the ETag of the answer you hold"
+            ),
+            OpenApiParameter(
+                "ETag",
+                str,
+                OpenApiParameter.HEADER,
+                response=[200, 304],
+                description="names the version and environment: send it back in If-None-Match",
+            ),
+            OpenApiParameter(
+                "Cache-Control", str, OpenApiParameter.HEADER, response=[200, 304], description="private, no-cache"
+            ),
+        ],
         responses={
             200: ResolveOutput,
             304: OpenApiResponse(description="unchanged since the ETag you sent"),
