@@ -719,7 +719,9 @@ def run_database(vendor: str, args: argparse.Namespace, work_dir: Path, database
     """Set up, start the server, ingest, insert directly, query, and measure the memory, on one database."""
     port = free_port()
     env = bench_env(work_dir / "data", port, database_url=database_url)
-    token = setup_database(env, "author,analyst")
+    # The API as integrations use it: a service account (integration) reports; the same token seeds
+    # templates (author) and reads the numbers (analyst).
+    token = setup_database(env, "author,analyst,integration")
     out = run_step([PYTHON, "bench/seed_analytics.py"], env, "bench/seed_analytics.py")
     seeded = last_json_line(out, "bench/seed_analytics.py")
     targets = Targets.from_json(seeded)

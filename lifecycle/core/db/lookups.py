@@ -38,7 +38,7 @@ def execute(conn: BaseDatabaseWrapper, cursor: Any, sql: str, params: Any) -> An
 
 
 class OneRowQuery:
-    """A query written once per database vendor, that returns its first row (or None)."""
+    """A query written once per database vendor, that returns its first row (or None; `all_rows` for all)."""
 
     def __init__(self, build_sql: Callable[[QuoteName], str]) -> None:
         # build_sql(quote_name) returns the query with %s placeholders.
@@ -55,6 +55,14 @@ class OneRowQuery:
         return sql
 
     def __call__(self, *params: Any) -> tuple[Any, ...] | None:
+        rows = self._run(params, first_only=True)
+        return rows[0] if rows else None
+
+    def all_rows(self, *params: Any) -> list[tuple[Any, ...]]:
+        """Every row of the query (for the few short lists a hot path reads, such as a user's roles)."""
+        return self._run(params, first_only=False)
+
+    def _run(self, params: tuple[Any, ...], *, first_only: bool) -> list[tuple[Any, ...]]:
         # One lookup of the connection: every attribute read through django.db.connection costs another.
         conn = connections[DEFAULT_DB_ALIAS]
         sql = self.sql(conn)
@@ -65,12 +73,16 @@ class OneRowQuery:
             cursor = conn.connection.cursor()
             try:
                 execute(conn, cursor, sql, params)
-                row = cursor.fetchone()
+                if first_only:
+                    row = cursor.fetchone()
+                    rows = [row] if row is not None else []
+                else:
+                    rows = cursor.fetchall()
             finally:
                 cursor.close()
         if conn.queries_logged:
             conn.queries_log.append({"sql": f"{sql} -- {params!r}", "time": f"{time.perf_counter() - started:.3f}"})
-        return row
+        return rows
 
 
 def fetch_one_query(build_sql: Callable[[QuoteName], str]) -> OneRowQuery:
