@@ -70,13 +70,14 @@ class ExecutionReportFactory(factory.DictFactory):
     metadata = factory.LazyFunction(lambda: {"userAgent": "Mozilla/5.0", "region": "eu-central-1"})
 
 
-def create_template(actor: User, **overrides: Any) -> Any:
-    """A template made as POST /api/templates makes it (first version active in development), by `actor`."""
+def create_template(actor: User, *, service: Any = None, **overrides: Any) -> Any:
+    """A template made as POST /api/templates makes it (first version active in development), by `actor`;
+    or by another `service` taking the same arguments (templates_app's own, which activates nothing)."""
     from lifecycle.releases.services import create_template_live_in_development
     from templates_app.api.serializers import DefinitionInput
 
     payload: dict[str, Any] = TemplatePayloadFactory(**overrides)
-    return create_template_live_in_development(
+    return (service or create_template_live_in_development)(
         actor=actor,
         name=payload["name"],
         description=payload["description"],

@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group
 
 from lifecycle.core.exceptions import InvalidInput, PermissionDenied
+from lifecycle.testing import factories
 from lifecycle.testing.concurrency import at_once
-from lifecycle.testing.factories import TemplatePayloadFactory
 from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, TemplateNotFound
 from templates_app.models import ImmutableVersion, PromptTemplate, TemplateVersion
 from templates_app.semver import Bump
@@ -38,16 +38,8 @@ def numbers_of(template):
 
 
 def create_as(actor, **overrides):
-    payload = TemplatePayloadFactory(**overrides)
-    return create_template(
-        actor=actor,
-        name=payload["name"],
-        description=payload["description"],
-        category=payload["category"],
-        tags=payload["tags"],
-        metadata=payload["metadata"],
-        definition={key: payload[key] for key in ("content", "variables", "modelConfig", "provider")},
-    )
+    """A template made by templates_app's own service (which knows nothing of deployments)."""
+    return factories.create_template(actor, service=create_template, **overrides)
 
 
 # roles
