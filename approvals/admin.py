@@ -29,6 +29,7 @@ from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.roles import acting_user, sync_role_permissions
 from templates_app.diff import diff_versions
+from templates_app.diff_display import diff_html
 from templates_app.models import TemplateVersion
 
 
@@ -190,9 +191,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin, AuditedAdmin):
             if against
             else (f"nothing is active in {approval.environment} yet: the whole version")
         )
-        return format_html(
-            "<p>{}</p><pre>{}</pre>", heading, diff_versions(against, version).unified_diff or "(no difference)"
-        )
+        return diff_html(diff_versions(against, version), heading)
 
     @admin.display(description="comments")
     def comments(self, approval: ApprovalRequest) -> str:

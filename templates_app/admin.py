@@ -25,6 +25,7 @@ from lifecycle.core.exceptions import DomainError
 from lifecycle.core.forms import StrictJSONFormField
 from lifecycle.core.roles import User, acting_user
 from templates_app.diff import diff_versions
+from templates_app.diff_display import diff_html
 from templates_app.models import PromptTemplate, Tag, TemplateVersion
 from templates_app.permissions import may_change, templates_changeable_by
 from templates_app.selectors import template_name_taken, version_before
@@ -400,7 +401,9 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
 
     @admin.display(description="diff against the version before")
     def diff_against_previous(self, version: TemplateVersion) -> str:
-        return format_html("<pre>{}</pre>", diff_versions(version_before(version), version).unified_diff or "-")
+        before = version_before(version)
+        heading = f"against {before.number}, the version before" if before else "the first version: all of it is new"
+        return diff_html(diff_versions(before, version), heading)
 
 
 @admin.register(Tag)

@@ -126,6 +126,36 @@ def test_request_page__diff_against_the_version_active_in_the_environment(
     assert "+New: {{inquiry}}" in html
 
 
+def test_request_page__a_model_settings_only_change__shown_with_its_version_step(
+    workflow, author, reviewers, deployer, api, version
+):
+    from lifecycle.releases.services import create_version_live_in_development as create_version
+
+    # Given 1.0.0 live in production, and 1.1.0 that only raises the temperature and adds an optional variable
+    workflow.submit(author, version)
+    workflow.approve_all(reviewers, version)
+    api.as_user(deployer).put(f"/api/versions/{version.pk}/deploy", {"environment": "production"})
+    newer = create_version(
+        actor=author,
+        template_id=version.template_id,
+        definition={
+            "content": version.content,
+            "modelConfig": {**version.model_config, "temperature": 0.7},
+            "variables": [*version.variables, {"name": "tone", "type": "string", "required": False}],
+        },
+    )
+    workflow.submit(author, newer)
+    # When a reviewer opens its request
+    html = staff_reviewer("tina", "technical").get(page_of(ApprovalRequest.objects.get(version=newer))).content.decode()
+    # Then the page shows both changes, each with the step it needs; the text itself did not change
+    assert "against 1.0.0, active in production" in html
+    assert "model settings changed" in html
+    assert "optional variable &#x27;tone&#x27; added" in html
+    assert '<td><code>temperature</code></td><td>0.2</td><td class="changed">0.7</td>' in html
+    assert '<tr class="status-added">' in html
+    assert "Unchanged." in html  # the content
+
+
 def test_admin_approve__decides_the_stage_through_the_service(submitted):
     technical = staff_reviewer("tina", "technical")
     response = decide(technical, submitted, "approve", 0, "Reviewed the prompt")

@@ -1,0 +1,12 @@
+"""The admin pages that need what is live where, registered here because this app may import every app
+(Django's admin autodiscovery imports this package, which registers each page):
+
+- `templates`: templates and versions (templates_app.admin's classes), created through the services that
+  make each new version active in development at once;
+- `requests`: approval requests (approvals.admin's class), with the diff against what the environment serves;
+- `deployments`: what was live where.
+"""
+
+from lifecycle.releases.admin import deployments, requests, templates
+
+__all__ = ["deployments", "requests", "templates"]
