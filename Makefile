@@ -35,9 +35,9 @@ run: setup
 test: setup-dev lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## While working: the suite without the tests that start the real server or fuzz the API (CI runs them all).
+## While working: the suite without the tests that start the real server, a browser, or fuzz the API (CI runs them all).
 test-fast: setup-dev
-	$(PY) -m pytest -m "not server and not fuzz" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not server and not fuzz and not browser" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

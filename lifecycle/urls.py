@@ -17,6 +17,13 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("health", core_views.health, name="health"),
 ]
 
+# The admin is one of the product's faces (reviewers, authors and deployers work in it every day): its own
+# name, and "View site" leads to what a user of the API has, the docs page (not a 404 at the site's root).
+admin.site.site_header = "Prompt lifecycle"
+admin.site.site_title = "Prompt lifecycle"
+admin.site.index_title = "Templates, reviews and releases"
+admin.site.site_url = "/api/docs/"
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),

@@ -55,6 +55,19 @@ class Server:
             payload = error.read()
             return error.code, json.loads(payload) if payload else None, dict(error.headers)
 
+    def person(self, username: str, *roles: str) -> str:
+        """A user with these roles, made the README's way (create_api_token), who can also sign in to the
+        admin: their password."""
+        password = f"{username}-{uuid.uuid4().hex[:12]}"
+        self.manage("create_api_token", username, "--groups", ",".join(roles))
+        self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; "
+            f"user = User.objects.get(username={username!r}); user.set_password({password!r}); user.save()",
+        )
+        return password
+
     def manage(self, *args: str) -> str:
         return subprocess.run(
             [str(VENV_BIN / "python"), "manage.py", *args],
