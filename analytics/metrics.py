@@ -12,9 +12,9 @@ import numpy as np
 from django.utils import timezone
 
 from analytics import histogram
+from analytics.aggregates import STAT_FIELDS
 from analytics.forecast import forecast
 from analytics.permissions import require_may_read_numbers
-from analytics.rollups import STAT_FIELDS
 from analytics.selectors import Scope, Totals, error_summaries, fold, latency_histograms, raw_rows, stat_totals
 from analytics.windows import DAY, Window, floor_day, iso
 from lifecycle.core.db.snapshots import one_snapshot

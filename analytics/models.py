@@ -84,7 +84,7 @@ class PendingBatch(models.Model):
 
 
 class Sums(models.Model):
-    """The sums a rollup keeps of its executions (analytics.rollups.STAT_FIELDS)."""
+    """The sums a rollup keeps of its executions (analytics.aggregates.STAT_FIELDS)."""
 
     template_id = models.UUIDField()
     version_id = models.UUIDField()

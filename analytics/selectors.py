@@ -17,6 +17,7 @@ import numpy as np
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 
 from analytics import histogram
+from analytics.aggregates import ROW_SUMS, SAMPLE_MESSAGES, STAT_FIELDS, TimeBucket, bucket_start
 from analytics.models import (
     DailyErrors,
     DailyStats,
@@ -25,13 +26,6 @@ from analytics.models import (
     HourlyStats,
     LatencyHistogram,
     PendingBatch,
-)
-from analytics.rollups import (
-    ROW_SUMS,
-    SAMPLE_MESSAGES,
-    STAT_FIELDS,
-    TimeBucket,
-    bucket_start,
 )
 from analytics.windows import Span, Window
 from lifecycle.core.db.bulk import max_query_params

@@ -386,7 +386,7 @@ def test_rollups__every_count_agrees_with_the_raw_rows(setup, rollup):
 def test_totals__a_property_for_every_stat_field__in_the_rollups_order():
     import numpy as np
 
-    from analytics.rollups import STAT_FIELDS
+    from analytics.aggregates import STAT_FIELDS
     from analytics.selectors import Totals
 
     totals = Totals(np.arange(len(STAT_FIELDS), dtype=np.float64))
