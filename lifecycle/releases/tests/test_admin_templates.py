@@ -11,7 +11,9 @@ from io import StringIO
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from approvals import services as approval_services
 from approvals.models import ApprovalRequest
@@ -270,9 +272,6 @@ def test_template_history__more_entries__same_number_of_queries(alice, django_as
         actor=alice.user, template_id=template.pk, definition={"content": "1 {{inquiry}}"}
     )
     url = f"/admin/templates_app/prompttemplate/{template.pk}/history/"
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as few:
         alice.get(url)
     # When it gets five more versions, each submitted for production
@@ -428,9 +427,6 @@ def test_template_list__superuser__every_template_without_the_maintainer_filter(
 
 def test_template_list__more_templates__same_number_of_queries(alice, django_assert_max_num_queries):
     # Given alice's list with two templates, and its cost
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     for number in range(2):
         create_template(alice.user, name=f"Listed {number}")
     with CaptureQueriesContext(connection) as few:
