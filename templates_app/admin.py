@@ -7,6 +7,11 @@ before) is shown as an error message.
 A new template or version is active in development at once, which this app cannot know: the classes here
 are registered by lifecycle.releases.admin, whose subclasses create through the services that compose
 both (`create_template` / `create_version`) and show what is live where.
+
+What each role finds here: authors see the templates they may change (and those templates' versions) by
+default, with every other template one filter choice away: everyone signed in may read every template
+(the API lists them all), and authors borrow from each other's prompts, so nothing is hidden, only
+filtered. Add buttons appear only for what the user can add.
 """
 
 from __future__ import annotations
@@ -16,25 +21,80 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import Group
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.utils.html import format_html
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.timezone import localtime
 
-from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin
+from lifecycle.core.admin import AuditedAdmin, HistoryNamesAsText, ReadOnlyAdmin, username_of
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.forms import StrictJSONFormField
-from lifecycle.core.roles import User, acting_user
+from lifecycle.core.roles import Role, User, acting_user, has_role
 from templates_app.diff import diff_versions
 from templates_app.diff_display import diff_html
 from templates_app.models import PromptTemplate, Tag, TemplateVersion
 from templates_app.permissions import may_change, templates_changeable_by
-from templates_app.selectors import template_name_taken, version_before
+from templates_app.selectors import template_name_taken, version_before, versions_of
 from templates_app.semver import Bump
 from templates_app.services import plan_new_template, plan_next_version, set_maintainers, update_template
+from templates_app.variables import RULE_KEYS
+
+NOTHING = "—"
 
 
-def _pretty(value: Any) -> str:
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+def _shown(value: Any) -> str:
+    """A JSON value as one line of text: strings as they are, anything else as JSON."""
+    if value is None:
+        return NOTHING
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _table(headers: list[str], rows: list[tuple[Any, ...]], *, css: str = "") -> SafeString:
+    """A small read-only table (rows of already-escaped or plain cells)."""
+    head = format_html_join("", "<th scope='col'>{}</th>", ((header,) for header in headers))
+    body = format_html_join(
+        "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows)
+    )
+    return format_html('<table class="{}"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', css, head, body)
+
+
+def _key_values(mapping: dict[str, Any], *, empty: str) -> SafeString | str:
+    if not mapping:
+        return empty
+    return _table(
+        ["key", "value"], [(format_html("<code>{}</code>", key), _shown(value)) for key, value in mapping.items()]
+    )
+
+
+def _next_version_url(template: PromptTemplate) -> str:
+    return f"{reverse('admin:templates_app_templateversion_add')}?template={template.pk}"
+
+
+def _may_change_any(user: User) -> bool:
+    return templates_changeable_by(user).exists()
+
+
+class PrettyJSONFormField(StrictJSONFormField):
+    """JSON shown indented for people to edit; nothing (not `null`) when there is no value."""
+
+    def __init__(self, *, rows: int = 6, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": rows, "cols": 100, "class": "vLargeTextField"}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, InvalidJSONInput):  # what the user typed, not JSON: shown again as typed
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
 
 
 def _definition_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -75,11 +135,11 @@ class _DefinitionFields(forms.Form):
         required=False,
         help_text="Text with {{placeholders}}; or leave empty and give chat messages.",
     )
-    messages = StrictJSONFormField(required=False, help_text='Chat prompt: [{"role": "system", "content": "..."}]')
-    variables = StrictJSONFormField(
+    messages = PrettyJSONFormField(required=False, help_text='Chat prompt: [{"role": "system", "content": "..."}]')
+    variables = PrettyJSONFormField(
         required=False, help_text='[{"name": "inquiry", "type": "string", "required": true}]'
     )
-    model_config = StrictJSONFormField(
+    model_config = PrettyJSONFormField(
         required=False, label="Model config", help_text='{"model": "...", "temperature": 0.2}'
     )
     provider = forms.CharField(required=False, max_length=50)
@@ -89,7 +149,9 @@ class TemplateForm(forms.ModelForm):
     """The template's own fields; tags as text, so that new tags are made by the service, with the audit."""
 
     tags = forms.CharField(required=False, help_text="Comma-separated, e.g. support, billing")
-    metadata = StrictJSONFormField(required=False, help_text='e.g. {"author": "support-team", "complexity": "low"}')
+    metadata = PrettyJSONFormField(
+        rows=3, required=False, help_text='e.g. {"author": "support-team", "complexity": "low"}'
+    )
 
     class Meta:
         model = PromptTemplate
@@ -157,18 +219,81 @@ class TemplateAddForm(TemplateForm):
 
 class VersionInline(admin.TabularInline):
     model = TemplateVersion
-    fields = ["number_link", "provider", "created_by", "created_at"]
-    readonly_fields = ["number_link", "provider", "created_by", "created_at"]
+    fields = ["number_link", "provider", "changelog", "created_by_name", "created_at"]
+    readonly_fields = ["number_link", "provider", "changelog", "created_by_name", "created_at"]
     extra = 0
     can_delete = False
     show_change_link = False
 
     @admin.display(description="version")
     def number_link(self, version: TemplateVersion) -> str:
-        return format_html('<a href="../../templateversion/{}/change/">{}</a>', version.pk, version.number)
+        url = reverse("admin:templates_app_templateversion_change", args=[version.pk])
+        return format_html('<a href="{}">{}</a>', url, version.number)
+
+    @admin.display(description="changelog")
+    def changelog(self, version: TemplateVersion) -> str:
+        return str(version.metadata.get("changelog") or "")
+
+    @admin.display(description="created by")
+    def created_by_name(self, version: TemplateVersion) -> str:
+        return username_of(version.created_by)
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("created_by")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class MineByDefaultFilter(admin.SimpleListFilter):
+    """For authors: what they may change (by default), or everything. Only offered to authors who are not
+    superusers (get_list_filter), for whom "may change" is "maintain"."""
+
+    title = "maintainer"
+    parameter_name = "maintainer"
+    MINE, ALL = "me", "anyone"
+    template_path = "pk"  # how the listed model reaches its template
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(self.MINE, "me"), (self.ALL, "anyone")]
+
+    def value(self) -> str:
+        return self.ALL if super().value() == self.ALL else self.MINE
+
+    def choices(self, changelist: Any) -> Any:
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() == self.ALL:
+            return queryset
+        return queryset.filter(**{f"{self.template_path}__in": templates_changeable_by(acting_user(request))})
+
+
+class MyVersionsByDefaultFilter(MineByDefaultFilter):
+    template_path = "template"
+
+
+def _filters_for(request: HttpRequest, filters: Any, mine: type[admin.SimpleListFilter]) -> list[Any]:
+    user = acting_user(request)
+    if has_role(user, Role.AUTHOR) and not user.is_superuser:
+        return [mine, *filters]
+    return list(filters)
+
+
+class MineByDefaultChangeList(ChangeList):
+    """A list whose "N total" (shown next to search results) counts what the maintainer filter lets through:
+    Django counts every row, and its link to them ("?") would only lead back to the filtered list."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        mine = next((spec for spec in self.filter_specs if isinstance(spec, MineByDefaultFilter)), None)
+        if mine is not None and mine.value() == mine.MINE and self.full_result_count is not None:
+            self.full_result_count = mine.queryset(request, self.root_queryset).count()
 
 
 class DomainErrorsAsMessages:
@@ -189,14 +314,47 @@ class DomainErrorsAsMessages:
             return HttpResponseRedirect(request.get_full_path())
 
 
-class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
+def _snapshot_rows(template: PromptTemplate, record: Any) -> list[tuple[str, Any]]:
+    """What a template's page showed after the change `record` made: its own fields, its tags and
+    maintainers as recorded then, and the version that was latest at that moment."""
+    latest = versions_of(template.pk).filter(created_at__lte=record.history_date).first()
+    note = ""
+    if latest is None and record.history_type == "+":
+        # A template is recorded a moment before its first version, in the same transaction.
+        latest, note = versions_of(template.pk).last(), " (created with the template)"
+    if latest is not None:
+        url = reverse("admin:templates_app_templateversion_change", args=[latest.pk])
+        latest_shown: Any = format_html('<a href="{}">{}</a>{}', url, latest.number, note)
+    else:
+        latest_shown = NOTHING
+
+    def names(manager: Any, path: str) -> str:
+        return ", ".join(sorted(manager.values_list(path, flat=True))) or NOTHING
+
+    return [
+        ("name", record.name),
+        ("description", record.description or NOTHING),
+        ("category", record.category),
+        ("tags", names(record.tags, "tag__name")),
+        ("metadata", _key_values(record.metadata or {}, empty=NOTHING)),
+        ("maintainers", names(record.maintainers, "user__username")),
+        ("maintainer groups", names(record.maintainer_groups, "group__name")),
+        ("latest version", latest_shown),
+    ]
+
+
+class PromptTemplateAdmin(DomainErrorsAsMessages, HistoryNamesAsText, AuditedAdmin):
     """Templates: add one with its first version, edit its descriptive fields. Registered by
     lifecycle.releases.admin, whose subclass implements `create_template`."""
 
+    change_form_template = "admin/templates_app/prompttemplate/change_form.html"
     list_display = ["name", "category", "latest_version_number", "provider", "updated_at"]
     list_filter = ["category", "tags"]
     search_fields = ["name", "description"]
-    readonly_fields = ["id", "latest_version_number", "created_by", "created_at", "updated_at"]
+    # Shown on an existing template's page below its editable fields, in this order; `id` goes to the
+    # collapsed technical details.
+    readonly_fields = ["latest_version_link", "created_by_name", "created_at", "updated_at", "id"]
+    technical_fields = ["id"]
     inlines = [VersionInline]
 
     def create_template(self, request: HttpRequest, **fields: Any) -> PromptTemplate:
@@ -204,15 +362,33 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
         raise NotImplementedError
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).select_related("latest_version")
+        return super().get_queryset(request).select_related("latest_version", "created_by")
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        return _filters_for(request, super().get_list_filter(request), MineByDefaultFilter)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        return MineByDefaultChangeList
 
     @admin.display(description="latest version")
     def latest_version_number(self, template: PromptTemplate) -> str:
         return template.latest_version.number if template.latest_version else "-"
 
+    @admin.display(description="latest version")
+    def latest_version_link(self, template: PromptTemplate) -> str:
+        latest = template.latest_version
+        if latest is None:
+            return "-"
+        url = reverse("admin:templates_app_templateversion_change", args=[latest.pk])
+        return format_html('<a href="{}" id="latest-version">{}</a>', url, latest.number)
+
     @admin.display(description="provider")
     def provider(self, template: PromptTemplate) -> str:
         return template.latest_version.provider if template.latest_version else "-"
+
+    @admin.display(description="created by")
+    def created_by_name(self, template: PromptTemplate) -> str:
+        return username_of(template.created_by)
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         kwargs["form"] = TemplateAddForm if obj is None else TemplateChangeForm
@@ -224,9 +400,57 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
                 (None, {"fields": ["name", "description", "category", "tags", "metadata"]}),
                 ("First version", {"fields": ["content", "messages", "variables", "model_config", "provider"]}),
             ]
-        shown = [field for field in self.readonly_fields if field != "id"]
+        technical = [field for field in self.get_readonly_fields(request, obj) if field in self.technical_fields]
+        shown = [field for field in self.get_readonly_fields(request, obj) if field not in technical]
         editable = ["name", "description", "category", "tags", "metadata", "maintainers", "maintainer_groups"]
-        return [(None, {"fields": ["id", *editable, *shown]})]
+        return [
+            (None, {"fields": [*editable, *shown]}),
+            ("Technical details", {"fields": technical, "classes": ["collapse"]}),
+        ]
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], add: bool = False, change: bool = False, **kwargs: Any
+    ) -> Any:
+        template = context.get("original")
+        if template is not None and may_change(acting_user(request), template):
+            context["add_next_version_url"] = _next_version_url(template)
+        return super().render_change_form(request, context, add=add, change=change, **kwargs)
+
+    def response_post_save_add(self, request: HttpRequest, obj: PromptTemplate) -> HttpResponse:
+        # The next thing an author does with a new template is on its page (its versions, the next one).
+        return HttpResponseRedirect(reverse("admin:templates_app_prompttemplate_change", args=[obj.pk]))
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The template as it was after one change. Not the edit form filled from the record: that form
+        reads today's tags, maintainers and latest version, not the record's."""
+        if request.method != "GET":
+            raise DjangoPermissionDenied("History is read-only: changes go through the product's own forms.")
+        template = self.get_object(request, unquote(object_id))
+        if template is None:
+            raise Http404
+        if not self.has_view_or_change_permission(request, template):
+            raise DjangoPermissionDenied
+        try:
+            record = PromptTemplate.history.select_related("history_user").get(id=template.pk, history_id=version_id)
+        except (PromptTemplate.history.model.DoesNotExist, ValueError, ValidationError):
+            raise Http404 from None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{record.name}, as it was on {localtime(record.history_date):%Y-%m-%d %H:%M:%S}",
+            "subtitle": None,
+            "opts": self.opts,
+            "module_name": self.opts.verbose_name_plural.capitalize(),
+            "object": template,
+            "record": record,
+            "action": {"+": "created", "~": "changed", "-": "deleted"}.get(record.history_type, record.history_type),
+            "changed_by": username_of(record.history_user),
+            "rows": _snapshot_rows(template, record),
+            "history_url": reverse("admin:templates_app_prompttemplate_history", args=[template.pk]),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/templates_app/prompttemplate/snapshot.html", context)
 
     def save_model(self, request: HttpRequest, obj: PromptTemplate, form: Any, change: bool) -> None:
         data = form.cleaned_data
@@ -277,11 +501,15 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
 class VersionAddForm(forms.ModelForm):
     content = _DefinitionFields.base_fields["content"]
     messages = _DefinitionFields.base_fields["messages"]
-    variables = StrictJSONFormField(required=False, help_text="Leave empty to keep the latest version's variables.")
-    model_config = StrictJSONFormField(
-        required=False, label="Model config", help_text="Leave empty to keep the latest."
+    variables = PrettyJSONFormField(
+        required=False, help_text="Starts as the latest version's variables; left empty, they are kept."
     )
-    provider = forms.CharField(required=False, max_length=50, help_text="Leave empty to keep the latest.")
+    model_config = PrettyJSONFormField(
+        required=False, label="Model config", help_text="Starts as the latest version's; left empty, it is kept."
+    )
+    provider = forms.CharField(
+        required=False, max_length=50, help_text="Starts as the latest version's; left empty, it is kept."
+    )
     changelog = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 100}))
     bump = forms.ChoiceField(
         choices=[("", "as computed")] + [(b.label, b.label) for b in Bump],
@@ -315,38 +543,67 @@ class VersionAddForm(forms.ModelForm):
         pass  # the model instance is built by the service, not from this form
 
 
-class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
+def _starting_point(latest: TemplateVersion) -> dict[str, Any]:
+    """The add-version form's fields as the latest version has them: an author edits what is there."""
+    return {
+        "content": latest.content or "",
+        "messages": latest.messages,
+        "variables": latest.variables,
+        "model_config": latest.model_config,
+        "provider": latest.provider,
+    }
+
+
+class TemplateVersionAdmin(DomainErrorsAsMessages, HistoryNamesAsText, AuditedAdmin):
     """Versions: read-only once made, with their diff; add the next version of a template. Registered by
     lifecycle.releases.admin, whose subclass implements `create_version`."""
 
+    change_form_template = "admin/templates_app/templateversion/change_form.html"
     list_display = ["template", "number", "provider", "created_by", "created_at"]
     list_filter = ["template__category", "created_at"]
     search_fields = ["template__name", "content", "metadata__changelog"]
     list_select_related = ["template", "created_by"]
     readonly_fields = [
-        "id",
         "template",
         "number",
-        "content",
-        "messages_pretty",
-        "variables_pretty",
-        "model_config_pretty",
-        "provider",
-        "metadata_pretty",
-        "changes_pretty",
-        "diff_against_previous",
-        "fingerprint",
-        "created_by",
+        "changelog",
+        "created_by_name",
         "created_at",
+        "prompt",
+        "variables_table",
+        "provider",
+        "model_config_table",
+        "changes_table",
+        "diff_against_previous",
+        "metadata_table",
+        "id",
+        "fingerprint",
     ]
+    add_fields = ["template", "content", "messages", "variables", "model_config", "provider", "changelog", "bump"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.add_fields if obj is None else self.readonly_fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ["template", "content", "messages", "variables", "model_config", "provider", "changelog", "bump"]
-        return self.readonly_fields
+            return [(None, {"fields": self.add_fields})]
+        return [
+            (None, {"fields": ["template", "number", "changelog", "created_by_name", "created_at"]}),
+            ("Prompt", {"fields": ["prompt"]}),
+            ("Variables", {"fields": ["variables_table"]}),
+            ("Model", {"fields": ["provider", "model_config_table"]}),
+            ("Changes from the version before", {"fields": ["changes_table", "diff_against_previous"]}),
+            ("Technical details", {"fields": ["metadata_table", "id", "fingerprint"], "classes": ["collapse"]}),
+        ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.readonly_fields if obj is not None else []
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        return _filters_for(request, super().get_list_filter(request), MyVersionsByDefaultFilter)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        return MineByDefaultChangeList
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "template":  # versions are added to the templates the user may change
@@ -358,6 +615,27 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
             kwargs["form"] = VersionAddForm
             kwargs["fields"] = None
         return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        """`?template=<id>` (the template page's "Add the next version"): the form starts from that
+        template's latest version, if the user may add versions to it."""
+        initial = super().get_changeform_initial_data(request)
+        try:
+            template = (
+                templates_changeable_by(acting_user(request))
+                .select_related("latest_version")
+                .filter(pk=initial.get("template"))
+                .first()
+            )
+        except (ValueError, ValidationError):  # not a template id
+            template = None
+        if template is not None and template.latest_version is not None:
+            initial.update(_starting_point(template.latest_version))
+        return initial
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # An add button only for someone with a template to add a version to.
+        return super().has_add_permission(request) and _may_change_any(acting_user(request))
 
     def create_version(self, request: HttpRequest, **fields: Any) -> TemplateVersion:
         """Create the next version (the arguments of templates_app.services.create_version)."""
@@ -373,31 +651,81 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         _nothing_saved(formsets)
 
+    def response_post_save_add(self, request: HttpRequest, obj: TemplateVersion) -> HttpResponse:
+        # A new version's page: where it stands, and where to submit it.
+        return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[obj.pk]))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], add: bool = False, change: bool = False, **kwargs: Any
+    ) -> Any:
+        version = context.get("original")
+        if version is not None and may_change(acting_user(request), version.template):
+            context["add_next_version_url"] = _next_version_url(version.template)
+        return super().render_change_form(request, context, add=add, change=change, **kwargs)
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # versions are immutable: viewing only
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="messages")
-    def messages_pretty(self, version: TemplateVersion) -> str:
-        return _pretty(version.messages) if version.messages is not None else "-"
+    @admin.display(description="changelog")
+    def changelog(self, version: TemplateVersion) -> str:
+        return str(version.metadata.get("changelog") or NOTHING)
+
+    @admin.display(description="created by")
+    def created_by_name(self, version: TemplateVersion) -> str:
+        return username_of(version.created_by)
+
+    @admin.display(description="text or chat messages")
+    def prompt(self, version: TemplateVersion) -> str:
+        if version.messages is None:
+            return format_html('<pre class="prompt-content">{}</pre>', version.content)
+        rows = [
+            (
+                format_html("<b>{}</b>", message["role"]),
+                format_html('<pre class="prompt-content">{}</pre>', message["content"]),
+            )
+            for message in version.messages
+        ]
+        return _table(["role", "content"], rows)
 
     @admin.display(description="variables")
-    def variables_pretty(self, version: TemplateVersion) -> str:
-        return _pretty(version.variables)
+    def variables_table(self, version: TemplateVersion) -> str:
+        if not version.variables:
+            return "None: the prompt takes no values."
+        rows = []
+        for spec in version.variables:
+            rules = "; ".join(f"{key}: {_shown(spec[key])}" for key in RULE_KEYS if key in spec)
+            rows.append(
+                (
+                    format_html("<code>{}</code>", spec["name"]),
+                    spec.get("type", "string"),
+                    "required" if spec.get("required", True) else "optional",
+                    _shown(spec["default"]) if "default" in spec else NOTHING,
+                    rules or NOTHING,
+                    spec.get("description") or NOTHING,
+                )
+            )
+        return _table(["name", "type", "required", "default", "rules", "description"], rows)
 
     @admin.display(description="model config")
-    def model_config_pretty(self, version: TemplateVersion) -> str:
-        return _pretty(version.model_config)
+    def model_config_table(self, version: TemplateVersion) -> str:
+        return _key_values(version.model_config, empty="None")
 
     @admin.display(description="metadata")
-    def metadata_pretty(self, version: TemplateVersion) -> str:
-        return _pretty(version.metadata)
+    def metadata_table(self, version: TemplateVersion) -> str:
+        return _key_values(version.metadata, empty="None")
 
-    @admin.display(description="changes from the version before")
-    def changes_pretty(self, version: TemplateVersion) -> str:
-        return _pretty(version.change_summary)
+    @admin.display(description="what changed, and the version step it needs")
+    def changes_table(self, version: TemplateVersion) -> str:
+        if not version.change_summary:
+            return "The first version: nothing to compare with." if version_before(version) is None else "Nothing."
+        rows = [
+            (format_html('<span class="level level-{}">{}</span>', item["level"], item["level"]), item["change"])
+            for item in version.change_summary
+        ]
+        return _table(["step", "change"], rows, css="version-changes")
 
     @admin.display(description="diff against the version before")
     def diff_against_previous(self, version: TemplateVersion) -> str:

@@ -36,3 +36,23 @@ class AuditedAdmin(SimpleHistoryAdmin):
 
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
+
+
+def username_of(user: Any) -> str:
+    """A user as admin pages show them to anyone: the username, as text. A link would lead to the user
+    admin, which only superusers may open (anyone else would meet a bare 403)."""
+    return user.get_username() if user is not None else "-"
+
+
+class HistoryNamesAsText:
+    """Put before AuditedAdmin: the history list names who changed what as text for viewers who may not
+    open the user admin (simple-history links every name to it, a 403 for them)."""
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not request.user.has_perm("auth.change_user") and not request.user.has_perm("auth.view_user"):
+            # The list links names through `{% url admin_user_view ... as url %}`: a name that reverses to
+            # nothing leaves the link out.
+            extra_context = {**(extra_context or {}), "admin_user_view": ""}
+        return super().history_view(request, object_id, extra_context)  # type: ignore[misc]

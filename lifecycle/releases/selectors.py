@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from approvals import selectors as approval_selectors
+from approvals.models import ApprovalRequest, ApprovalStage
 from approvals.selectors import approved_environments
 from lifecycle.core.api.authentication import token_user_sql, user_from_row
 from lifecycle.core.audit import AuditEntry, entries_from_history
@@ -174,3 +175,68 @@ def audit_trail_for_template(template_id: UUID) -> list[AuditEntry]:
         + audit_entries_for_template(template_id)
     )
     return sorted(entries, key=lambda entry: (entry.at, entry.sequence), reverse=True)
+
+
+# What the admin's version and template pages show of a version's way to each environment.
+
+
+@dataclass(frozen=True)
+class RequestLine:
+    """One approval request of a version, as a version page lists it."""
+
+    request: ApprovalRequest
+    # The stage that waits for a decision (pending requests only): its 1-based number, the count, the role.
+    waiting_stage: tuple[int, int, str] | None
+
+
+@dataclass(frozen=True)
+class EnvironmentStanding:
+    """Where a version stands in one environment: approved for it, active in it, and its requests there."""
+
+    environment: str
+    needs_approval: bool
+    approved: bool
+    active: bool
+    requests: tuple[RequestLine, ...]  # newest first
+
+    @property
+    def pending(self) -> RequestLine | None:
+        return next((line for line in self.requests if line.request.state == ApprovalRequest.State.PENDING), None)
+
+    @property
+    def latest(self) -> RequestLine | None:
+        return self.requests[0] if self.requests else None
+
+
+def standing_of_version(version_id: UUID) -> list[EnvironmentStanding]:
+    """Each environment, in order, with where the version stands there (four queries)."""
+    live = live_state_of_versions([version_id])[version_id]
+    requests = (
+        ApprovalRequest.objects.filter(version_id=version_id)
+        .select_related("submitted_by")
+        .prefetch_related("stages__role")
+        .order_by("-submitted_at")
+    )
+    by_environment: dict[str, list[RequestLine]] = {}
+    for request in requests:
+        stages = sorted(request.stages.all(), key=lambda stage: stage.index)
+        waiting = next((stage for stage in stages if stage.state == ApprovalStage.State.WAITING), None)
+        shown = None
+        if request.state == ApprovalRequest.State.PENDING and waiting is not None:
+            shown = (waiting.index + 1, len(stages), waiting.role.name)
+        by_environment.setdefault(request.environment, []).append(RequestLine(request, shown))
+    return [
+        EnvironmentStanding(
+            environment=environment,
+            needs_approval=environment != Environment.DEVELOPMENT,
+            approved=environment in live.approved_for,
+            active=environment in live.active_in,
+            requests=tuple(by_environment.get(environment, [])),
+        )
+        for environment in Environment.values
+    ]
+
+
+def approval_requests_of_stages(stage_ids: Iterable[int]) -> dict[int, UUID]:
+    """The request each approval stage belongs to (the template's history links a decision to its request)."""
+    return dict(ApprovalStage.objects.filter(pk__in=list(stage_ids)).values_list("pk", "request_id"))
