@@ -117,7 +117,8 @@ class ApprovalStage(FSMModelMixin, models.Model):
         constraints = [models.UniqueConstraint(fields=["request", "index"], name="approval_stage_index_unique")]
 
     def __str__(self) -> str:
-        return f"stage {self.index} ({self.role.name}): {self.state}"
+        # As people read it (the inline's row titles): numbered from 1, the API's stageIndex counts from 0.
+        return f"stage {self.index + 1} ({self.role.name})"
 
     @transition(field=state, source=State.WAITING, target=State.APPROVED)
     def approve(self, *, by: Any, comment: str) -> None:

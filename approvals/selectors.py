@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Max, OuterRef, QuerySet, Subquery
+from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from approvals.exceptions import ApprovalRequestNotFound
@@ -17,7 +17,8 @@ from approvals.permissions import require_may_read_queue
 from lifecycle.core.audit import AuditEntry, entries_from_history
 from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.exceptions import InvalidInput
-from lifecycle.core.roles import User
+from lifecycle.core.roles import Role, User, has_role
+from templates_app.permissions import templates_changeable_by
 
 
 def approved_environments(version_ids: Iterable[UUID]) -> dict[UUID, tuple[str, ...]]:
@@ -198,3 +199,65 @@ def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
             )
         )
     return entries
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """Who acts next on a request, for its page to say (lifecycle.releases adds the deployment part).
+
+    pending: `stage` waits, decided by one of `reviewers`; approved: `ended_by` approved the last stage
+    (a deployer acts next); rejected: `stage` was rejected by `ended_by` (the author may resubmit);
+    cancelled: withdrawn by `ended_by`. `later_request`: a newer request for the same version and
+    environment, which took over (the author resubmitted)."""
+
+    state: str
+    stage_count: int
+    stage: ApprovalStage | None = None
+    reviewers: tuple[str, ...] = ()
+    ended_by: str | None = None
+    ended_at: datetime | None = None
+    later_request: ApprovalRequest | None = None
+
+
+def next_step_of(request: ApprovalRequest) -> NextStep:
+    """Where the request stands and who acts next on it."""
+    stages = list(request.stages.select_related("role", "decided_by").order_by("index"))
+    state = request.state
+    later = None
+    if state in (ApprovalRequest.State.REJECTED, ApprovalRequest.State.CANCELLED):
+        later = (
+            ApprovalRequest.objects.filter(
+                version_id=request.version_id, environment=request.environment, submitted_at__gt=request.submitted_at
+            )
+            .order_by("-submitted_at")
+            .first()
+        )
+    if state == ApprovalRequest.State.PENDING:
+        stage = next((s for s in stages if s.state == ApprovalStage.State.WAITING), None)
+        names = tuple(user.get_username() for user in reviewers_for(request, stage)) if stage else ()
+        return NextStep(state, len(stages), stage=stage, reviewers=names)
+    if state == ApprovalRequest.State.CANCELLED:
+        record = (
+            request.history.filter(state=ApprovalRequest.State.CANCELLED)
+            .select_related("history_user")
+            .order_by("history_id")
+            .first()
+        )
+        by = record.history_user.get_username() if record is not None and record.history_user else None
+        return NextStep(state, len(stages), ended_by=by, ended_at=request.decided_at, later_request=later)
+    decided = [s for s in stages if s.decided_at is not None]
+    last = decided[-1] if decided else None
+    by = last.decided_by.get_username() if last is not None and last.decided_by else None
+    return NextStep(state, len(stages), stage=last, ended_by=by, ended_at=request.decided_at, later_request=later)
+
+
+def requests_concerning(user: User) -> QuerySet[ApprovalRequest]:
+    """The requests a user has a part in, for their list: those with a stage one of their roles decides
+    (reviewers), those of templates they may change (authors), approved ones (deployers deploy them); every
+    request for superusers. Each request's own page stays readable to everyone signed in, as over the API."""
+    if user.is_superuser:
+        return ApprovalRequest.objects.all()
+    concerning = Q(stages__role__in=user.groups.all()) | Q(version__template__in=templates_changeable_by(user))
+    if has_role(user, Role.DEPLOYER):
+        concerning |= Q(state=ApprovalRequest.State.APPROVED)
+    return ApprovalRequest.objects.filter(pk__in=ApprovalRequest.objects.filter(concerning).values("pk"))

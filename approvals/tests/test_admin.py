@@ -37,8 +37,11 @@ def page_of(request):
     return f"/admin/approvals/approvalrequest/{request.pk}/change/"
 
 
-def decide(client, request, decision, stage=None, comment=""):
+def decide(client, request, decision, stage=None, comment="", confirm=True):
+    """A decision posted from the request's page; a rejection also confirmed (unless confirm=False)."""
     data = {"decision": decision, "comment": comment}
+    if decision == "reject" and confirm:
+        data["confirm"] = "yes"
     if stage is not None:
         data["stage_index"] = stage
     return client.post(f"/admin/approvals/approvalrequest/{request.pk}/decide/", data, follow=True)
@@ -67,7 +70,7 @@ def test_queue__lists_what_waits_for_the_signed_in_reviewer(submitted):
     assert queue.status_code == 200
     html = queue.content.decode()
     assert submitted.version.template.name in html
-    assert "0: technical" in html
+    assert "stage 1 (technical)" in html
     assert submitted.version.template.name not in qa.get("/admin/approvals/reviewqueue/").content.decode()
 
 
@@ -79,8 +82,8 @@ def test_request_page__content_variables_diff_stages_and_decision_buttons(submit
     assert "&quot;type&quot;: &quot;string&quot;" in html
     assert "nothing is active in production yet" in html  # the diff's heading
     assert "+Please respond to the customer inquiry" in html  # the diff
-    assert "Stage <b>0</b> waits for the <b>technical</b> role" in html
-    assert html.count('class="field-role"') == 4  # the four stages, shown inline to the reviewer
+    assert "Stage <b>1</b> waits for the <b>technical</b> role" in html
+    assert html.count('class="field-role_name"') == 4  # the four stages, shown inline to the reviewer
     assert 'value="approve"' in html
     assert 'value="reject"' in html
 
@@ -88,7 +91,7 @@ def test_request_page__content_variables_diff_stages_and_decision_buttons(submit
 @pytest.mark.parametrize(
     ("roles", "reason"),
     [
-        (["qa"], "Stage 0 is decided by the &#x27;technical&#x27; role."),
+        (["qa"], "Stage 1 is decided by the &#x27;technical&#x27; role, which you do not hold."),
         (["author", "technical"], "The author of a version cannot decide its approval."),
     ],
 )
@@ -160,7 +163,7 @@ def test_admin_approve__decides_the_stage_through_the_service(submitted):
     technical = staff_reviewer("tina", "technical")
     response = decide(technical, submitted, "approve", 0, "Reviewed the prompt")
     assert response.status_code == 200
-    assert "Stage 0 approved" in response.content.decode()
+    assert "Stage 1 (technical) approved" in response.content.decode()
     stage = submitted.stages.get(index=0)
     assert (stage.state, stage.decided_by, stage.comment) == ("approved", technical.user, "Reviewed the prompt")
     assert stage.history.first().history_user == technical.user
@@ -178,8 +181,8 @@ def test_admin_all_stages__four_reviewers_approve_the_request(submitted):
     [
         ("qa", 0, "approve", "", "decided by the &#x27;technical&#x27; role"),
         ("technical", 1, "approve", "", "decided by the &#x27;qa&#x27; role"),
-        ("technical", 0, "reject", "", "is required"),
-        ("qa+technical", 1, "approve", "", "Stage 0 (technical) is decided before stage 1"),
+        ("technical", 0, "reject", "", "A comment is required to reject."),
+        ("qa+technical", 1, "approve", "", "Stage 1 (technical) is decided before stage 2 (qa)"),
     ],
 )
 def test_admin_decision__refused_by_the_same_rules_and_nothing_changes(
@@ -310,7 +313,7 @@ def test_admin_decide__odd_or_unknown_id__404(object_id):
         {"decision": "explode"},
         {"decision": "approve"},
         {"decision": "approve", "stage_index": "x"},
-        {"decision": "reject", "stage_index": "0"},
+        {"decision": "reject", "stage_index": "0", "confirm": "yes"},
     ],
 )
 def test_admin_decide__odd_post_data__message_and_nothing_changed(submitted, data):
@@ -366,3 +369,287 @@ def test_queue_and_pending__queries_do_not_grow_with_requests(
         technical.get("/admin/approvals/reviewqueue/")
     with django_assert_max_num_queries(pending_queries):
         assert api.as_user(technical.user).get("/api/approval/pending").json()["count"] == 10
+
+
+# -- the next step, named on the request's page ----------------------------------------------------------
+
+
+def next_step(html: str) -> str:
+    """The text of the page's "Next step" box, tags and runs of whitespace removed."""
+    import re
+
+    box = html[html.index('id="next-step"') :]
+    box = box[: box.index("</div>")]
+    return " ".join(re.sub(r"<[^>]+>", "", box.split(">", 1)[1]).split())
+
+
+def test_request_page__pending__names_the_stage_and_the_people_who_may_decide_it(submitted, make_user):
+    # Given a request waiting for its first stage, two technical reviewers, and one who left
+    tina, ted = staff_reviewer("tina", "technical"), staff_reviewer("ted", "technical")
+    gone = make_user("technical", username="gone")
+    gone.is_active = False
+    gone.save()
+    # When anyone signed in opens its page
+    html = staff_reviewer("quinn", "qa").get(page_of(submitted)).content.decode()
+    # Then it says which stage waits, counted from 1, and who may decide it
+    assert "Stage 1 of 4 waits for a decision by the technical role." in next_step(html)
+    assert "Who may decide it: ted, tina." in next_step(html)
+    # When the first stage is approved, the page names the next stage and its people, not the decider
+    decide(tina, submitted, "approve", 0)
+    qa_html = tina.get(page_of(submitted)).content.decode()
+    assert "Stage 2 of 4 waits for a decision by the qa role." in next_step(qa_html)
+    assert "Who may decide it: quinn." in next_step(qa_html)
+    assert ted.user.username not in next_step(qa_html)
+
+
+def test_request_page__nobody_holds_the_stage_role__says_so(submitted, make_user):
+    # Given no one but the author holds the technical role
+    html = staff_reviewer("quinn", "qa").get(page_of(submitted)).content.decode()
+    assert "nobody yet: an administrator must add someone to the \N{LEFT SINGLE QUOTATION MARK}technical" in next_step(
+        html
+    )
+
+
+def test_request_page__rejected__later_stages_not_reached_and_the_author_may_resubmit(submitted):
+    # Given a request approved at stage 1 and rejected at stage 2
+    decide(staff_reviewer("tina", "technical"), submitted, "approve", 0)
+    decide(staff_reviewer("quinn", "qa"), submitted, "reject", 1, "Too curt")
+    # When its page is opened
+    html = staff_reviewer("sam", "security").get(page_of(submitted)).content.decode()
+    # Then the stages are numbered from 1, the ones after the rejection read "not reached", and the next step
+    # is the author's
+    assert _cells(html, "status") == ["approved", "rejected", "not reached", "not reached"]
+    assert _cells(html, "stage") == ["1", "2", "3", "4"]
+    assert "waiting" not in " ".join(_cells(html, "status"))
+    assert "Rejected at stage 2 (qa) by quinn" in next_step(html)
+    assert "“Too curt”" in next_step(html)
+    assert "the template's authors may submit this version again" in next_step(html)
+    assert "stage 0" not in html.lower()
+
+
+def test_request_page__pending__later_stages_read_not_reached_yet(submitted):
+    html = staff_reviewer("tina", "technical").get(page_of(submitted)).content.decode()
+    assert _cells(html, "status") == ["waiting for a decision", "not reached yet", "not reached yet", "not reached yet"]
+
+
+def test_request_page__withdrawn__says_it_ended(workflow, create_template):
+    # Given a request its author withdrew
+    alice = staff_reviewer("alice", "author")
+    request = _submitted_by(workflow, create_template, alice)
+    withdraw(alice, request, confirm=True)
+    # When a reviewer opens it
+    html = staff_reviewer("tina", "technical").get(page_of(request)).content.decode()
+    # Then it says who ended it, and that nobody needs to act; its stages were not reached
+    assert "Withdrawn by alice on" in next_step(html)
+    assert "this request has ended, and nobody needs to act on it" in next_step(html)
+    assert set(_cells(html, "status")) == {"not reached"}
+
+
+def _cells(html: str, field: str) -> list[str]:
+    import re
+
+    return [
+        " ".join(re.sub(r"<[^>]+>", " ", cell).split())
+        for cell in re.findall(rf'<td class="field-{field}">(.*?)</td>', html, re.S)
+    ]
+
+
+def _submitted_by(workflow, create_template, client, environment="production"):
+    version = create_template(actor=client.user).latest_version
+    assert workflow.submit(client.user, version, environment).status_code == 201
+    return ApprovalRequest.objects.get(version=version, environment=environment)
+
+
+# -- rejecting: a destructive action, confirmed, in human words ----------------------------------------------
+
+
+def test_request_page__reject_is_styled_as_destructive_and_asks_for_confirmation(submitted):
+    html = staff_reviewer("tina", "technical").get(page_of(submitted)).content.decode()
+    reject = html[html.index('id="decision-reject"') - 200 : html.index('id="decision-reject"') + 200]
+    approve = html[html.index('id="decision-approve"') - 200 : html.index('id="decision-approve"') + 200]
+    assert "button-danger" in reject
+    assert "Reject…" in reject
+    assert "button-danger" not in approve
+
+
+def test_admin_reject__unconfirmed__asks_for_confirmation_and_changes_nothing(submitted):
+    # Given a technical reviewer who pressed "Reject…" with a comment
+    tina = staff_reviewer("tina", "technical")
+    response = decide(tina, submitted, "reject", 0, "Needs a greeting", confirm=False)
+    # Then a confirmation page asks, with the comment kept, and nothing is decided yet
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Reject Customer Support Response" in html
+    assert 'name="confirm" value="yes" id="confirm"' in html
+    assert "Needs a greeting</textarea>" in html
+    assert f'href="{page_of(submitted)}" id="cancel"' in html
+    assert not submitted.stages.exclude(state="waiting").exists()
+    # When they confirm, the stage and the request are rejected, and the message reads well
+    confirmed = decide(tina, submitted, "reject", 0, "Needs a greeting")
+    assert "Stage 1 (technical) rejected; the request is rejected." in confirmed.content.decode()
+    assert "rejectd" not in confirmed.content.decode()
+    submitted.refresh_from_db()
+    assert submitted.state == "rejected"
+
+
+def test_admin_reject__confirmed_without_a_comment__asked_again_in_plain_words_and_nothing_changed(submitted):
+    tina = staff_reviewer("tina", "technical")
+    response = decide(tina, submitted, "reject", 0, "   ")
+    html = response.content.decode()
+    assert "A comment is required to reject." in html
+    assert "Invalid input" not in html
+    assert "data.comment" not in html
+    assert 'id="confirm"' in html  # asked again, on the confirmation page
+    submitted.refresh_from_db()
+    assert submitted.state == "pending"
+    assert not submitted.stages.exclude(state="waiting").exists()
+
+
+def test_admin_reject__unconfirmed_by_someone_who_may_not_decide__refused_without_confirmation(submitted):
+    response = decide(staff_reviewer("quinn", "qa"), submitted, "reject", 0, "no", confirm=False)
+    html = response.content.decode()
+    assert "Stage 1 is decided by the &#x27;technical&#x27; role, which you do not hold." in html
+    assert 'id="confirm"' not in html
+    assert not submitted.stages.exclude(state="waiting").exists()
+
+
+def test_admin_comment__empty__plain_words_and_nothing_kept(submitted):
+    html = decide(staff_reviewer("quinn", "qa"), submitted, "comment", comment="").content.decode()
+    assert "Write a comment first." in html
+    assert not submitted.comments.exists()
+
+
+# -- authors: withdraw and resubmit ------------------------------------------------------------------------
+
+
+def withdraw(client, request, confirm=False):
+    data = {"confirm": "yes"} if confirm else {}
+    return client.post(f"/admin/approvals/approvalrequest/{request.pk}/withdraw/", data, follow=True)
+
+
+def resubmit(client, request):
+    return client.post(f"/admin/approvals/approvalrequest/{request.pk}/resubmit/", {}, follow=True)
+
+
+def test_request_page__withdraw_offered_to_the_templates_authors_only(workflow, create_template):
+    alice = staff_reviewer("alice", "author")
+    request = _submitted_by(workflow, create_template, alice)
+    assert 'id="withdraw"' in alice.get(page_of(request)).content.decode()
+    for other in (staff_reviewer("tina", "technical"), staff_reviewer("olga", "author")):  # olga: not a maintainer
+        assert 'id="withdraw"' not in other.get(page_of(request)).content.decode()
+
+
+def test_admin_withdraw__confirmed_by_the_author__request_cancelled(workflow, create_template):
+    # Given a pending request of alice's template
+    alice = staff_reviewer("alice", "author")
+    request = _submitted_by(workflow, create_template, alice)
+    # When she presses "Withdraw the request…", a confirmation page asks first, and nothing changes yet
+    asked = withdraw(alice, request).content.decode()
+    assert 'name="confirm" value="yes" id="confirm"' in asked
+    request.refresh_from_db()
+    assert request.state == "pending"
+    # When she confirms, the request is cancelled, by her
+    done = withdraw(alice, request, confirm=True).content.decode()
+    assert "Request withdrawn: it has ended." in done
+    request.refresh_from_db()
+    assert request.state == "cancelled"
+    assert request.history.first().history_user == alice.user
+
+
+@pytest.mark.parametrize("who", ["olga:author", "tina:technical"])
+def test_admin_withdraw__by_someone_not_maintaining_the_template__refused_and_unchanged(workflow, create_template, who):
+    alice = staff_reviewer("alice", "author")
+    request = _submitted_by(workflow, create_template, alice)
+    username, role = who.split(":")
+    html = withdraw(staff_reviewer(username, role), request, confirm=True).content.decode()
+    assert "To withdraw its approval requests you need the &#x27;author&#x27; role and to maintain" in html
+    request.refresh_from_db()
+    assert request.state == "pending"
+
+
+def test_request_page__rejected__resubmit_offered_to_the_templates_authors_only(workflow, create_template):
+    alice = staff_reviewer("alice", "author")
+    request = _submitted_by(workflow, create_template, alice)
+    decide(staff_reviewer("tina", "technical"), request, "reject", 0, "no")
+    assert 'id="resubmit"' in alice.get(page_of(request)).content.decode()
+    for other in (staff_reviewer("quinn", "qa"), staff_reviewer("olga", "author")):
+        assert 'id="resubmit"' not in other.get(page_of(request)).content.decode()
+
+
+def test_admin_resubmit__after_a_rejection__a_new_request_from_stage_1(workflow, create_template):
+    # Given alice's request rejected at stage 1
+    alice = staff_reviewer("alice", "author")
+    request = _submitted_by(workflow, create_template, alice)
+    decide(staff_reviewer("tina", "technical"), request, "reject", 0, "no")
+    # When she resubmits from its page
+    response = resubmit(alice, request)
+    # Then a new pending request for the same version and environment opens, and its page is shown
+    new = ApprovalRequest.objects.get(version=request.version, state="pending")
+    assert response.redirect_chain[-1][0] == page_of(new)
+    assert "submitted again for production: a new request, from stage 1" in response.content.decode()
+    assert (new.environment, new.submitted_by) == ("production", alice.user)
+    assert list(new.stages.values_list("state", flat=True)) == ["waiting"] * 4
+    # And the old page points to the new request, and offers no second resubmission
+    old_html = alice.get(page_of(request)).content.decode()
+    assert f'href="{page_of(new)}" id="later-request"' in old_html
+    assert 'id="resubmit"' not in old_html
+
+
+@pytest.mark.parametrize("who", ["olga:author", "quinn:qa"])
+def test_admin_resubmit__by_someone_not_maintaining_the_template__refused_and_nothing_opened(
+    workflow, create_template, who
+):
+    alice = staff_reviewer("alice", "author")
+    request = _submitted_by(workflow, create_template, alice)
+    decide(staff_reviewer("tina", "technical"), request, "reject", 0, "no")
+    username, role = who.split(":")
+    html = resubmit(staff_reviewer(username, role), request).content.decode()
+    assert "To submit its versions for approval you need the &#x27;author&#x27; role" in html
+    assert ApprovalRequest.objects.filter(version=request.version).count() == 1
+
+
+def test_admin_resubmit__while_pending__refused_and_nothing_opened(workflow, create_template):
+    alice = staff_reviewer("alice", "author")
+    request = _submitted_by(workflow, create_template, alice)
+    html = resubmit(alice, request).content.decode()
+    assert "already waits for approval in production" in html
+    assert ApprovalRequest.objects.filter(version=request.version).count() == 1
+
+
+# -- what each reader sees -----------------------------------------------------------------------------------
+
+
+def test_request_page__users_and_groups_as_text__no_links_to_their_admin(submitted):
+    decide(staff_reviewer("tina", "technical"), submitted, "approve", 0)
+    html = staff_reviewer("quinn", "qa").get(page_of(submitted)).content.decode()
+    assert "/admin/auth/" not in html
+    assert _cells(html, "decided_by_name")[0] == "tina"
+    assert _cells(html, "role_name") == ["technical", "qa", "security", "business"]
+
+
+def test_policy_page__read_by_a_reviewer__groups_as_text(make_user):
+    qa = staff_reviewer("quinn", "qa")
+    policy = ApprovalPolicy.objects.get(environment="production")
+    html = qa.get(f"/admin/approvals/approvalpolicy/{policy.pk}/change/").content.decode()
+    assert "/admin/auth/" not in html
+    assert _cells(html, "role_name") == ["technical", "qa", "security", "business"]
+
+
+def test_request_list__each_role_lists_the_requests_it_has_a_part_in(workflow, create_template):
+    # Given alice's request for production (4 stages) and for staging (technical, qa), and olga's for staging
+    alice, olga = staff_reviewer("alice", "author"), staff_reviewer("olga", "author")
+    production = _submitted_by(workflow, create_template, alice, "production")
+    staging = _submitted_by(workflow, create_template, alice, "staging")
+    olgas = _submitted_by(workflow, create_template, olga, "staging")
+
+    def listed(client):
+        html = client.get("/admin/approvals/approvalrequest/").content.decode()
+        return {request for request in (production, staging, olgas) if page_of(request) in html}
+
+    # Then reviewers list the requests with a stage of their role; authors those of their templates
+    assert listed(staff_reviewer("sam", "security")) == {production}
+    assert listed(staff_reviewer("tina", "technical")) == {production, staging, olgas}
+    assert listed(alice) == {production, staging}
+    assert listed(olga) == {olgas}
+    # And a request outside one's list still opens, as over the API
+    assert staff_reviewer("sam2", "security").get(page_of(staging)).status_code == 200

@@ -5,6 +5,9 @@ class ReleasesConfig(AppConfig):
     name = "lifecycle.releases"
     label = "releases"
     verbose_name = "Releases"
+    # Everyone who works in the admin may read what is live where (templates' pages link to it); only
+    # deployers have the queue of what waits for a deploy (the admin index lists each role's own work).
     role_permissions = {
-        role: ["view_deployment"] for role in ("author", "technical", "qa", "security", "business", "deployer")
+        **{role: ["view_deployment"] for role in ("author", "technical", "qa", "security", "business")},
+        "deployer": ["view_deployment", "view_readytodeploy"],
     }

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
+from approvals.models import ApprovalRequest
 from lifecycle.core.environments import Environment
 
 
@@ -49,8 +50,18 @@ class Deployment(FSMModelMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.version_id} in {self.environment} ({self.state})"
+        return f"{self.version} in {self.environment} ({self.state})"
 
     @transition(field=state, source=State.ACTIVE, target=State.SUPERSEDED)
     def supersede(self, *, by: Any) -> None:
         self.ended_by, self.ended_at = by, timezone.now()
+
+
+class ReadyToDeploy(ApprovalRequest):
+    """The deployers' admin queue: approved requests whose version is not deployed to their environment yet
+    (lifecycle.releases.selectors.ready_to_deploy)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "request ready to deploy"
+        verbose_name_plural = "ready to deploy"

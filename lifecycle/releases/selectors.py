@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
 from approvals import selectors as approval_selectors
 from approvals.models import ApprovalRequest, ApprovalStage
@@ -21,6 +24,7 @@ from lifecycle.core.api.authentication import token_user_sql, user_from_row
 from lifecycle.core.audit import AuditEntry, entries_from_history
 from lifecycle.core.db.lookups import QuoteName, column_of, fetch_one_query, uuid_param
 from lifecycle.core.environments import Environment
+from lifecycle.core.roles import Role, User
 from lifecycle.releases.exceptions import NothingActive
 from lifecycle.releases.models import Deployment
 from templates_app import selectors as template_selectors
@@ -240,3 +244,68 @@ def standing_of_version(version_id: UUID) -> list[EnvironmentStanding]:
 def approval_requests_of_stages(stage_ids: Iterable[int]) -> dict[int, UUID]:
     """The request each approval stage belongs to (the template's history links a decision to its request)."""
     return dict(ApprovalStage.objects.filter(pk__in=list(stage_ids)).values_list("pk", "request_id"))
+
+
+_NUMBER = ("major", "minor", "patch")
+
+
+def ready_to_deploy() -> QuerySet[ApprovalRequest]:
+    """Approved requests whose version was never deployed to their environment, oldest approval first; each
+    with the number of the version active there now (`active_major`, `active_minor`, `active_patch`: None
+    if nothing is)."""
+    deployed = Deployment.objects.filter(version=OuterRef("version"), environment=OuterRef("environment"))
+    active = Deployment.objects.filter(
+        template=OuterRef("version__template"), environment=OuterRef("environment"), state=Deployment.State.ACTIVE
+    )
+    return (
+        ApprovalRequest.objects.filter(state=ApprovalRequest.State.APPROVED)
+        .exclude(Exists(deployed))
+        .annotate(**{f"active_{part}": Subquery(active.values(f"version__{part}")[:1]) for part in _NUMBER})
+        .select_related("version__template", "submitted_by")
+        .order_by("decided_at", "submitted_at")
+    )
+
+
+def with_first_deployment(requests: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalRequest]:
+    """`requests`, each annotated with when its version was first deployed to its environment
+    (`deployed_at`, None if never): one subquery, however many requests."""
+    first = Deployment.objects.filter(version=OuterRef("version"), environment=OuterRef("environment")).order_by(
+        "deployed_at"
+    )
+    return requests.annotate(deployed_at=Subquery(first.values("deployed_at")[:1]))
+
+
+@dataclass(frozen=True)
+class RequestDeployment:
+    """An approved request's version in its environment: when it was first deployed there and by whom (None:
+    not yet), whether it serves there now, and who may deploy it (the deployer role's holders)."""
+
+    deployed_at: datetime | None
+    deployed_by: str | None
+    active_now: bool
+    deployers: tuple[str, ...]
+
+
+def deployment_of_request(request: ApprovalRequest) -> RequestDeployment:
+    deployments = list(
+        Deployment.objects.filter(version_id=request.version_id, environment=request.environment)
+        .select_related("deployed_by")
+        .order_by("deployed_at")
+    )
+    first = deployments[0] if deployments else None
+    return RequestDeployment(
+        deployed_at=first.deployed_at if first else None,
+        deployed_by=first.deployed_by.get_username() if first else None,
+        active_now=any(deployment.state == Deployment.State.ACTIVE for deployment in deployments),
+        deployers=() if first else deployers(),
+    )
+
+
+def deployers() -> tuple[str, ...]:
+    """The usernames of the deployer role's active holders."""
+    return tuple(
+        User.objects.filter(is_active=True, groups__name=Role.DEPLOYER)
+        .order_by("username")
+        .values_list("username", flat=True)
+        .distinct()
+    )

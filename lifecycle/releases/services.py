@@ -15,6 +15,7 @@ from uuid import UUID
 from django.db import transaction
 
 from lifecycle.core.environments import Environment, check_environment
+from lifecycle.core.exceptions import DomainError
 from lifecycle.core.roles import Role, User, has_role, require_role
 from lifecycle.releases.exceptions import NotApproved
 from lifecycle.releases.models import Deployment
@@ -82,17 +83,29 @@ def deploy_version(*, actor: User, version_id: UUID, environment: str) -> Deploy
     """
     check_environment(environment)
     version = version_by_id(version_id)
-    if environment == Environment.DEVELOPMENT:
-        if not has_role(actor, Role.DEPLOYER):
-            require_may_change(actor, version.template, to="deploy its versions to development")
-    else:
-        require_role(actor, Role.DEPLOYER, to=f"deploy to {environment}")
+    refusal = refusal_to_deploy(actor=actor, version=version, environment=environment)
+    if refusal is not None:
+        raise refusal
+    return _activate(version, environment, actor)
+
+
+def refusal_to_deploy(*, actor: User, version: TemplateVersion, environment: str) -> DomainError | None:
+    """Why `actor` may not deploy `version` to `environment`, or None if they may: the rules deploy_version
+    enforces, for a page that offers the deploy only to whoever may take it."""
+    try:
+        if environment == Environment.DEVELOPMENT:
+            if not has_role(actor, Role.DEPLOYER):
+                require_may_change(actor, version.template, to="deploy its versions to development")
+        else:
+            require_role(actor, Role.DEPLOYER, to=f"deploy to {environment}")
+    except DomainError as refusal:
+        return refusal
     if not is_approved_for(version, environment):
-        raise NotApproved(
+        return NotApproved(
             f"Version {version.number} is not approved for {environment}: it needs an approved request "
             f"(POST /api/approval/submit, then each stage's decision)."
         )
-    return _activate(version, environment, actor)
+    return None
 
 
 def _activate(version: TemplateVersion, environment: str, actor: User) -> Deployment:
