@@ -34,7 +34,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
 
-from lifecycle.core.admin import AuditedAdmin, HistoryNamesAsText, ReadOnlyAdmin, username_of
+from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin, username_of
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.forms import StrictJSONFormField
 from lifecycle.core.roles import Role, User, acting_user, has_role
@@ -343,7 +343,7 @@ def _snapshot_rows(template: PromptTemplate, record: Any) -> list[tuple[str, Any
     ]
 
 
-class PromptTemplateAdmin(DomainErrorsAsMessages, HistoryNamesAsText, AuditedAdmin):
+class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
     """Templates: add one with its first version, edit its descriptive fields. Registered by
     lifecycle.releases.admin, whose subclass implements `create_template`."""
 
@@ -554,7 +554,7 @@ def _starting_point(latest: TemplateVersion) -> dict[str, Any]:
     }
 
 
-class TemplateVersionAdmin(DomainErrorsAsMessages, HistoryNamesAsText, AuditedAdmin):
+class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
     """Versions: read-only once made, with their diff; add the next version of a template. Registered by
     lifecycle.releases.admin, whose subclass implements `create_version`."""
 

@@ -653,3 +653,12 @@ def test_request_list__each_role_lists_the_requests_it_has_a_part_in(workflow, c
     assert listed(olga) == {olgas}
     # And a request outside one's list still opens, as over the API
     assert staff_reviewer("sam2", "security").get(page_of(staging)).status_code == 200
+
+
+def test_request_history_page__a_reviewer__names_without_links_to_the_user_admin(submitted):
+    # The user admin is for superusers: a link to it would be a 403 for a reviewer
+    page = staff_reviewer("tina", "technical").get(f"{page_of(submitted).removesuffix('change/')}history/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert submitted.submitted_by.username in html
+    assert "/admin/auth/user/" not in html

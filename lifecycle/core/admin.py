@@ -25,7 +25,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class AuditedAdmin(SimpleHistoryAdmin):
     """The history of each object, to read. Its "revert" form would save an old state straight into the
-    table, past the services and the state machines, so it only shows; a POST to it is refused."""
+    table, past the services and the state machines, so it only shows; a POST to it is refused. Who made
+    each change is named as text to viewers who may not open the user admin."""
 
     def history_form_view(
         self, request: HttpRequest, object_id: str, version_id: str, extra_context: dict[str, Any] | None = None
@@ -37,22 +38,18 @@ class AuditedAdmin(SimpleHistoryAdmin):
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
 
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The list names who changed what: as text for viewers who may not open the user admin
+        # (simple-history links every name to it, a 403 for them). It links names through
+        # `{% url admin_user_view ... as url %}`: a name that reverses to nothing leaves the link out.
+        if not request.user.has_perm("auth.change_user") and not request.user.has_perm("auth.view_user"):
+            extra_context = {**(extra_context or {}), "admin_user_view": ""}
+        return super().history_view(request, object_id, extra_context)
+
 
 def username_of(user: Any) -> str:
     """A user as admin pages show them to anyone: the username, as text. A link would lead to the user
     admin, which only superusers may open (anyone else would meet a bare 403)."""
     return user.get_username() if user is not None else "-"
-
-
-class HistoryNamesAsText:
-    """Put before AuditedAdmin: the history list names who changed what as text for viewers who may not
-    open the user admin (simple-history links every name to it, a 403 for them)."""
-
-    def history_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        if not request.user.has_perm("auth.change_user") and not request.user.has_perm("auth.view_user"):
-            # The list links names through `{% url admin_user_view ... as url %}`: a name that reverses to
-            # nothing leaves the link out.
-            extra_context = {**(extra_context or {}), "admin_user_view": ""}
-        return super().history_view(request, object_id, extra_context)  # type: ignore[misc]
