@@ -171,7 +171,7 @@ def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
         request = record.request
         comment = f": {record.comment}" if record.comment else ""
         return (
-            f"stage {record.index} ({record.role.name}) of {request.version.number} for {request.environment} "
+            f"stage {record.index + 1} ({record.role.name}) of {request.version.number} for {request.environment} "
             f"{record.state}{comment}"
         )
 

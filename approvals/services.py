@@ -178,7 +178,7 @@ def _reminder_body(request: ApprovalRequest, stage: ApprovalStage, now: datetime
     link = f"{settings.PUBLIC_URL.rstrip('/')}/admin/approvals/approvalrequest/{request.pk}/change/"
     return (
         f"{version.template.name} {version.number} has waited {hours} hours for approval in "
-        f"{request.environment}. Its stage {stage.index} is decided by the '{stage.role.name}' role, "
+        f"{request.environment}. Its stage {stage.index + 1} is decided by the '{stage.role.name}' role, "
         "which you hold.\n\n"
         f"Review it here: {link}\n"
     )

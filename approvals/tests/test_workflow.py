@@ -442,7 +442,7 @@ def test_template_history__includes_approvals(api, workflow, author, reviewers, 
     entries = api.as_user(reader).get(f"/api/templates/{version.template_id}/history").json()["results"]
     summaries = [entry["summary"] for entry in entries]
     assert "approval of version 1.0.0 for production requested" in summaries
-    assert "stage 0 (technical) of 1.0.0 for production approved: fine" in summaries
+    assert "stage 1 (technical) of 1.0.0 for production approved: fine" in summaries  # numbered from 1 for people
 
 
 # -- at the same moment --
