@@ -41,7 +41,7 @@ def test_reminder__pending_over_a_day__emails_the_current_stages_reviewers(pendi
     assert pending.version.template.name in message.subject
     assert "production" in message.subject
     assert f"/admin/approvals/approvalrequest/{pending.pk}/change/" in message.body
-    assert "'technical' role" in message.body
+    assert "Its stage 1 is decided by the 'technical' role" in message.body  # numbered from 1 for people
 
 
 @pytest.mark.django_db
