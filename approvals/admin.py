@@ -35,7 +35,7 @@ from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import DomainError, InvalidInput
 from lifecycle.core.roles import Role, acting_user, has_role, sync_role_permissions
 from templates_app.diff import diff_versions
-from templates_app.diff_display import diff_html
+from templates_app.diff_display import diff_html, variables_table
 from templates_app.models import TemplateVersion
 from templates_app.permissions import may_change
 
@@ -443,7 +443,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin, AuditedAdmin):
 
     @admin.display(description="variables")
     def variables(self, approval: ApprovalRequest) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(approval.version.variables, indent=2, ensure_ascii=False))
+        return variables_table(approval.version.variables)
 
     def version_active_in(self, approval: ApprovalRequest) -> TemplateVersion | None:
         """The version of the request's template active in its environment now, if any."""

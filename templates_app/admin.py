@@ -39,22 +39,12 @@ from lifecycle.core.exceptions import DomainError
 from lifecycle.core.forms import StrictJSONFormField
 from lifecycle.core.roles import Role, User, acting_user, has_role
 from templates_app.diff import diff_versions
-from templates_app.diff_display import diff_html
+from templates_app.diff_display import NOTHING, diff_html, shown, variables_table
 from templates_app.models import PromptTemplate, Tag, TemplateVersion
 from templates_app.permissions import may_change, templates_changeable_by
 from templates_app.selectors import template_name_taken, version_before, versions_of
 from templates_app.semver import Bump
 from templates_app.services import plan_new_template, plan_next_version, set_maintainers, update_template
-from templates_app.variables import RULE_KEYS
-
-NOTHING = "—"
-
-
-def _shown(value: Any) -> str:
-    """A JSON value as one line of text: strings as they are, anything else as JSON."""
-    if value is None:
-        return NOTHING
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _table(headers: list[str], rows: list[tuple[Any, ...]], *, css: str = "") -> SafeString:
@@ -70,7 +60,7 @@ def _key_values(mapping: dict[str, Any], *, empty: str) -> SafeString | str:
     if not mapping:
         return empty
     return _table(
-        ["key", "value"], [(format_html("<code>{}</code>", key), _shown(value)) for key, value in mapping.items()]
+        ["key", "value"], [(format_html("<code>{}</code>", key), shown(value)) for key, value in mapping.items()]
     )
 
 
@@ -692,22 +682,7 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
 
     @admin.display(description="variables")
     def variables_table(self, version: TemplateVersion) -> str:
-        if not version.variables:
-            return "None: the prompt takes no values."
-        rows = []
-        for spec in version.variables:
-            rules = "; ".join(f"{key}: {_shown(spec[key])}" for key in RULE_KEYS if key in spec)
-            rows.append(
-                (
-                    format_html("<code>{}</code>", spec["name"]),
-                    spec.get("type", "string"),
-                    "required" if spec.get("required", True) else "optional",
-                    _shown(spec["default"]) if "default" in spec else NOTHING,
-                    rules or NOTHING,
-                    spec.get("description") or NOTHING,
-                )
-            )
-        return _table(["name", "type", "required", "default", "rules", "description"], rows)
+        return variables_table(version.variables)
 
     @admin.display(description="model config")
     def model_config_table(self, version: TemplateVersion) -> str:

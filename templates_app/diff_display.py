@@ -1,6 +1,6 @@
-"""A version's diff (templates_app.diff) as reviewers read it in the admin: what changes in words, with the
-version step each change needs; the content or chat messages as a coloured unified diff; the variable
-interface, model settings and provider as tables of before and after.
+"""A version as people read it in the admin: its variables as a table, and its diff (templates_app.diff):
+what changes in words, with the version step each change needs; the content or chat messages as a coloured
+unified diff; the variable interface, model settings and provider as tables of before and after.
 
 One diff feeds both faces: the API answers templates_app.diff's VersionDiff as JSON, the admin renders the
 same object here (the version page against the version before, the request page against what the
@@ -46,7 +46,8 @@ class SettingRow:
     changed: bool
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A JSON value as one line of text: strings as they are, anything else as JSON; nothing as a dash."""
     if value is None:
         return NOTHING
     if isinstance(value, str):
@@ -54,14 +55,22 @@ def _shown(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def variables_table(variables: list[dict[str, Any]]) -> SafeString:
+    """A version's variables (as stored: VariableSpec.to_json) as a table people read."""
+    if not variables:
+        return SafeString("None: the prompt takes no values.")
+    rows = [(spec["name"], _variable_cells(spec)) for spec in variables]
+    return SafeString(render_to_string("admin/templates_app/variables_table.html", {"rows": rows}))
+
+
 def _variable_cells(spec: dict[str, Any] | None) -> dict[str, str]:
     if spec is None:
         return dict.fromkeys(("type", "required", "default", "rules", "description"), NOTHING)
-    rules = "; ".join(f"{key}: {_shown(spec[key])}" for key in RULE_KEYS if key in spec)
+    rules = "; ".join(f"{key}: {shown(spec[key])}" for key in RULE_KEYS if key in spec)
     return {
         "type": spec.get("type", "string"),
         "required": "required" if spec.get("required", True) else "optional",
-        "default": _shown(spec["default"]) if "default" in spec else NOTHING,
+        "default": shown(spec["default"]) if "default" in spec else NOTHING,
         "rules": rules or NOTHING,
         "description": spec.get("description") or NOTHING,
     }
@@ -111,7 +120,7 @@ def setting_rows(diff: VersionDiff) -> list[SettingRow]:
     old = diff.against.model_config if diff.against else {}
     new = diff.version.model_config
     return [
-        SettingRow(key, _shown(old.get(key)), _shown(new.get(key)), old.get(key) != new.get(key))
+        SettingRow(key, shown(old.get(key)), shown(new.get(key)), old.get(key) != new.get(key))
         for key in [*new, *(key for key in old if key not in new)]
     ]
 
@@ -126,7 +135,7 @@ def diff_html(diff: VersionDiff, heading: str) -> SafeString:
         "lines": _lines(diff.unified_diff),
         "variables": variable_rows(diff),
         "settings": setting_rows(diff),
-        "provider": (_shown(before_provider), _shown(diff.version.provider or None)),
+        "provider": (shown(before_provider), shown(diff.version.provider or None)),
         "provider_changed": diff.against is not None and before_provider != diff.version.provider,
     }
     return SafeString(render_to_string("admin/templates_app/version_diff.html", context))

@@ -79,7 +79,7 @@ def test_request_page__content_variables_diff_stages_and_decision_buttons(submit
     html = technical.get(page_of(submitted)).content.decode()
     assert "Please respond to the customer inquiry" in html  # content
     assert "inquiry" in html
-    assert "&quot;type&quot;: &quot;string&quot;" in html
+    assert "<td><code>inquiry</code></td><td>string</td><td>required</td>" in html  # variables as a table
     assert "nothing is active in production yet" in html  # the diff's heading
     assert "+Please respond to the customer inquiry" in html  # the diff
     assert "Stage <b>1</b> waits for the <b>technical</b> role" in html
