@@ -30,7 +30,7 @@ from approvals import services
 from approvals.exceptions import ApprovalRequestNotFound, StageOutOfOrder, WrongRole
 from approvals.models import ApprovalPolicy, ApprovalRequest, ApprovalStage, PolicyStage, ReviewQueue
 from approvals.selectors import next_step_of, requests_concerning, requests_waiting_for, workflow_history
-from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin
+from lifecycle.core.admin import AuditedAdmin, QueueAdmin, ReadOnlyAdmin
 from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import DomainError, InvalidInput
 from lifecycle.core.roles import Role, acting_user, has_role, sync_role_permissions
@@ -129,7 +129,7 @@ def confirmation_page(
 
 
 @admin.register(ReviewQueue)
-class ReviewQueueAdmin(ReadOnlyAdmin):
+class ReviewQueueAdmin(QueueAdmin):
     """What waits for the signed-in reviewer, oldest first."""
 
     list_display = ["template_and_version", "environment", "stage", "waiting", "submitted_by"]

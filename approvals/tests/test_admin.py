@@ -662,3 +662,8 @@ def test_request_history_page__a_reviewer__names_without_links_to_the_user_admin
     assert page.status_code == 200
     assert submitted.submitted_by.username in html
     assert "/admin/auth/user/" not in html
+
+
+def test_review_queue__titled_by_its_name(submitted):
+    html = staff_reviewer("tina", "technical").get("/admin/approvals/reviewqueue/").content.decode()
+    assert "<h1>Requests waiting for me</h1>" in html

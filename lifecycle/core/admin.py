@@ -23,6 +23,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class QueueAdmin(ReadOnlyAdmin):
+    """A list of what waits for the signed-in user (their review queue, what is ready to deploy), titled by
+    its name rather than Django's "Select ... to view"."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        title = str(self.model._meta.verbose_name_plural).capitalize()
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
+
 class AuditedAdmin(SimpleHistoryAdmin):
     """The history of each object, to read. Its "revert" form would save an old state straight into the
     table, past the services and the state machines, so it only shows; a POST to it is refused. Who made

@@ -17,7 +17,7 @@ from django.utils.timesince import timesince
 
 from approvals.admin import confirmation_page, listed_perms, request_page, when
 from approvals.models import ApprovalRequest
-from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin
+from lifecycle.core.admin import AuditedAdmin, QueueAdmin, ReadOnlyAdmin
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.roles import Role, acting_user, has_role
 from lifecycle.releases import selectors, services
@@ -32,7 +32,7 @@ def _number(item: Any) -> str | None:
 
 
 @admin.register(ReadyToDeploy)
-class ReadyToDeployAdmin(ReadOnlyAdmin):
+class ReadyToDeployAdmin(QueueAdmin):
     """Approved requests whose version is not deployed to their environment yet, oldest approval first."""
 
     list_display = ["template_and_version", "environment", "approved", "serving_now", "submitted_by", "deploy"]
