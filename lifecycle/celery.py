@@ -23,6 +23,7 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
     )
     sender.add_periodic_task(24 * 3600, sender.signature("analytics.delete_expired_executions"))
     sender.add_periodic_task(settings.ANALYTICS_ROLLUP_SECONDS, sender.signature("analytics.roll_up"))
+    sender.add_periodic_task(settings.OUTBOX_SWEEP_SECONDS, sender.signature("core.sweep_notifications"))
 
 
 @beat_init.connect

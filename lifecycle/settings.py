@@ -233,6 +233,14 @@ PUBLIC_URL = env.str("PUBLIC_URL", default="http://localhost:8000")
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="prompt-lifecycle@localhost")
 
+# OUTBOX (notifications: emails and webhooks, sent by the worker once the change that caused them commits)
+# How often beat has a worker send what is due: retries, and what a stopped worker left.
+OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=10.0)
+# Attempts before a delivery is marked failed; the waits between them are 10 s, 30 s, 90 s, ... (x3 each).
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=6)
+# How long a webhook receiver has to accept the connection, and then to answer each read.
+OUTBOX_WEBHOOK_TIMEOUT_SECONDS = env.float("OUTBOX_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+
 # EXECUTIONS
 # Inputs and outputs may hold personal data: keep them at all? If so, at most this many characters each.
 EXECUTION_STORE_PAYLOADS = env.bool("EXECUTION_STORE_PAYLOADS", default=True)

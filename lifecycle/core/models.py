@@ -1,5 +1,10 @@
 from django.db import models
 
+# The outbox's models belong to this app (label "core"): importing them here is what registers them.
+from lifecycle.core.outbox.models import Delivery, DeliveryAttempt
+
+__all__ = ["Delivery", "DeliveryAttempt", "WorkerHeartbeat"]
+
 
 class WorkerHeartbeat(models.Model):
     """When a background process (the Celery worker, through beat's schedule) last proved it runs."""

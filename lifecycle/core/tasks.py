@@ -3,6 +3,11 @@ from django.utils import timezone
 
 from lifecycle.core.models import WorkerHeartbeat
 
+# Celery's autodiscovery imports this module only: importing the outbox's tasks here registers them.
+from lifecycle.core.outbox.tasks import deliver_notification, sweep_notifications
+
+__all__ = ["deliver_notification", "record_heartbeat", "sweep_notifications"]
+
 
 @shared_task(name="core.record_heartbeat")
 def record_heartbeat() -> None:
