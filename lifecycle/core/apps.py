@@ -11,6 +11,8 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_sync_role_permissions, sender=self, dispatch_uid="core.sync_role_permissions")
+        # The admin's autodiscovery imports lifecycle.core.admin (the apps' shared admin classes) only.
+        from lifecycle.core.outbox import admin  # noqa: F401
 
 
 def _sync_role_permissions(**kwargs: Any) -> None:
