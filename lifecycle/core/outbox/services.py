@@ -219,7 +219,13 @@ def _attempt(delivery: Delivery) -> Answer:
     try:
         if delivery.channel == Delivery.Channel.EMAIL:
             return _send_email(delivery)
-        body = webhooks.body_of(delivery.payload)
+        # The Standard Webhooks envelope: what happened (`type`), when, and its data.
+        envelope = {
+            "type": delivery.event,
+            "timestamp": delivery.created_at.isoformat().replace("+00:00", "Z"),
+            "data": delivery.payload,
+        }
+        body = webhooks.body_of(envelope)
         # Signed with the clock, not `now`: receivers compare the timestamp with theirs.
         headers = webhooks.signed_headers(secret=delivery.webhook_secret, message_id=str(delivery.pk), body=body)
         return webhooks.post(

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from lifecycle.core.outbox.services import new_webhook_secret
-from lifecycle.core.outbox.tests.receiver import Receiver
+from lifecycle.testing.receiver import Receiver
 
 
 @pytest.fixture

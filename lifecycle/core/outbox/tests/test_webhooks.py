@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from datetime import timedelta
@@ -22,8 +23,9 @@ PAYLOAD = {"templateId": "3f1c", "environment": "production", "from": "1.0.1", "
 
 
 def verified(secret, request):
-    """What a receiver reads after checking the signature the Standard Webhooks way (raises if it is wrong)."""
-    return Webhook(secret).verify(request.body, request.headers)
+    """The event's data, as a receiver reads it after checking the signature the Standard Webhooks way (raises
+    if it is wrong), out of the envelope `{type, timestamp, data}`."""
+    return Webhook(secret).verify(request.body, request.headers)["data"]
 
 
 @pytest.mark.django_db
@@ -38,6 +40,9 @@ def test_notify__webhook__arrives_once_signed_so_that_standardwebhooks_verifies_
     assert request.path == "/hooks/lifecycle"
     assert request.headers["content-type"] == "application/json"
     assert verified(secret, request) == PAYLOAD
+    envelope = json.loads(request.body)
+    assert envelope["type"] == "rollback.completed"
+    assert envelope["timestamp"].endswith("Z")
     assert request.headers["webhook-id"] == str(delivery.pk)
     assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 60
     assert request.headers["webhook-signature"].startswith("v1,")
