@@ -36,3 +36,11 @@ class RolledBackMeanwhile(Conflict):
         "A rollback changed what this environment serves while the deploy was on its way; nothing was deployed. "
         "Look at what serves now, and deploy again if you still mean to.",
     )
+
+
+class ServingChangedMeanwhile(Conflict):
+    code, message = (
+        "changed_meanwhile",
+        "What this environment serves changed while the request was on its way (another rollback, or a deploy); "
+        "nothing was done. Look at what serves now, and try again if you still mean to.",
+    )

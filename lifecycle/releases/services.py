@@ -26,6 +26,7 @@ from lifecycle.releases.exceptions import (
     RollbackInProgress,
     RollbackInvalid,
     RolledBackMeanwhile,
+    ServingChangedMeanwhile,
 )
 from lifecycle.releases.models import (
     ACTOR_LABEL_MAX_LENGTH,
@@ -231,15 +232,21 @@ def roll_back_in_emergency(*, actor: User, template_id: UUID, environment: str, 
     """Back to the last good version, at once, without new approvals (POST /api/rollback/emergency):
     the most recent earlier deployment there that was not itself rolled back, never of a version a rule
     rolled back (lifecycle.releases.selectors.last_good_deployment). NoRollbackTarget (409) when there is
-    none, or nothing is active."""
+    none, or nothing is active; ServingChangedMeanwhile (409) when another rollback or a deploy changed what
+    serves there since the request looked."""
     require_may_roll_back_in_emergency(actor)
     reason = _checked_reason(reason)
     check_environment(environment)
     template_row(template_id)
+    # What the caller rolls back, as the request found it: two on-call people pressing the button at once
+    # must not roll back twice (the second would roll back the first one's target).
+    seen = active_deployment(template_id, environment)
 
     def choose(active: Deployment | None) -> tuple[TemplateVersion, bool]:
         if active is None:
             raise NoRollbackTarget(f"Nothing is active in {environment}: there is nothing to roll back.")
+        if seen is None or active.pk != seen.pk:
+            raise ServingChangedMeanwhile()
         target = last_good_deployment(active, automatic=False)
         if target is None:
             raise NoRollbackTarget(
