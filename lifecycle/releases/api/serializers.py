@@ -241,6 +241,10 @@ class RollbackInitiateInput(serializers.Serializer):
         choices=[Rollback.Type.MANUAL],
         default=Rollback.Type.MANUAL,
         help_text="manual (emergency rollbacks: POST /api/rollback/emergency; automatic ones come from rules)",
+        error_messages={
+            "invalid_choice": "must be manual: emergency rollbacks are POST /api/rollback/emergency, and automatic "
+            "ones come from rules"
+        },
     )
     environment = EnvironmentField(default=Environment.PRODUCTION)
     force = StrictBooleanField(
