@@ -9,28 +9,37 @@ much (../shared/research/limits.md). What *is* cached in memory is the compiled 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
+from analytics import histogram
+from analytics import selectors as analytics_selectors
+from analytics.windows import Window, iso
 from approvals import selectors as approval_selectors
 from approvals.models import ApprovalRequest, ApprovalStage
 from approvals.selectors import approved_environments
 from lifecycle.core.api.authentication import token_user_sql, user_from_row
 from lifecycle.core.audit import AuditEntry, entries_from_history
 from lifecycle.core.db.lookups import QuoteName, column_of, fetch_one_query, uuid_param
-from lifecycle.core.environments import Environment
+from lifecycle.core.db.snapshots import one_snapshot
+from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.roles import Role, User
 from lifecycle.releases.exceptions import NothingActive
-from lifecycle.releases.models import Deployment
+from lifecycle.releases.models import Deployment, Rollback
+from lifecycle.releases.permissions import require_may_force, require_may_roll_back
 from templates_app import selectors as template_selectors
+from templates_app.definitions import VersionDefinition
+from templates_app.diff import VersionDiff, diff_versions
 from templates_app.models import TemplateVersion
 from templates_app.rendering import RenderPlan
-from templates_app.selectors import render_plan
+from templates_app.selectors import render_plan, template_row, version_by_id
+from templates_app.semver import classify_change
 
 
 def _active_version_sql(qn: QuoteName) -> str:
@@ -162,21 +171,64 @@ def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
     def describe(record: Any, action: str) -> str:
         where = f"version {record.version.number} in {record.environment}"
         if action == "created":
-            return f"{where} {'redeployed' if record.kind == Deployment.Kind.REDEPLOY else 'deployed'}"
-        return f"{where} {record.state.replace('_', ' ')}"
+            return f"{where} {_HOW_IT_BECAME_ACTIVE.get(record.kind, 'deployed')}"
+        by_rule = " by a rule" if record.rolled_back_by_rule else ""
+        return f"{where} {record.state.replace('_', ' ')}{by_rule}"
 
     return entries_from_history(
-        records, subject="deployment", describe=describe, ignore_fields=["ended_at", "ended_by"]
+        records,
+        subject="deployment",
+        describe=describe,
+        ignore_fields=["ended_at", "ended_by", "ended_by_label", "rolled_back_by_rule"],
     )
 
 
+_HOW_IT_BECAME_ACTIVE = {
+    Deployment.Kind.DEPLOY: "deployed",
+    Deployment.Kind.REDEPLOY: "redeployed",
+    Deployment.Kind.MANUAL_ROLLBACK: "made active by a manual rollback",
+    Deployment.Kind.EMERGENCY_ROLLBACK: "made active by an emergency rollback",
+    Deployment.Kind.AUTOMATIC_ROLLBACK: "made active by an automatic rollback",
+}
+
+
+def rollback_audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
+    """Each rollback of the template, as one entry: the record itself is the audit (who or which rule, from
+    and to, why); its deployments' own entries say what changed where."""
+    entries = []
+    for rollback in rollbacks_for_listing().filter(template_id=template_id):
+        entries.append(
+            AuditEntry(
+                at=rollback.finished_at or rollback.requested_at,
+                by=rollback.initiated_by_name,
+                subject="rollback",
+                subject_id=str(rollback.pk),
+                action="created",
+                summary=describe_rollback(rollback),
+            )
+        )
+    return entries
+
+
+def describe_rollback(rollback: Rollback) -> str:
+    """A rollback in one line, as the audit trail and the admin say it."""
+    moved = (
+        f"{rollback.type} rollback in {rollback.environment} "
+        f"from {rollback.from_version.number} to {rollback.to_version.number}"
+    )
+    if rollback.state == Rollback.State.FAILED:
+        return f"failed {moved}: {rollback.failure_reason}"
+    return f"{moved}: {rollback.reason}"
+
+
 def audit_trail_for_template(template_id: UUID) -> list[AuditEntry]:
-    """Everything that happened to the template, newest first: its changes, versions, approvals and
-    deployments."""
+    """Everything that happened to the template, newest first: its changes, versions, approvals,
+    deployments and rollbacks."""
     entries = (
         template_selectors.audit_entries_for_template(template_id)
         + approval_selectors.audit_entries_for_template(template_id)
         + audit_entries_for_template(template_id)
+        + rollback_audit_entries_for_template(template_id)
     )
     return sorted(entries, key=lambda entry: (entry.at, entry.sequence), reverse=True)
 
@@ -295,7 +347,7 @@ def deployment_of_request(request: ApprovalRequest) -> RequestDeployment:
     first = deployments[0] if deployments else None
     return RequestDeployment(
         deployed_at=first.deployed_at if first else None,
-        deployed_by=first.deployed_by.get_username() if first else None,
+        deployed_by=first.deployed_by_name if first else None,
         active_now=any(deployment.state == Deployment.State.ACTIVE for deployment in deployments),
         deployers=() if first else deployers(),
     )
@@ -309,3 +361,388 @@ def deployers() -> tuple[str, ...]:
         .values_list("username", flat=True)
         .distinct()
     )
+
+
+# What was live where, and rollbacks: their history, validation and impact.
+
+
+def deployments_of_template(template_id: UUID, environment: str | None = None) -> QuerySet[Deployment]:
+    """Every deployment of the template (in `environment`, if given), newest first: what was live where and
+    when. TemplateNotFound for an unknown template; InvalidInput for an unknown environment."""
+    if environment is not None:
+        check_environment(environment)
+    template_row(template_id)
+    deployments = Deployment.objects.filter(template_id=template_id)
+    if environment is not None:
+        deployments = deployments.filter(environment=environment)
+    return deployments.select_related("version", "deployed_by", "ended_by", "rollback").order_by("-deployed_at")
+
+
+def rollbacks_for_listing() -> QuerySet[Rollback]:
+    """Rollbacks, newest first, with what a list shows of them (a fixed number of queries)."""
+    return Rollback.objects.select_related("template", "from_version", "to_version", "initiated_by").order_by(
+        "-requested_at"
+    )
+
+
+def rollback_history(template_id: UUID | None = None) -> QuerySet[Rollback]:
+    """Every rollback (of one template, if given: TemplateNotFound if unknown), newest first."""
+    rollbacks = rollbacks_for_listing()
+    if template_id is not None:
+        template_row(template_id)
+        rollbacks = rollbacks.filter(template_id=template_id)
+    return rollbacks
+
+
+@dataclass(frozen=True)
+class Performance:
+    """A version's recorded numbers in one environment over some spans of time (its times live there)."""
+
+    spans: tuple[tuple[datetime, datetime], ...]
+    executions: int
+    success_rate: float | None
+    error_rate: float | None
+    average_response_time: float | None
+    p95_response_time: float | None
+    average_cost: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "periods": [{"from": iso(start), "to": iso(end)} for start, end in self.spans],
+            "executions": self.executions,
+            "successRate": self.success_rate,
+            "errorRate": self.error_rate,
+            "averageResponseTime": self.average_response_time,
+            "p95ResponseTime": self.p95_response_time,
+            "averageCost": self.average_cost,
+        }
+
+
+def performance_in(version_id: UUID, environment: str, spans: Sequence[tuple[datetime, datetime]]) -> Performance:
+    """The version's numbers in the environment over the spans ([start, end) each), read from the analytics
+    rollups (and the few raw executions at each span's edges), never from a scan of its executions."""
+    scope = {"version_id": version_id, "environment": environment}
+    totals = analytics_selectors.Totals()
+    latencies = histogram.empty()
+    kept = tuple((start, end) for start, end in spans if start < end)
+    with one_snapshot():  # the rollups as one moment saw them (see analytics.services)
+        for start, end in kept:
+            window = Window(start, end)
+            raw = analytics_selectors.raw_rows(scope, window)
+            found = analytics_selectors.stat_totals(scope, window, raw=raw).get(())
+            if found is not None:
+                totals = analytics_selectors.Totals(totals.sums + found.sums)
+            latencies = latencies + analytics_selectors.latency_histograms(scope, window, raw=raw).get(
+                (), histogram.empty()
+            )
+    return Performance(
+        spans=kept,
+        executions=int(totals.executions),
+        success_rate=totals.rate(totals.successes, totals.executions),
+        error_rate=totals.rate(totals.failures, totals.executions),
+        average_response_time=totals.average(totals.response_time_sum, totals.executions, 2),
+        p95_response_time=histogram.percentile(latencies, 95),
+        average_cost=totals.average(totals.cost, totals.executions, 6),
+    )
+
+
+def spans_live(version_id: UUID, environment: str, *, now: datetime | None = None) -> list[tuple[datetime, datetime]]:
+    """When the version was live in the environment: each deployment's [became active, stopped), oldest first
+    (now for the one still active)."""
+    moment = now or timezone.now()
+    return [
+        (start, end or moment)
+        for start, end in Deployment.objects.filter(version_id=version_id, environment=environment)
+        .order_by("deployed_at")
+        .values_list("deployed_at", "ended_at")
+    ]
+
+
+def metrics_since_active(deployment: Deployment, *, now: datetime | None = None) -> dict[str, Any]:
+    """The deployment's version's numbers since it became active (what a rollback record keeps)."""
+    moment = now or timezone.now()
+    return performance_in(deployment.version_id, deployment.environment, [(deployment.deployed_at, moment)]).to_json()
+
+
+@dataclass(frozen=True)
+class InterfaceChange:
+    """What callers of the current version meet when the target serves instead."""
+
+    step: str | None  # the version step the change would need: major, minor, patch (None: no change)
+    changes: tuple[dict[str, str], ...]  # each change, with the step it needs (templates_app.semver)
+    breaking: tuple[str, ...]  # why callers of the current version would fail on the target
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "changes": list(self.changes), "breaking": list(self.breaking)}
+
+
+def interface_change(current: VersionDefinition, target: VersionDefinition) -> InterfaceChange:
+    """The change of the variable interface from `current` to `target`.
+
+    Breaking, for callers of the current version: a variable the target requires that they do not send (it
+    is not declared, or only optional, in the current version); a variable of another type (their values
+    would be refused); a text prompt turned into a chat prompt or back (they read `rendered` or
+    `messages`). Removed variables are not: values of undeclared variables are ignored.
+    """
+    change = classify_change(current, target)
+    before = {spec.name: spec for spec in current.variables}
+    breaking = []
+    for spec in target.variables:
+        old = before.get(spec.name)
+        if old is not None and old.type != spec.type:
+            breaking.append(
+                f"variable '{spec.name}' is of type {old.type} in the current version and {spec.type} in the target: "
+                "the values callers send would be refused"
+            )
+        elif spec.required and old is None:
+            breaking.append(
+                f"the target requires variable '{spec.name}', which the current version does not declare: "
+                "its callers do not send it"
+            )
+        elif spec.required and old is not None and not old.required:
+            breaking.append(
+                f"the target requires variable '{spec.name}', which is optional in the current version: "
+                "its callers may not send it"
+            )
+    if current.kind != target.kind:
+        breaking.append(
+            f"the current version is a {current.kind} prompt and the target a {target.kind} prompt: callers read "
+            f"`{'messages' if target.kind == 'chat' else 'rendered'}` instead of "
+            f"`{'messages' if current.kind == 'chat' else 'rendered'}`"
+        )
+    return InterfaceChange(
+        step=change.bump.label if change.bump is not None else None,
+        changes=tuple(change.summary()),
+        breaking=tuple(breaking),
+    )
+
+
+@dataclass(frozen=True)
+class RollbackProblem:
+    """Why a rollback may not happen: a stable code, the field of the request it is about, and words."""
+
+    code: str
+    field: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True)
+class RollbackCheck:
+    """Whether `target` may replace `current` in `environment` (the rules of a manual rollback)."""
+
+    current: TemplateVersion
+    target: TemplateVersion
+    environment: str
+    active: Deployment | None  # what the current version's template serves there now
+    problems: tuple[RollbackProblem, ...]
+    interface: InterfaceChange | None  # None for a target of another template
+    forced: bool  # a breaking change, let through by a superuser's force
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    @property
+    def only_current_not_active(self) -> bool:
+        """The one problem is that something else serves now: a state conflict (409), not bad input (400)."""
+        return [problem.code for problem in self.problems] == ["current_not_active"]
+
+    def fields(self) -> dict[str, list[str]]:
+        by_field: dict[str, list[str]] = {}
+        for problem in self.problems:
+            by_field.setdefault(problem.field, []).append(problem.message)
+        return by_field
+
+
+def check_rollback(
+    *, current: TemplateVersion, target: TemplateVersion, environment: str, active: Deployment | None, force: bool
+) -> RollbackCheck:
+    """The one validation of a manual rollback, used by GET /api/rollback/validate and by the rollback itself
+    (which calls it again under the template's lock). `force` lets a breaking interface change through; who
+    may force is the caller's check (lifecycle.releases.permissions.require_may_force)."""
+    problems: list[RollbackProblem] = []
+    interface = None
+    forced = False
+    here = f"in {environment}"
+    if target.template_id != current.template_id:
+        problems.append(
+            RollbackProblem(
+                "not_same_template",
+                "targetVersionId",
+                f"the target is a version of another template than the current version ({current.template_id})",
+            )
+        )
+    elif target.pk == current.pk:
+        problems.append(RollbackProblem("same_version", "targetVersionId", "the target is the current version"))
+    else:
+        if not Deployment.objects.filter(version=target, environment=environment).exists():
+            problems.append(
+                RollbackProblem(
+                    "never_deployed_here",
+                    "targetVersionId",
+                    f"version {target.number} was never deployed {here}: roll back only to a version that served there",
+                )
+            )
+        if not is_approved_for(target, environment):
+            problems.append(
+                RollbackProblem(
+                    "not_approved", "targetVersionId", f"version {target.number} is not approved for {environment}"
+                )
+            )
+        interface = interface_change(current.definition(), target.definition())
+        if interface.breaking and not force:
+            problems.append(
+                RollbackProblem(
+                    "breaking_interface",
+                    "targetVersionId",
+                    f"version {target.number} breaks the callers of {current.number}: "
+                    + "; ".join(interface.breaking)
+                    + " (a superuser may force it)",
+                )
+            )
+        forced = bool(interface.breaking) and force
+    if active is None or active.version_id != current.pk:
+        serving = f"version {active.version.number} is" if active is not None else "nothing is"
+        problems.append(
+            RollbackProblem(
+                "current_not_active",
+                "currentVersionId",
+                f"version {current.number} is not the active version {here}: {serving} active there",
+            )
+        )
+    return RollbackCheck(current, target, environment, active, tuple(problems), interface, forced)
+
+
+def active_deployment(template_id: UUID, environment: str, *, lock: bool = False) -> Deployment | None:
+    """The template's active deployment in the environment (locked until the transaction ends, if asked)."""
+    deployments = Deployment.objects.filter(
+        template_id=template_id, environment=environment, state=Deployment.State.ACTIVE
+    ).select_related("version")
+    if lock:
+        deployments = deployments.select_for_update(of=("self",))
+    return deployments.first()
+
+
+@dataclass(frozen=True)
+class RollbackValidation:
+    """GET /api/rollback/validate's answer: the check, and what callers would see (for a target of the same
+    template: the content diff and the target's own numbers from its times in the environment)."""
+
+    check: RollbackCheck
+    diff: VersionDiff | None
+    target_performance: dict[str, Any] | None  # Performance.to_json()
+    target_rolled_back_here: bool
+
+    @property
+    def serving_now(self) -> TemplateVersion | None:
+        return self.check.active.version if self.check.active is not None else None
+
+    @property
+    def rolls_forward(self) -> bool:
+        return self.diff is not None and self.check.target.semver > self.check.current.semver
+
+
+def validate_rollback(
+    *, actor: User, current_version_id: UUID, target_version_id: UUID, environment: str, force: bool = False
+) -> RollbackValidation:
+    """Whether a deployer may roll back from the current to the target version (check_rollback), and its
+    impact. VersionNotFound for an unknown id."""
+    require_may_roll_back(actor, to="validate a rollback")
+    if force:
+        require_may_force(actor)
+    check_environment(environment)
+    current = version_by_id(current_version_id)
+    target = version_by_id(target_version_id)
+    active = active_deployment(current.template_id, environment)
+    check = check_rollback(current=current, target=target, environment=environment, active=active, force=force)
+    if target.template_id != current.template_id:
+        return RollbackValidation(check, diff=None, target_performance=None, target_rolled_back_here=False)
+    return RollbackValidation(
+        check,
+        diff=diff_versions(current, target),
+        target_performance=performance_in(target.pk, environment, spans_live(target.pk, environment)).to_json(),
+        target_rolled_back_here=Deployment.objects.filter(
+            version=target, environment=environment, state=Deployment.State.ROLLED_BACK
+        ).exists(),
+    )
+
+
+def last_good_deployment(current: Deployment, *, automatic: bool) -> Deployment | None:
+    """The deployment an emergency or automatic rollback of `current` (the active deployment) returns to: the
+    most recent earlier deployment in its environment of another version that was not itself rolled back
+    (research 5.3, rules 3 and 4):
+
+    - a version is judged by its last time there: if that ended in a rollback, it is not good (a version
+      rolled back by a person, then deployed again and superseded as usual, is good again);
+    - never a version a rule rolled back there, whatever happened since (no flapping).
+
+    An automatic rollback also needs the target to be still approved for the environment, older than the
+    current version (never roll forward), and not to break the current version's callers. An emergency skips
+    those checks (approvals skipped, API.md): a person chose to act at once.
+    """
+    earlier = (
+        Deployment.objects.filter(
+            template_id=current.template_id, environment=current.environment, deployed_at__lte=current.deployed_at
+        )
+        .exclude(pk=current.pk)
+        .exclude(version_id=current.version_id)
+        .select_related("version")
+        .order_by("-deployed_at")
+    )
+    candidates: list[Deployment] = []
+    judged: set[UUID] = set()
+    rolled_back_by_rule: set[UUID] = set()
+    for deployment in earlier:  # few: a template's deployments in one environment
+        if deployment.rolled_back_by_rule:
+            rolled_back_by_rule.add(deployment.version_id)
+        if deployment.version_id in judged:
+            continue
+        judged.add(deployment.version_id)
+        if deployment.state != Deployment.State.ROLLED_BACK:
+            candidates.append(deployment)
+    candidates = [candidate for candidate in candidates if candidate.version_id not in rolled_back_by_rule]
+    if not automatic:
+        return candidates[0] if candidates else None
+    approved = approved_environments({candidate.version_id for candidate in candidates})
+    current_definition = current.version.definition()
+    for candidate in candidates:
+        if candidate.version.semver >= current.version.semver:
+            continue
+        if current.environment not in approved[candidate.version_id]:
+            continue
+        if interface_change(current_definition, candidate.version.definition()).breaking:
+            continue
+        return candidate
+    return None
+
+
+def rollback_event(rollback: Rollback) -> dict[str, Any]:
+    """A completed rollback as notifications carry it (the `rollback.completed` event's payload)."""
+    return {
+        "rollbackId": str(rollback.pk),
+        "type": str(rollback.type),
+        "templateId": str(rollback.template_id),
+        "templateName": rollback.template.name,
+        "environment": str(rollback.environment),
+        "from": {"versionId": str(rollback.from_version_id), "version": rollback.from_version.number},
+        "to": {"versionId": str(rollback.to_version_id), "version": rollback.to_version.number},
+        "reason": rollback.reason,
+        "initiatedBy": rollback.initiated_by_name,
+        "at": iso(rollback.finished_at or rollback.requested_at),
+        "evidence": rollback.evidence,
+    }
+
+
+def notification_emails(rollback: Rollback) -> list[str]:
+    """Who hears of a rollback: the template's maintainers (and the members of its maintaining groups) and
+    the deployers; active users with an email address, each once."""
+    concerned = (
+        Q(maintained_templates=rollback.template_id)
+        | Q(groups__maintained_templates=rollback.template_id)
+        | Q(groups__name=Role.DEPLOYER)
+    )
+    people = User.objects.filter(concerned, is_active=True).exclude(email="")
+    return sorted(set(people.values_list("email", flat=True)))

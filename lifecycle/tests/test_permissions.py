@@ -293,3 +293,93 @@ def test_metrics_and_analytics__maintainers_analysts_and_superusers(api, cast, w
     metrics = client.get("/api/performance/metrics", data={"versionId": str(cast["version"].pk)})
     analytics = client.get("/api/performance/analytics", data={"templateId": str(cast["template"].pk)})
     assert (metrics.status_code, analytics.status_code) == (status, status)
+
+
+# -- rollback: deployers; emergencies also security; forcing past breaking variables, superusers --------
+
+
+@pytest.fixture
+def in_production(cast, reviewers):
+    """The cast's template with 1.0.0 then 1.0.1 deployed to production: 1.0.1 serves there."""
+    from lifecycle.releases.services import create_version_live_in_development, deploy_version
+    from lifecycle.releases.tests.conftest import approve_for
+
+    first = cast["version"]
+    second = create_version_live_in_development(
+        actor=cast["owner"], template_id=cast["template"].pk, definition={"content": "Two {{inquiry}}"}
+    )
+    for version in (first, second):
+        approve_for(version, "production", reviewers)
+        deploy_version(actor=cast["deployer"], version_id=version.pk, environment="production")
+    return first, second
+
+
+def _served_in_production(cast) -> Any:
+    return Deployment.objects.get(template=cast["template"], environment="production", state="active").version_id
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        ("deployer", 201),
+        ("root", 201),
+        ("security", 403),  # emergencies only
+        ("owner", 403),  # maintains it, but does not deploy
+        ("analyst", 403),
+        ("integration", 403),
+        ("reader", 403),
+    ],
+)
+def test_manual_rollback__deployers_and_superusers(api, cast, in_production, who, status):
+    first, second = in_production
+    body = {"currentVersionId": str(second.pk), "targetVersionId": str(first.pk), "reason": "Slower answers"}
+    response = api.as_user(cast[who]).post("/api/rollback/initiate", body)
+    assert response.status_code == status, response.json()
+    assert _served_in_production(cast) == (first.pk if status == 201 else second.pk)
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [("deployer", 201), ("security", 201), ("root", 201), ("owner", 403), ("technical", 403), ("reader", 403)],
+)
+def test_emergency_rollback__deployers_security_and_superusers(api, cast, in_production, who, status):
+    first, second = in_production
+    body = {"templateId": str(cast["template"].pk), "environment": "production", "reason": "Leaks data"}
+    response = api.as_user(cast[who]).post("/api/rollback/emergency", body)
+    assert response.status_code == status, response.json()
+    assert _served_in_production(cast) == (first.pk if status == 201 else second.pk)
+
+
+@pytest.mark.parametrize(("who", "status"), [("deployer", 200), ("root", 200), ("security", 403), ("reader", 403)])
+def test_validate_rollback__deployers_and_superusers(api, cast, in_production, who, status):
+    first, second = in_production
+    query = {"currentVersionId": str(second.pk), "targetVersionId": str(first.pk)}
+    assert api.as_user(cast[who]).get("/api/rollback/validate", data=query).status_code == status
+
+
+@pytest.mark.parametrize(("who", "status"), [("root", 201), ("deployer", 403)])
+def test_force_rollback__superusers_only(api, cast, in_production, who, status):
+    first, second = in_production
+    body = {
+        "currentVersionId": str(second.pk),
+        "targetVersionId": str(first.pk),
+        "reason": "Slower answers",
+        "force": True,
+    }
+    response = api.as_user(cast[who]).post("/api/rollback/initiate", body)
+    assert response.status_code == status, response.json()
+
+
+@pytest.mark.parametrize("who", ["reader", "integration", "analyst", "outsider"])
+def test_deployments_and_rollback_history__anyone_signed_in(api, cast, in_production, who):
+    client = api.as_user(cast[who])
+    assert client.get(f"/api/templates/{cast['template'].pk}/deployments").status_code == 200
+    assert client.get(f"/api/rollback/history?templateId={cast['template'].pk}").status_code == 200
+    assert client.get("/api/rollback/history").status_code == 200
+
+
+def test_rollback_endpoints__anonymous__401(api, cast):
+    anonymous = api.anonymous()
+    assert anonymous.get("/api/rollback/history").status_code == 401
+    assert anonymous.get(f"/api/templates/{cast['template'].pk}/deployments").status_code == 401
+    assert anonymous.post("/api/rollback/emergency", {}).status_code == 401

@@ -147,10 +147,12 @@ class DeploymentAdmin(ReadOnlyAdmin, AuditedAdmin):
         "environment",
         "state",
         "kind",
+        "reason",
         "deployed_by_name",
         "deployed_at",
         "ended_by_name",
         "ended_at",
+        "rolled_back_by_rule",
         "id",
     )
 
@@ -166,23 +168,26 @@ class DeploymentAdmin(ReadOnlyAdmin, AuditedAdmin):
     @admin.display(description="state", ordering="state")
     def status(self, deployment: Deployment) -> str:
         state = deployment.get_state_display().lower().replace("_", " ")  # type: ignore[attr-defined]
-        return f"{state} (redeploy)" if deployment.kind == Deployment.Kind.REDEPLOY else state
+        if deployment.kind == Deployment.Kind.DEPLOY:
+            return state
+        how = deployment.get_kind_display().lower().replace("_", " ")  # type: ignore[attr-defined]
+        return f"{state} ({how})"
 
     @admin.display(description="deployed", ordering="deployed_at")
     def deployed(self, deployment: Deployment) -> str:
-        return f"{when(deployment.deployed_at)} by {deployment.deployed_by.get_username()}"
+        return f"{when(deployment.deployed_at)} by {deployment.deployed_by_name}"
 
     @admin.display(description="ended", ordering="ended_at")
     def ended(self, deployment: Deployment) -> str:
         if deployment.ended_at is None:
             return "—"
-        by = f" by {deployment.ended_by.get_username()}" if deployment.ended_by else ""
+        by = f" by {deployment.ended_by_name}" if deployment.ended_by_name else ""
         return f"{when(deployment.ended_at)}{by}"
 
     @admin.display(description="deployed by")
     def deployed_by_name(self, deployment: Deployment) -> str:
-        return deployment.deployed_by.get_username()
+        return deployment.deployed_by_name
 
     @admin.display(description="ended by")
     def ended_by_name(self, deployment: Deployment) -> str:
-        return deployment.ended_by.get_username() if deployment.ended_by else "—"
+        return deployment.ended_by_name or "—"

@@ -18,7 +18,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from approvals import services as approval_services
-from lifecycle.core.admin import username_of
 from lifecycle.core.audit import AuditEntry
 from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import DomainError
@@ -70,7 +69,7 @@ class TemplateAdmin(PromptTemplateAdmin):
                     environment,
                     format_html('<a href="{}">{}</a>', url, deployment.version.number),
                     deployment.deployed_at.strftime("%Y-%m-%d %H:%M"),
-                    username_of(deployment.deployed_by),
+                    deployment.deployed_by_name,
                 )
             )
         body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
@@ -87,7 +86,7 @@ class TemplateAdmin(PromptTemplateAdmin):
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
         """Everything that happened to the template, as GET /api/templates/{id}/history answers it (newest
-        first): its edits, versions, approval requests, stage decisions, comments and deployments."""
+        first): its edits, versions, approval requests, stage decisions, comments, deployments and rollbacks."""
         template = self.get_object(request, unquote(object_id))
         if template is None:
             raise Http404
@@ -113,6 +112,7 @@ class TemplateAdmin(PromptTemplateAdmin):
     def _trail_rows(self, request: HttpRequest, template: PromptTemplate, entries: list[AuditEntry]) -> list[TrailRow]:
         may_see_requests = request.user.has_perm("approvals.view_approvalrequest")
         may_see_deployments = request.user.has_perm("releases.view_deployment")
+        may_see_rollbacks = request.user.has_perm("releases.view_rollback")
         stage_requests = selectors.approval_requests_of_stages(
             int(entry.subject_id) for entry in entries if entry.subject == "approval stage"
         )
@@ -134,6 +134,9 @@ class TemplateAdmin(PromptTemplateAdmin):
             if entry.subject == "deployment" and may_see_deployments:
                 url = reverse("admin:releases_deployment_change", args=[entry.subject_id])
                 return TrailRow(entry, url, "the deployment")
+            if entry.subject == "rollback" and may_see_rollbacks:
+                url = reverse("admin:releases_rollback_change", args=[entry.subject_id])
+                return TrailRow(entry, url, "the rollback")
             return TrailRow(entry, None, "")
 
         return [row(entry) for entry in entries]

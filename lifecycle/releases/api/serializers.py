@@ -1,4 +1,4 @@
-"""The JSON of render, resolve, deployments and the audit trail."""
+"""The JSON of render, resolve, deployments, rollbacks and the audit trail."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from lifecycle.core.api.inputs import EnvironmentField, StrictCharField
+from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField, StrictUUIDField
 from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
 from lifecycle.core.exceptions import InvalidInput
-from lifecycle.releases.models import Deployment
-from lifecycle.releases.selectors import VersionLiveState
+from lifecycle.releases.models import REASON_MAX_LENGTH, ROLLBACK_KINDS, Deployment, Rollback
+from lifecycle.releases.selectors import RollbackValidation, VersionLiveState
 from templates_app.api.serializers import (
     AnyValueField,
     ContentField,
@@ -22,6 +22,8 @@ from templates_app.api.serializers import (
     ModelConfigField,
     TemplateContentOutput,
     VariablesField,
+    VersionChangeOutput,
+    VersionDiffOutput,
     VersionOutput,
 )
 from templates_app.models import PromptTemplate, TemplateVersion
@@ -89,17 +91,50 @@ class ResolveOutput(serializers.Serializer):
 
 
 class DeploymentOutput(serializers.Serializer):
+    """One time a version was live in an environment: how it became active, who made it so, from when to
+    when, and why."""
+
     id = serializers.UUIDField()
     templateId = serializers.UUIDField(source="template_id")
     versionId = serializers.UUIDField(source="version_id")
     version = serializers.CharField(source="version.number")
     environment = serializers.ChoiceField(choices=Environment.choices)
-    status = serializers.ChoiceField(source="state", choices=Deployment.State.choices)
-    kind = serializers.ChoiceField(
-        choices=Deployment.Kind.choices, help_text="deploy, or redeploy of a version that was active here before"
+    status = serializers.ChoiceField(
+        source="state",
+        choices=Deployment.State.choices,
+        help_text="active; superseded by a later deploy; or rolled back",
     )
-    deployedBy = serializers.CharField(source="deployed_by.username")
-    deployedAt = serializers.DateTimeField(source="deployed_at")
+    kind = serializers.ChoiceField(
+        choices=Deployment.Kind.choices,
+        help_text="how it became active: deploy; redeploy of a version that was active here before; or a manual, "
+        "emergency or automatic rollback",
+    )
+    deployedBy = serializers.CharField(
+        source="deployed_by_name", help_text="who made it active: a username, or the rule (system:rule:<id>)"
+    )
+    deployedAt = serializers.DateTimeField(source="deployed_at", help_text="when it became active")
+    endedAt = serializers.DateTimeField(source="ended_at", allow_null=True, help_text="when it stopped (null: active)")
+    endedBy = serializers.CharField(
+        source="ended_by_name", allow_null=True, help_text="who ended it: a username, or the rule (null: active)"
+    )
+    reason = serializers.CharField(
+        allow_null=True, help_text="why it became active: the reason of the rollback that made it so (else null)"
+    )
+    rollbackId = serializers.SerializerMethodField(help_text="the rollback that made it active (else null)")
+
+    def to_representation(self, deployment: Deployment) -> dict[str, Any]:
+        data = super().to_representation(deployment)
+        data["reason"] = data["reason"] or None
+        return data
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_rollbackId(self, deployment: Deployment) -> str | None:
+        if deployment.kind not in ROLLBACK_KINDS:
+            return None
+        try:
+            return str(deployment.rollback.pk)
+        except Rollback.DoesNotExist:
+            return None
 
 
 class AuditChangeOutput(serializers.Serializer):
@@ -114,7 +149,7 @@ class AuditEntryOutput(serializers.Serializer):
     at = serializers.DateTimeField()
     by = serializers.CharField(allow_null=True)
     subject = serializers.ChoiceField(
-        choices=["template", "version", "approval", "approval stage", "approval comment", "deployment"]
+        choices=["template", "version", "approval", "approval stage", "approval comment", "deployment", "rollback"]
     )
     subjectId = serializers.CharField(source="subject_id")
     action = serializers.ChoiceField(choices=["created", "changed", "deleted"])
@@ -147,7 +182,7 @@ class ActiveVersionOutput(serializers.Serializer):
     versionId = serializers.UUIDField(source="version_id")
     version = serializers.CharField(source="version.number")
     deployedAt = serializers.DateTimeField(source="deployed_at")
-    deployedBy = serializers.CharField(source="deployed_by.username")
+    deployedBy = serializers.CharField(source="deployed_by_name", help_text="a username, or the rule that rolled back")
 
 
 # For the schema: one key per environment, each the active version there or null.
@@ -171,3 +206,229 @@ class TemplateDetailOutput(TemplateContentOutput):
             environment: ActiveVersionOutput(active[environment]).data if environment in active else None
             for environment in Environment.values
         }
+
+
+# -- rollback --
+
+
+class DeploymentsQuery(serializers.Serializer):
+    environment = EnvironmentField(required=False, help_text="only this environment's (default: every environment)")
+
+
+class RollbackValidateQuery(serializers.Serializer):
+    currentVersionId = serializers.UUIDField(help_text="the version the environment serves now")
+    targetVersionId = serializers.UUIDField(help_text="the version to roll back to")
+    environment = EnvironmentField(default=Environment.PRODUCTION)
+    force = serializers.BooleanField(
+        default=False, help_text="let a breaking variable change through (superusers only: 403 for others)"
+    )
+
+
+class ReasonField(StrictCharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", REASON_MAX_LENGTH)
+        kwargs.setdefault("help_text", "why: required, kept with the rollback and shown in the deployments' history")
+        super().__init__(allow_blank=False, **kwargs)
+
+
+class RollbackInitiateInput(serializers.Serializer):
+    currentVersionId = StrictUUIDField(help_text="the version the environment serves now (409 if it does not)")
+    targetVersionId = StrictUUIDField(
+        help_text="the version to roll back to: of the same template, deployed there before"
+    )
+    reason = ReasonField()
+    rollbackType = serializers.ChoiceField(
+        choices=[Rollback.Type.MANUAL],
+        default=Rollback.Type.MANUAL,
+        help_text="manual (emergency rollbacks: POST /api/rollback/emergency; automatic ones come from rules)",
+        error_messages={
+            "invalid_choice": "must be manual: emergency rollbacks are POST /api/rollback/emergency, and automatic "
+            "ones come from rules"
+        },
+    )
+    environment = EnvironmentField(default=Environment.PRODUCTION)
+    force = StrictBooleanField(
+        default=False, help_text="roll back although the target breaks callers' variables (superusers only)"
+    )
+    userId = StrictCharField(
+        required=False, max_length=200, help_text="ignored: the caller is who acts (API.md, Conventions)"
+    )
+
+
+class RollbackEmergencyInput(serializers.Serializer):
+    templateId = StrictUUIDField()
+    environment = EnvironmentField(default=Environment.PRODUCTION)
+    reason = ReasonField()
+    userId = StrictCharField(
+        required=False, max_length=200, help_text="ignored: the caller is who acts (API.md, Conventions)"
+    )
+
+
+class RollbackHistoryQuery(serializers.Serializer):
+    templateId = serializers.UUIDField(required=False, help_text="only this template's (default: every template's)")
+
+
+class VersionRefOutput(serializers.Serializer):
+    versionId = serializers.UUIDField(source="pk")
+    version = serializers.CharField(source="number")
+
+
+class PeriodOutput(serializers.Serializer):
+    pass
+
+
+declare_field(PeriodOutput, "from", serializers.DateTimeField(help_text="included"))
+declare_field(PeriodOutput, "to", serializers.DateTimeField(help_text="excluded"))
+
+
+class PerformanceOutput(serializers.Serializer):
+    """A version's numbers in one environment over some periods (read from the analytics rollups)."""
+
+    periods = PeriodOutput(many=True, help_text="the times counted: [from, to) each")
+    executions = serializers.IntegerField()
+    successRate = serializers.FloatField(allow_null=True, help_text="percent; null without executions")
+    errorRate = serializers.FloatField(allow_null=True, help_text="percent of errors and timeouts")
+    averageResponseTime = serializers.FloatField(allow_null=True, help_text="milliseconds")
+    p95ResponseTime = serializers.FloatField(allow_null=True, help_text="milliseconds, within 1%")
+    averageCost = serializers.FloatField(allow_null=True)
+
+
+class RollbackReasonOutput(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=[
+            "not_same_template",
+            "same_version",
+            "never_deployed_here",
+            "not_approved",
+            "breaking_interface",
+            "current_not_active",
+        ]
+    )
+    field = serializers.CharField(help_text="the request's field it is about")
+    message = serializers.CharField()
+
+
+class InterfaceChangeOutput(serializers.Serializer):
+    step = serializers.ChoiceField(
+        choices=["major", "minor", "patch"], allow_null=True, help_text="the version step this change needs"
+    )
+    changes = VersionChangeOutput(many=True, help_text="each change from the current version to the target")
+    breaking = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="why callers of the current version would fail on the target (empty: they would not)",
+    )
+
+
+class RollbackImpactOutput(serializers.Serializer):
+    current = VersionRefOutput(source="check.current")
+    target = VersionRefOutput(source="check.target")
+    environment = serializers.ChoiceField(source="check.environment", choices=Environment.choices)
+    servingNow = VersionRefOutput(source="serving_now", allow_null=True, help_text="what the environment serves")
+    rollsForward = serializers.BooleanField(source="rolls_forward", help_text="the target's number is higher")
+    targetRolledBackHere = serializers.BooleanField(
+        source="target_rolled_back_here", help_text="the target was rolled back in this environment before"
+    )
+    interface = InterfaceChangeOutput(source="check.interface", allow_null=True, help_text="null: another template")
+    diff = VersionDiffOutput(
+        allow_null=True, help_text="from the current version to the target; null: another template"
+    )
+    targetPerformance = PerformanceOutput(
+        source="target_performance",
+        allow_null=True,
+        help_text="the target's own numbers from its times in this environment; null: another template",
+    )
+
+
+class RollbackValidationOutput(serializers.Serializer):
+    valid = serializers.BooleanField(source="check.valid")
+    reasons = RollbackReasonOutput(source="check.problems", many=True, help_text="why not (empty when valid)")
+    impact = RollbackImpactOutput(source="*")
+
+
+def validation_json(validation: RollbackValidation) -> dict[str, Any]:
+    return RollbackValidationOutput(validation).data  # type: ignore[return-value]
+
+
+class RollbackEndOutput(serializers.Serializer):
+    deploymentId = serializers.UUIDField(allow_null=True)
+    versionId = serializers.UUIDField()
+    version = serializers.CharField()
+
+
+class VerificationOutput(serializers.Serializer):
+    checkedAt = serializers.DateTimeField(source="verified_at")
+    activeVersionId = serializers.UUIDField(
+        source="verified_version_id", allow_null=True, help_text="what render's lookup answered"
+    )
+    servesTarget = serializers.BooleanField(source="serves_target")
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "what made a rule act (its breaching evaluations, the baseline), as the rule engine recorded "
+        "it; empty for manual and emergency rollbacks",
+    }
+)
+class EvidenceField(serializers.JSONField):
+    pass
+
+
+class RollbackOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    rollbackType = serializers.ChoiceField(source="type", choices=Rollback.Type.choices)
+    status = serializers.ChoiceField(
+        source="state", choices=Rollback.State.choices, help_text="pending, executing, then completed or failed"
+    )
+    templateId = serializers.UUIDField(source="template_id")
+    templateName = serializers.CharField(source="template.name")
+    environment = serializers.ChoiceField(choices=Environment.choices)
+    to = serializers.SerializerMethodField(help_text="the version made active, and its deployment (none if it failed)")
+    reason = serializers.CharField()
+    initiatedBy = serializers.CharField(
+        source="initiated_by_name", help_text="a username, or the rule that acted (system:rule:<id>)"
+    )
+    forced = serializers.BooleanField(help_text="a superuser rolled back past a breaking variable change")
+    metrics = PerformanceOutput(help_text="the rolled-back version's numbers since it became active, at that moment")
+    evidence = EvidenceField()
+    requestedAt = serializers.DateTimeField(source="requested_at")
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+    failureReason = serializers.SerializerMethodField()
+    verification = serializers.SerializerMethodField(
+        help_text="the post-rollback check: what render's own lookup answered (null: not checked)"
+    )
+
+    @extend_schema_field(RollbackEndOutput(help_text="the version rolled back, and its deployment"))
+    def get_from(self, rollback: Rollback) -> dict[str, Any]:
+        return {
+            "deploymentId": str(rollback.from_deployment_id),
+            "versionId": str(rollback.from_version_id),
+            "version": rollback.from_version.number,
+        }
+
+    @extend_schema_field(RollbackEndOutput())
+    def get_to(self, rollback: Rollback) -> dict[str, Any]:
+        deployment = rollback.to_deployment_id
+        return {
+            "deploymentId": str(deployment) if deployment is not None else None,
+            "versionId": str(rollback.to_version_id),
+            "version": rollback.to_version.number,
+        }
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text="why it failed (null unless failed)"))
+    def get_failureReason(self, rollback: Rollback) -> str | None:
+        return rollback.failure_reason or None
+
+    @extend_schema_field(VerificationOutput(allow_null=True))
+    def get_verification(self, rollback: Rollback) -> dict[str, Any] | None:
+        return VerificationOutput(rollback).data if rollback.verified_at is not None else None  # type: ignore[return-value]
+
+
+declare_field(RollbackOutput, "from", serializers.SerializerMethodField(method_name="get_from"))
+# "from" before "to", as people read a move.
+_fields = RollbackOutput._declared_fields
+_order = [name for name in _fields if name != "from"]
+_order.insert(_order.index("to"), "from")
+RollbackOutput._declared_fields = {name: _fields[name] for name in _order}

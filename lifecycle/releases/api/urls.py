@@ -7,7 +7,14 @@ urlpatterns = [
     *api_path("templates/<uuid:template_id>/render", views.RenderApi.as_view(), "template-render"),
     *api_path("templates/<uuid:template_id>/resolve", views.ResolveApi.as_view(), "template-resolve"),
     *api_path("templates/<uuid:template_id>/history", views.TemplateHistoryApi.as_view(), "template-history"),
+    *api_path(
+        "templates/<uuid:template_id>/deployments", views.TemplateDeploymentsApi.as_view(), "template-deployments"
+    ),
     *api_path("versions/create", authoring.VersionCreateApi.as_view(), "version-create"),
     *api_path("versions/<uuid:version_id>", authoring.VersionDetailApi.as_view(), "version-detail"),
     *api_path("versions/<uuid:version_id>/deploy", views.DeployApi.as_view(), "version-deploy"),
+    *api_path("rollback/validate", views.RollbackValidateApi.as_view(), "rollback-validate"),
+    *api_path("rollback/initiate", views.RollbackInitiateApi.as_view(), "rollback-initiate"),
+    *api_path("rollback/emergency", views.RollbackEmergencyApi.as_view(), "rollback-emergency"),
+    *api_path("rollback/history", views.RollbackHistoryApi.as_view(), "rollback-history"),
 ]

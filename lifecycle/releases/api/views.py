@@ -1,4 +1,5 @@
-"""Render, resolve, deploy and the audit trail over HTTP."""
+"""Render, resolve, deploy, rollback, and what was live where (deployments, rollbacks, the audit trail) over
+HTTP."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from typing import Any
 from uuid import UUID
 
 from django.utils.http import parse_etags
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,13 +24,22 @@ from lifecycle.releases import selectors
 from lifecycle.releases.api.serializers import (
     AuditEntryOutput,
     DeploymentOutput,
+    DeploymentsQuery,
     EnvironmentInput,
     RenderInput,
     RenderOutput,
     ResolveOutput,
+    RollbackEmergencyInput,
+    RollbackHistoryQuery,
+    RollbackInitiateInput,
+    RollbackOutput,
+    RollbackValidateQuery,
+    RollbackValidationOutput,
     read_render_input,
+    validation_json,
 )
-from lifecycle.releases.services import deploy_version
+from lifecycle.releases.models import Deployment, Rollback
+from lifecycle.releases.services import deploy_version, initiate_rollback, roll_back_in_emergency
 from templates_app.models import PromptTemplate
 from templates_app.selectors import template_by_id
 
@@ -149,3 +159,125 @@ class TemplateHistoryApi(generics.GenericAPIView):
         entries = selectors.audit_trail_for_template(template_id)
         page = self.paginate_queryset(entries)
         return self.get_paginated_response(AuditEntryOutput(page, many=True).data)
+
+
+class TemplateDeploymentsApi(generics.GenericAPIView):
+    queryset = Deployment.objects.none()  # for the schema; the list comes from a selector
+    serializer_class = DeploymentOutput
+
+    @extend_schema(
+        parameters=[DeploymentsQuery],
+        responses={200: DeploymentOutput(many=True), **errors(404)},
+        summary="What was live where and when, newest first: every deployment and how it came about",
+    )
+    def get(self, request: Request, template_id: UUID) -> Response:
+        query = validated(DeploymentsQuery, request.query_params)
+        deployments = selectors.deployments_of_template(template_id, query.get("environment"))
+        page = self.paginate_queryset(deployments)
+        return self.get_paginated_response(DeploymentOutput(page, many=True).data)
+
+
+class RollbackValidateApi(APIView):
+    @extend_schema(
+        parameters=[RollbackValidateQuery],
+        responses={200: RollbackValidationOutput, **errors(403, 404)},
+        summary="Whether a rollback to the target is valid, and its impact (deployers)",
+    )
+    def get(self, request: Request) -> Response:
+        query = validated(RollbackValidateQuery, request.query_params)
+        validation = selectors.validate_rollback(
+            actor=acting_user(request),
+            current_version_id=query["currentVersionId"],
+            target_version_id=query["targetVersionId"],
+            environment=query["environment"],
+            force=query["force"],
+        )
+        return Response(validation_json(validation))
+
+
+# The original README's examples, with ids to replace by yours: also what generated clients show.
+_EXAMPLE_ID = "0b5c3e4e-2f5d-4c38-9a51-3c8f2a7d9e10"
+
+
+class RollbackInitiateApi(APIView):
+    @extend_schema(
+        request=RollbackInitiateInput,
+        responses={
+            201: OpenApiResponse(RollbackOutput, description="Rolled back: the environment serves the target."),
+            **errors(403, 404, 409),
+        },
+        summary="Roll back to a chosen version (deployers; 400 naming each reason it is invalid, 409 when the "
+        "current version is no longer the active one)",
+        examples=[
+            OpenApiExample(
+                "Manual rollback",
+                request_only=True,
+                value={
+                    "currentVersionId": _EXAMPLE_ID,
+                    "targetVersionId": _EXAMPLE_ID,
+                    "reason": "Performance degradation detected",
+                    "rollbackType": "manual",
+                    "environment": "staging",
+                },
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(RollbackInitiateInput, request.data)
+        rollback = initiate_rollback(
+            actor=acting_user(request),
+            current_version_id=data["currentVersionId"],
+            target_version_id=data["targetVersionId"],
+            reason=data["reason"],
+            environment=data["environment"],
+            force=data["force"],
+        )
+        return Response(RollbackOutput(rollback).data, status=status.HTTP_201_CREATED)
+
+
+class RollbackEmergencyApi(APIView):
+    @extend_schema(
+        request=RollbackEmergencyInput,
+        responses={
+            201: OpenApiResponse(
+                RollbackOutput, description="Rolled back to the last good version, without new approvals."
+            ),
+            **errors(403, 404, 409),
+        },
+        summary="Emergency rollback to the last good version (deployers, security; 409 when there is none)",
+        examples=[
+            OpenApiExample(
+                "Emergency rollback",
+                request_only=True,
+                value={
+                    "templateId": _EXAMPLE_ID,
+                    "environment": "staging",
+                    "reason": "Critical security vulnerability",
+                },
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(RollbackEmergencyInput, request.data)
+        rollback = roll_back_in_emergency(
+            actor=acting_user(request),
+            template_id=data["templateId"],
+            environment=data["environment"],
+            reason=data["reason"],
+        )
+        return Response(RollbackOutput(rollback).data, status=status.HTTP_201_CREATED)
+
+
+class RollbackHistoryApi(generics.GenericAPIView):
+    queryset = Rollback.objects.none()  # for the schema; the list comes from a selector
+    serializer_class = RollbackOutput
+
+    @extend_schema(
+        parameters=[RollbackHistoryQuery],
+        responses={200: RollbackOutput(many=True), **errors(404)},
+        summary="Every rollback, newest first: manual, emergency and automatic, with who or which rule and why",
+    )
+    def get(self, request: Request) -> Response:
+        query = validated(RollbackHistoryQuery, request.query_params)
+        page = self.paginate_queryset(selectors.rollback_history(query.get("templateId")))
+        return self.get_paginated_response(RollbackOutput(page, many=True).data)

@@ -380,3 +380,135 @@ def test_server__malformed_chunked_body__400_json(server: Server):
     assert status == 400, answer
     assert headers["content-type"] == "application/json"
     assert json.loads(answer)["error"]["code"] == "malformed_request"
+
+
+def _served_by_every_worker(server: Server, template_id: str, environment: str = "production") -> set[str]:
+    """The versions that separate connections (each may reach any worker process) were served."""
+    seen = set()
+    for _ in range(6 * WORKERS):
+        status, rendered, _ = server.call(
+            "POST",
+            f"/api/templates/{template_id}/render",
+            {"environment": environment, "variables": {"inquiry": "How do I reset my password?"}},
+            token=server.tokens["reader"],
+        )
+        assert status == 200, rendered
+        seen.add(rendered["version"])
+    return seen
+
+
+def _approved_and_deployed(server: Server, version_id: str) -> None:
+    author, deployer = server.tokens["author"], server.tokens["deployer"]
+    status, _, _ = server.call(
+        "POST", "/api/approval/submit", {"versionId": version_id, "environment": "production"}, token=author
+    )
+    assert status == 201
+    for index, role in enumerate(["technical", "qa", "security", "business"]):
+        decision = {"versionId": version_id, "environment": "production", "data": {"stageIndex": index}}
+        assert server.call("POST", "/api/approval/approve", decision, token=server.tokens[role])[0] == 200
+    status, deployment, _ = server.call(
+        "PUT", f"/api/versions/{version_id}/deploy", {"environment": "production"}, token=deployer
+    )
+    assert status == 200, deployment
+
+
+def test_server__the_readme_rollback_examples__validate_initiate_emergency(server: Server):
+    author, deployer = server.tokens["author"], server.tokens["deployer"]
+    # Given "Customer Support Response" 1.0.0, then 1.0.1, each approved and deployed to production
+    status, template, _ = server.call(
+        "POST",
+        "/api/templates",
+        {
+            "name": "Rollback Support Response",
+            "content": "Please respond to the customer inquiry: {{inquiry}}",
+            "variables": [{"name": "inquiry", "type": "string", "required": True}],
+            "category": "generation",
+        },
+        token=author,
+    )
+    assert status == 201, template
+    previous = template["latestVersion"]["id"]
+    status, version, _ = server.call(
+        "POST",
+        "/api/versions/create",
+        {"templateId": template["id"], "data": {"content": "Answer briefly: {{inquiry}}"}},
+        token=author,
+    )
+    assert status == 201, version
+    current = version["id"]
+    for version_id in (previous, current):
+        _approved_and_deployed(server, version_id)
+    assert _served_by_every_worker(server, template["id"]) == {"1.0.1"}
+
+    # GET /rollback/validate?currentVersionId=version-current&targetVersionId=version-target
+    status, validation, _ = server.call(
+        "GET", f"/api/rollback/validate?currentVersionId={current}&targetVersionId={previous}", token=deployer
+    )
+    assert status == 200, validation
+    assert (validation["valid"], validation["reasons"]) == (True, [])
+    assert validation["impact"]["interface"]["breaking"] == []
+
+    # POST /rollback/initiate, the README's body (its userId is ignored: the caller acts)
+    status, rollback, _ = server.call(
+        "POST",
+        "/api/rollback/initiate",
+        {
+            "currentVersionId": current,
+            "targetVersionId": previous,
+            "reason": "Performance degradation detected",
+            "userId": "admin-user",
+            "rollbackType": "manual",
+        },
+        token=deployer,
+    )
+    assert status == 201, rollback
+    assert (rollback["rollbackType"], rollback["status"]) == ("manual", "completed")
+    assert rollback["initiatedBy"] == "deployer"
+    # Every worker serves the target from the moment the call returned
+    assert _served_by_every_worker(server, template["id"]) == {"1.0.0"}
+    # Initiating it again: 1.0.1 is no longer the active version
+    status, conflict, _ = server.call(
+        "POST",
+        "/api/rollback/initiate",
+        {"currentVersionId": current, "targetVersionId": previous, "reason": "Again", "rollbackType": "manual"},
+        token=deployer,
+    )
+    assert (status, conflict["error"]["code"]) == (409, "current_not_active")
+
+    # 1.0.1, fixed upstream, is deployed again; then POST /rollback/emergency by the security team
+    status, _, _ = server.call("PUT", f"/api/versions/{current}/deploy", {"environment": "production"}, token=deployer)
+    assert status == 200
+    assert _served_by_every_worker(server, template["id"]) == {"1.0.1"}
+    status, emergency, _ = server.call(
+        "POST",
+        "/api/rollback/emergency",
+        {
+            "templateId": template["id"],
+            "environment": "production",
+            "reason": "Critical security vulnerability",
+            "userId": "security-team",
+        },
+        token=server.tokens["security"],
+    )
+    assert status == 201, emergency
+    assert (emergency["rollbackType"], emergency["to"]["version"], emergency["initiatedBy"]) == (
+        "emergency",
+        "1.0.0",
+        "security-reviewer",
+    )
+    assert _served_by_every_worker(server, template["id"]) == {"1.0.0"}
+
+    # The history lists both, newest first; what was live where says how each version became active
+    status, history, _ = server.call("GET", f"/api/rollback/history?templateId={template['id']}", token=author)
+    assert status == 200
+    assert [item["rollbackType"] for item in history["results"]] == ["emergency", "manual"]
+    status, deployments, _ = server.call(
+        "GET", f"/api/templates/{template['id']}/deployments?environment=production", token=author
+    )
+    assert [(row["version"], row["kind"], row["status"]) for row in deployments["results"]] == [
+        ("1.0.0", "emergency_rollback", "active"),
+        ("1.0.1", "redeploy", "rolled_back"),
+        ("1.0.0", "manual_rollback", "superseded"),
+        ("1.0.1", "deploy", "rolled_back"),
+        ("1.0.0", "deploy", "superseded"),
+    ]
