@@ -1,5 +1,6 @@
 from lifecycle.core.api.routes import api_path
 from lifecycle.releases.api import authoring, views
+from lifecycle.releases.rules.api import urls as rules_urls
 
 urlpatterns = [
     *api_path("templates", authoring.TemplateListCreateApi.as_view(), "template-list"),
@@ -10,4 +11,6 @@ urlpatterns = [
     *api_path("versions/create", authoring.VersionCreateApi.as_view(), "version-create"),
     *api_path("versions/<uuid:version_id>", authoring.VersionDetailApi.as_view(), "version-detail"),
     *api_path("versions/<uuid:version_id>/deploy", views.DeployApi.as_view(), "version-deploy"),
+    # Rollback triggers and the alerts they fire (lifecycle.releases.rules).
+    *rules_urls.urlpatterns,
 ]
