@@ -4,9 +4,10 @@
 - `templates`: templates and versions (templates_app.admin's classes), created through the services that
   make each new version active in development at once;
 - `requests`: approval requests (approvals.admin's class), with the diff against what the environment serves;
-- `deployments`: what was live where.
+- `deployments`: what was live where;
+- `rules`: rollback trigger rules, their evaluations and the alerts they fired.
 """
 
-from lifecycle.releases.admin import deployments, requests, templates
+from lifecycle.releases.admin import deployments, requests, rules, templates
 
-__all__ = ["deployments", "requests", "templates"]
+__all__ = ["deployments", "requests", "rules", "templates"]
