@@ -11,6 +11,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifecycle.settings")
 app = Celery("lifecycle")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Trigger rules keep their tasks in their own package of the releases app.
+app.autodiscover_tasks(["lifecycle.releases.rules"])
 
 
 @app.on_after_finalize.connect
@@ -24,6 +26,9 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
     sender.add_periodic_task(24 * 3600, sender.signature("analytics.delete_expired_executions"))
     sender.add_periodic_task(settings.ANALYTICS_ROLLUP_SECONDS, sender.signature("analytics.roll_up"))
     sender.add_periodic_task(settings.OUTBOX_SWEEP_SECONDS, sender.signature("core.sweep_notifications"))
+    sender.add_periodic_task(
+        settings.ROLLBACK_EVALUATION_SECONDS, sender.signature("releases.evaluate_rollback_triggers")
+    )
 
 
 @beat_init.connect

@@ -194,6 +194,7 @@ SPECTACULAR_SETTINGS = {
         "DeploymentStatus": "lifecycle.releases.models.Deployment.State",
         "VersionStatus": ["active", "inactive"],
         "ExecutionStatus": ["success", "error", "timeout"],
+        "RuleAction": "lifecycle.releases.rules.definitions.Action",
     },
     "PREPROCESSING_HOOKS": ["lifecycle.core.api.schema.without_trailing_slash_twins"],
     "POSTPROCESSING_HOOKS": [
@@ -251,6 +252,12 @@ EXECUTION_RETENTION_DAYS = env.int("EXECUTION_RETENTION_DAYS", default=90)
 ANALYTICS_ROLLUP_SECONDS = env.float("ANALYTICS_ROLLUP_SECONDS", default=2.0)
 # How far in the future a reported timestamp may be (clocks differ).
 EXECUTION_CLOCK_SKEW_SECONDS = env.int("EXECUTION_CLOCK_SKEW_SECONDS", default=300)
+
+# ROLLBACK TRIGGERS
+# How often beat evaluates the enabled trigger rules (lifecycle.releases.rules), down to a few seconds.
+# Each evaluation's window ends at the moment beat fired; that moment floored to this interval (its tick)
+# makes it happen once however often its task runs.
+ROLLBACK_EVALUATION_SECONDS = env.float("ROLLBACK_EVALUATION_SECONDS", default=60.0)
 
 # RENDERING
 # How many characters of compiled prompts each process keeps in memory (versions never change, so

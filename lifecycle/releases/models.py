@@ -202,3 +202,9 @@ class ReadyToDeploy(ApprovalRequest):
         proxy = True
         verbose_name = "request ready to deploy"
         verbose_name_plural = "ready to deploy"
+
+
+# Trigger rules, their evaluations and alerts (lifecycle.releases.rules), loaded with this app's models.
+from lifecycle.releases.rules.models import Alert, TriggerEvaluation, TriggerRule, TriggerState  # noqa: E402
+
+__all__ = ["Alert", "Deployment", "ReadyToDeploy", "TriggerEvaluation", "TriggerRule", "TriggerState"]

@@ -5,9 +5,10 @@
   make each new version active in development at once;
 - `requests`: approval requests (approvals.admin's class), with the diff against what the environment serves;
 - `deployments`: what was live where;
-- `rollbacks`: every rollback, read-only.
+- `rollbacks`: every rollback, read-only;
+- `rules`: rollback trigger rules, their evaluations and the alerts they fired.
 """
 
-from lifecycle.releases.admin import deployments, requests, rollbacks, templates
+from lifecycle.releases.admin import deployments, requests, rollbacks, rules, templates
 
-__all__ = ["deployments", "requests", "rollbacks", "templates"]
+__all__ = ["deployments", "requests", "rollbacks", "rules", "templates"]

@@ -1,5 +1,6 @@
 from lifecycle.core.api.routes import api_path
 from lifecycle.releases.api import authoring, views
+from lifecycle.releases.rules.api import urls as rules_urls
 
 urlpatterns = [
     *api_path("templates", authoring.TemplateListCreateApi.as_view(), "template-list"),
@@ -17,4 +18,6 @@ urlpatterns = [
     *api_path("rollback/initiate", views.RollbackInitiateApi.as_view(), "rollback-initiate"),
     *api_path("rollback/emergency", views.RollbackEmergencyApi.as_view(), "rollback-emergency"),
     *api_path("rollback/history", views.RollbackHistoryApi.as_view(), "rollback-history"),
+    # Rollback triggers and the alerts they fire (lifecycle.releases.rules).
+    *rules_urls.urlpatterns,
 ]

@@ -1,0 +1,138 @@
+"""The one place where a rule's decision becomes an act: `act(firing)` records the alert, rolls back when
+the rule says so, and notifies. The engine (evaluation.py) calls it inside the transaction that holds
+the template's and the deployment's locks, after recording the evaluations that fired.
+
+INTEGRATION POINTS: `_roll_back` and `_notify` call the rollback service and the notification outbox,
+which are built beside this engine. Until they exist (ImportError), `_roll_back` logs and answers False
+(the alert then says the rollback did not happen) and `_notify` logs and sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from analytics.windows import iso
+from lifecycle.core.exceptions import DomainError
+from lifecycle.releases.rules.definitions import Action
+from lifecycle.releases.rules.engine import Firing
+from lifecycle.releases.rules.models import Alert
+
+logger = logging.getLogger(__name__)
+
+NO_SAFE_TARGET = "alerted instead: no safe target"
+
+
+def act(firing: Firing) -> Alert:
+    """Do what a fired rule says, and record it as an Alert (newest first at GET /api/alerts).
+
+    - alert: notify.
+    - rollback: roll the breaching deployment back (to the last good version, as the rollback service
+      decides); if that does not happen (no safe target, or the deployment is no longer the active one),
+      alert instead, and say so. Then notify, either way.
+    A failing rollback or notification never undoes the alert: each runs in its own savepoint.
+    """
+    outcome, detail = Alert.Outcome.ALERTED, ""
+    if firing.action == Action.ROLLBACK:
+        try:
+            with transaction.atomic():
+                rolled_back = _roll_back(firing)
+        except Exception as exc:  # a bug or a database error in the rollback must not lose the alert
+            logger.exception("automatic rollback for rule %s failed", firing.rule.pk)
+            rolled_back, detail = False, f"alerted instead: the rollback failed ({type(exc).__name__})"
+        if rolled_back:
+            outcome, detail = Alert.Outcome.ROLLED_BACK, "rolled back to the last good version"
+        else:
+            outcome, detail = Alert.Outcome.ALERTED_INSTEAD, detail or NO_SAFE_TARGET
+    alert = Alert.objects.create(
+        rule_id=firing.rule.pk,
+        rule_history_id=firing.rule_history_id,
+        template_id=firing.deployment.template_id,
+        environment=firing.deployment.environment,
+        deployment=firing.deployment,
+        metric=firing.rule.metric,
+        action=firing.action,
+        outcome=outcome,
+        outcome_detail=detail,
+        rule_label=firing.rule.description,
+        summary=firing.summary,
+        evidence=firing.evidence,
+    )
+    try:
+        with transaction.atomic():
+            _notify(firing, alert)
+    except Exception:  # a notification never blocks or undoes what happened
+        logger.exception("notifying alert %s failed", alert.pk)
+    return alert
+
+
+# --- INTEGRATION POINT 1: the rollback service (lifecycle.releases.services.roll_back_automatically) ---
+def _roll_back(firing: Firing) -> bool:
+    """Roll back the breaching deployment; whether it happened. The rollback service decides the target
+    (the last good version, never one a rule rolled back, never forward) and checks that the breaching
+    deployment is still the active one; it answers None when it will not roll back."""
+    try:
+        from lifecycle.releases.services import roll_back_automatically  # type: ignore[attr-defined]
+    except ImportError:
+        logger.warning(
+            "rule %s fired a rollback, but lifecycle.releases.services.roll_back_automatically does not exist "
+            "yet: alerting instead",
+            firing.rule.pk,
+        )
+        return False
+    try:
+        rollback = roll_back_automatically(
+            template_id=firing.deployment.template_id,
+            environment=firing.deployment.environment,
+            breaching_deployment_id=firing.deployment.pk,
+            reason=firing.summary,
+            evidence=firing.evidence,
+            rule_label=f"rule {firing.rule.pk}: {firing.rule.description}",
+        )
+    except DomainError as refusal:  # e.g. another rollback of this template and environment in progress
+        logger.warning("automatic rollback for rule %s refused: %s", firing.rule.pk, refusal.message)
+        return False
+    return rollback is not None
+
+
+# --- INTEGRATION POINT 2: the notification outbox (lifecycle.core.outbox.services.notify) ---
+def _notify(firing: Firing, alert: Alert) -> None:
+    """Queue the alert's email and webhook deliveries (written in this transaction, sent after commit by
+    the outbox's worker, signed with the rule's secret)."""
+    try:
+        from lifecycle.core.outbox.services import notify  # type: ignore[import-not-found]
+    except ImportError:
+        logger.warning("alert %s: lifecycle.core.outbox does not exist yet, nobody notified", alert.pk)
+        return
+    rule = firing.rule
+    if not rule.notify_emails and not rule.notify_webhook_url:
+        return
+    notify(
+        event="alert.fired",
+        subject=f"[{alert.environment}] {alert.get_outcome_display()}: {alert.summary}",
+        payload=alert_payload(alert),
+        emails=list(rule.notify_emails),
+        webhook_url=rule.notify_webhook_url or None,
+        webhook_secret=rule.webhook_secret,
+    )
+
+
+def alert_payload(alert: Alert) -> dict[str, Any]:
+    """The alert as notifications carry it: GET /api/alerts' fields, as JSON values."""
+    return {
+        "id": str(alert.pk),
+        "ruleId": str(alert.rule_id),
+        "templateId": str(alert.template_id),
+        "environment": alert.environment,
+        "deploymentId": str(alert.deployment_id),
+        "metric": alert.metric,
+        "action": alert.action,
+        "outcome": alert.outcome,
+        "outcomeDetail": alert.outcome_detail,
+        "rule": alert.rule_label,
+        "summary": alert.summary,
+        "evidence": alert.evidence,
+        "firedAt": iso(alert.fired_at),
+    }
