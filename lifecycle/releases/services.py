@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.exceptions import DomainError, InvalidInput
+from lifecycle.core.outbox.services import notify
 from lifecycle.core.roles import Role, User, has_role, require_role
 from lifecycle.releases.exceptions import (
     CurrentNotActive,
@@ -415,7 +416,7 @@ def _roll_back(
         if attempt is not None:
             _record_failure(attempt, why=f"{type(exc).__name__}: {exc}")
         raise
-    _verify(rollback)
+    verify_rollback(rollback)
     return rollback
 
 
@@ -456,9 +457,12 @@ def _record_failure(attempt: dict[str, Any], *, why: str) -> None:
         logger.exception("could not record the failed rollback of template %s", attempt["template_id"])
 
 
-def _verify(rollback: Rollback) -> None:
+def verify_rollback(rollback: Rollback) -> None:
     """The post-rollback check (research 5.3, rule 10): the version render's own lookup answers now, read
-    as every server process reads it (the database, after the commit), recorded on the rollback."""
+    as every server process reads it (the database, after the commit), recorded on the rollback.
+
+    Run by every rollback as it returns; the rule engine, whose rollbacks happen inside its own transaction,
+    runs it again after that transaction commits (lifecycle.releases.rules.evaluation.evaluate_pair)."""
     served = active_version_id(rollback.template_id, rollback.environment)
     rollback.verified_at = timezone.now()
     rollback.verified_version_id = served
@@ -484,17 +488,20 @@ def _notify_safely(rollback: Rollback) -> None:
 
 
 def _notify(rollback: Rollback) -> None:
-    """Tell the template's maintainers and the deployers that a rollback happened ("rollback.completed").
-
-    Connected to the outbox (lifecycle.core.outbox.services.notify) by the integrator: called inside the
-    rollback's transaction, so that the outbox's delivery rows commit with the rollback. Until that module
-    exists, the notification is logged.
-    """
-    payload = rollback_event(rollback)
+    """Tell the template's maintainers and the deployers that a rollback happened ("rollback.completed"),
+    by email through the outbox: called inside the rollback's transaction, so that the delivery commits with
+    the rollback and is sent by a worker after it. (A rule's own alert, with its webhook, is sent by the rule
+    engine.)"""
     recipients = notification_emails(rollback)
-    try:
-        from lifecycle.core.outbox.services import notify  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        logger.info("rollback.completed for %s (no outbox yet): %s", ", ".join(recipients) or "nobody", payload)
+    if not recipients:
         return
-    notify(event="rollback.completed", payload=payload, emails=recipients, template_id=rollback.template_id)
+    notify(
+        event="rollback.completed",
+        payload=rollback_event(rollback),
+        emails=recipients,
+        subject=(
+            f"[{rollback.environment}] {rollback.template.name}: {rollback.get_type_display().lower()} rollback "
+            f"{rollback.from_version.number} -> {rollback.to_version.number}"
+        ),
+        source=f"rollback:{rollback.pk}",
+    )

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 import django.utils.timezone
 import lifecycle.core.ids
-import lifecycle.releases.rules.models
+import lifecycle.core.outbox.webhooks
 import simple_history.models
 import uuid
 from django.conf import settings
@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
                 ('require_significance', models.BooleanField(default=True)),
                 ('notify_emails', models.JSONField(blank=True, default=list)),
                 ('notify_webhook_url', models.CharField(blank=True, max_length=2000)),
-                ('webhook_secret', models.CharField(default=lifecycle.releases.rules.models.new_webhook_secret, editable=False, max_length=100)),
+                ('webhook_secret', models.CharField(default=lifecycle.core.outbox.webhooks.new_webhook_secret, editable=False, max_length=100)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
@@ -114,6 +114,7 @@ class Migration(migrations.Migration):
                 ('evidence', models.JSONField()),
                 ('fired_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('deployment', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='releases.deployment')),
+                ('rollback', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='releases.rollback')),
                 ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='templates_app.prompttemplate')),
                 ('rule_history', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='releases.historicaltriggerrule')),
             ],

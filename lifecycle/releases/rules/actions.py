@@ -1,10 +1,8 @@
 """The one place where a rule's decision becomes an act: `act(firing)` records the alert, rolls back when
-the rule says so, and notifies. The engine (evaluation.py) calls it inside the transaction that holds
-the template's and the deployment's locks, after recording the evaluations that fired.
-
-INTEGRATION POINTS: `_roll_back` and `_notify` call the rollback service and the notification outbox,
-which are built beside this engine. Until they exist (ImportError), `_roll_back` logs and answers False
-(the alert then says the rollback did not happen) and `_notify` logs and sends nothing.
+the rule says so (lifecycle.releases.services.roll_back_automatically), and notifies (the outbox,
+lifecycle.core.outbox.services.notify). The engine (evaluation.py) calls it inside the transaction that
+holds the template's and the deployment's locks, after recording the evaluations that fired; the outbox's
+deliveries commit with the alert and are sent by a worker after the commit.
 """
 
 from __future__ import annotations
@@ -16,9 +14,12 @@ from django.db import transaction
 
 from analytics.windows import iso
 from lifecycle.core.exceptions import DomainError
+from lifecycle.core.outbox.services import notify
+from lifecycle.releases.models import Rollback
 from lifecycle.releases.rules.definitions import Action
 from lifecycle.releases.rules.engine import Firing
 from lifecycle.releases.rules.models import Alert
+from lifecycle.releases.services import roll_back_automatically
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +35,15 @@ def act(firing: Firing) -> Alert:
       alert instead, and say so. Then notify, either way.
     A failing rollback or notification never undoes the alert: each runs in its own savepoint.
     """
-    outcome, detail = Alert.Outcome.ALERTED, ""
+    outcome, detail, rollback = Alert.Outcome.ALERTED, "", None
     if firing.action == Action.ROLLBACK:
         try:
             with transaction.atomic():
-                rolled_back = _roll_back(firing)
+                rollback = _roll_back(firing)
         except Exception as exc:  # a bug or a database error in the rollback must not lose the alert
             logger.exception("automatic rollback for rule %s failed", firing.rule.pk)
-            rolled_back, detail = False, f"alerted instead: the rollback failed ({type(exc).__name__})"
-        if rolled_back:
+            detail = f"alerted instead: the rollback failed ({type(exc).__name__})"
+        if rollback is not None:
             outcome, detail = Alert.Outcome.ROLLED_BACK, "rolled back to the last good version"
         else:
             outcome, detail = Alert.Outcome.ALERTED_INSTEAD, detail or NO_SAFE_TARGET
@@ -52,6 +53,7 @@ def act(firing: Firing) -> Alert:
         template_id=firing.deployment.template_id,
         environment=firing.deployment.environment,
         deployment=firing.deployment,
+        rollback=rollback,
         metric=firing.rule.metric,
         action=firing.action,
         outcome=outcome,
@@ -68,44 +70,27 @@ def act(firing: Firing) -> Alert:
     return alert
 
 
-# --- INTEGRATION POINT 1: the rollback service (lifecycle.releases.services.roll_back_automatically) ---
-def _roll_back(firing: Firing) -> bool:
-    """Roll back the breaching deployment; whether it happened. The rollback service decides the target
-    (the last good version, never one a rule rolled back, never forward) and checks that the breaching
-    deployment is still the active one; it answers None when it will not roll back."""
+def _roll_back(firing: Firing) -> Rollback | None:
+    """Roll the breaching deployment back; the rollback, or None when it did not happen. The rollback
+    service decides the target (the last good version, never one a rule rolled back, never forward) and
+    checks that the breaching deployment is still the active one; it answers None when it will not act."""
     try:
-        from lifecycle.releases.services import roll_back_automatically  # type: ignore[attr-defined]
-    except ImportError:
-        logger.warning(
-            "rule %s fired a rollback, but lifecycle.releases.services.roll_back_automatically does not exist "
-            "yet: alerting instead",
-            firing.rule.pk,
-        )
-        return False
-    try:
-        rollback = roll_back_automatically(
+        return roll_back_automatically(
             template_id=firing.deployment.template_id,
             environment=firing.deployment.environment,
             breaching_deployment_id=firing.deployment.pk,
             reason=firing.summary,
             evidence=firing.evidence,
-            rule_label=f"rule {firing.rule.pk}: {firing.rule.description}",
+            rule_label=f"system:rule:{firing.rule.pk}",
         )
     except DomainError as refusal:  # e.g. another rollback of this template and environment in progress
         logger.warning("automatic rollback for rule %s refused: %s", firing.rule.pk, refusal.message)
-        return False
-    return rollback is not None
+        return None
 
 
-# --- INTEGRATION POINT 2: the notification outbox (lifecycle.core.outbox.services.notify) ---
 def _notify(firing: Firing, alert: Alert) -> None:
     """Queue the alert's email and webhook deliveries (written in this transaction, sent after commit by
     the outbox's worker, signed with the rule's secret)."""
-    try:
-        from lifecycle.core.outbox.services import notify  # type: ignore[import-not-found]
-    except ImportError:
-        logger.warning("alert %s: lifecycle.core.outbox does not exist yet, nobody notified", alert.pk)
-        return
     rule = firing.rule
     if not rule.notify_emails and not rule.notify_webhook_url:
         return
@@ -116,6 +101,7 @@ def _notify(firing: Firing, alert: Alert) -> None:
         emails=list(rule.notify_emails),
         webhook_url=rule.notify_webhook_url or None,
         webhook_secret=rule.webhook_secret,
+        source=f"rule:{rule.pk}",
     )
 
 
@@ -131,6 +117,7 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
         "action": alert.action,
         "outcome": alert.outcome,
         "outcomeDetail": alert.outcome_detail,
+        "rollbackId": str(alert.rollback_id) if alert.rollback_id else None,
         "rule": alert.rule_label,
         "summary": alert.summary,
         "evidence": alert.evidence,

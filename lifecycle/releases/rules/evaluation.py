@@ -50,6 +50,7 @@ from lifecycle.releases.rules.definitions import (
 from lifecycle.releases.rules.engine import Firing, Standing, Verdict
 from lifecycle.releases.rules.measure import Measurement, Reader
 from lifecycle.releases.rules.models import Alert, TriggerEvaluation, TriggerRule, TriggerState
+from lifecycle.releases.services import verify_rollback
 from templates_app.models import PromptTemplate
 
 logger = logging.getLogger(__name__)
@@ -260,6 +261,10 @@ def evaluate_pair(
             result.skipped = "the deployment measured is no longer active, or another worker holds it"
             return result
         _decide_and_act(result, deployment, measured, window_end, tick, task_id)
+    # Committed: check, as every server process now reads it, that render serves each rollback's target.
+    for alert in result.alerts:
+        if alert.rollback is not None:
+            verify_rollback(alert.rollback)
     return result
 
 

@@ -4,7 +4,6 @@ Loaded by lifecycle/releases/models.py (app label `releases`)."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 
 from django.conf import settings
@@ -14,6 +13,7 @@ from simple_history.models import HistoricalRecords
 
 from lifecycle.core.environments import Environment
 from lifecycle.core.ids import uuid7
+from lifecycle.core.outbox.webhooks import new_webhook_secret
 from lifecycle.releases.rules.definitions import (
     DEFAULT_CONSECUTIVE_BREACHES,
     DEFAULT_COOLDOWN_MINUTES,
@@ -25,10 +25,6 @@ from lifecycle.releases.rules.definitions import (
     Operator,
     describe,
 )
-
-
-def new_webhook_secret() -> str:
-    return secrets.token_urlsafe(32)
 
 
 class TriggerRule(models.Model):
@@ -157,6 +153,8 @@ class Alert(models.Model):
     template = models.ForeignKey("templates_app.PromptTemplate", on_delete=models.PROTECT, related_name="+")
     environment = models.CharField(max_length=20, choices=Environment.choices)
     deployment = models.ForeignKey("releases.Deployment", on_delete=models.PROTECT, related_name="+")
+    # The automatic rollback this alert's rule made (outcome rolled_back), for its evidence and its check.
+    rollback = models.ForeignKey("releases.Rollback", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     metric = models.CharField(max_length=30, choices=Metric.choices)
     action = models.CharField(max_length=10, choices=Action.choices)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)

@@ -12,6 +12,7 @@ from django.core.validators import URLValidator, validate_email
 
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT
 from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.outbox.services import check_webhook_url
 from lifecycle.releases.rules.definitions import (
     ALPHA,
     CONSECUTIVE_BREACHES,
@@ -162,7 +163,8 @@ def _check_notify(values: Mapping[str, Any], refuse: Any) -> None:
             if len(url) > MAX_URL_LENGTH:
                 raise ValidationError("too long")
             _http_url(url)
-        except ValidationError:
+            check_webhook_url(url)  # what the outbox will accept when the rule fires
+        except (ValidationError, InvalidInput):
             refuse("notify_webhook_url", f"must be an http or https URL of at most {MAX_URL_LENGTH} characters")
 
 

@@ -1,20 +1,22 @@
-"""act(): what a fired rule does. Alerts notify; rollback rules roll back through the rollback service, or
-alert instead when it does not happen; neither a failing rollback nor a failing notification loses the
-alert. The rollback service and the outbox are stood in for here (they are built beside this engine)."""
+"""act(): what a fired rule does, through the real rollback service and the real notification outbox.
+Alerts notify; rollback rules roll back to the last good version, or alert instead when that does not
+happen; neither a failing rollback nor a failing notification loses the alert. Only faults are injected
+(a crash, a refusal), where nothing real can be made to fail on demand."""
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import Any
 
 import pytest
 
 from lifecycle.core.exceptions import Conflict
-from lifecycle.releases import services as release_services
+from lifecycle.core.outbox.models import Delivery
+from lifecycle.releases.models import Deployment, Rollback
+from lifecycle.releases.rules import actions
 from lifecycle.releases.rules.actions import NO_SAFE_TARGET
 from lifecycle.releases.rules.models import Alert, TriggerEvaluation
-from lifecycle.releases.tests.test_rules_helpers import clock_fixture, live_fixture, report  # noqa: F401
+from lifecycle.releases.selectors import active_version_id
+from lifecycle.releases.tests.test_rules_helpers import ENVIRONMENT, clock_fixture, live_fixture, report  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +29,7 @@ FIRES_AT_ONCE = {
     "consecutive_breaches": 2,
     "cooldown_minutes": 0,
 }
+WEBHOOK = "https://hooks.example.com/alerts"
 
 
 def breach_twice(live, **fields):
@@ -37,101 +40,105 @@ def breach_twice(live, **fields):
     return rule, result
 
 
-@pytest.fixture
-def rollback_service(monkeypatch):
-    """Stands in for lifecycle.releases.services.roll_back_automatically: its calls, and what it answers."""
-    calls: list[dict[str, Any]] = []
-    answer: dict[str, Any] = {"value": object()}
-
-    def roll_back_automatically(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        if isinstance(answer["value"], Exception):
-            raise answer["value"]
-        return answer["value"]
-
-    monkeypatch.setattr(release_services, "roll_back_automatically", roll_back_automatically, raising=False)
-    return calls, answer
+def deliveries(rule) -> list[Delivery]:
+    return list(Delivery.objects.filter(source=f"rule:{rule.pk}").order_by("channel"))
 
 
-@pytest.fixture
-def outbox(monkeypatch):
-    """Stands in for lifecycle.core.outbox.services.notify: the notifications asked for."""
-    sent: list[dict[str, Any]] = []
-    package, module = types.ModuleType("lifecycle.core.outbox"), types.ModuleType("lifecycle.core.outbox.services")
-    module.notify = lambda **kwargs: sent.append(kwargs)  # type: ignore[attr-defined]
-    package.services = module  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "lifecycle.core.outbox", package)
-    monkeypatch.setitem(sys.modules, "lifecycle.core.outbox.services", module)
-    return sent
-
-
-def test_rollback_rule__rollback_happens__recorded_as_rolled_back_with_the_evidence(live, rollback_service):
-    calls, _ = rollback_service
-    rule, result = breach_twice(live, action="rollback")
+def test_rollback_rule__earlier_version_exists__rolled_back_recorded_and_notified(live):
+    # Given version 1 was live in development, then version 2 replaced it
+    second = live.next_version()
+    # When a rollback rule with a webhook fires on version 2
+    rule, result = breach_twice(second, action="rollback", notify_webhook_url=WEBHOOK)
+    # Then version 1 is served again, by render's own lookup
+    assert active_version_id(live.template.pk, ENVIRONMENT) == live.version.pk
     (alert,) = result.alerts
     assert (alert.action, alert.outcome) == ("rollback", "rolled_back")
-    (call,) = calls
-    assert call["template_id"] == live.template.pk
-    assert call["environment"] == "development"
-    assert call["breaching_deployment_id"] == live.deployment.pk
-    assert call["reason"] == alert.summary
-    assert call["rule_label"] == f"rule {rule.pk}: {rule.description}"
-    # The evidence: the two breaching evaluations that fired it, oldest first
-    assert [evaluation["streak"] for evaluation in call["evidence"]["evaluations"]] == [1, 2]
-    assert call["evidence"]["evaluations"][-1]["decision"] == "fire"
+    # And the rollback is recorded as automatic, by the rule, with the evidence, and checked after commit
+    rollback = Rollback.objects.get(pk=alert.rollback_id)
+    assert (rollback.type, rollback.state) == ("automatic", "completed")
+    assert rollback.initiated_by is None
+    assert rollback.initiated_by_label == f"system:rule:{rule.pk}"
+    assert (rollback.from_version_id, rollback.to_version_id) == (second.version.pk, live.version.pk)
+    assert rollback.reason == alert.summary
+    assert [evaluation["streak"] for evaluation in rollback.evidence["evaluations"]] == [1, 2]
+    assert rollback.evidence["evaluations"][-1]["decision"] == "fire"
+    assert rollback.verified_version_id == live.version.pk
+    # And the breaching deployment is marked rolled back by a rule
+    breaching = Deployment.objects.get(pk=second.deployment.pk)
+    assert breaching.state == "rolled_back"
+    # And the rule's webhook is queued with the alert, signed with the rule's secret
+    (webhook,) = deliveries(rule)
+    assert (webhook.event, webhook.channel, webhook.webhook_url) == ("alert.fired", "webhook", WEBHOOK)
+    assert webhook.webhook_secret == rule.webhook_secret
+    assert webhook.payload["outcome"] == "rolled_back"
+    assert webhook.payload["rollbackId"] == str(rollback.pk)
 
 
-@pytest.mark.parametrize("answer", [None, Conflict("Another rollback is in progress.")])
-def test_rollback_rule__no_rollback__alerted_instead(live, rollback_service, answer):
-    # Given the rollback service finds no safe target (None), or refuses (a rollback in progress)
-    rollback_service[1]["value"] = answer
+def test_rollback_rule__only_one_version__alerted_instead_and_nothing_changed(live):
+    # Given the breaching version is the template's first: there is nothing to roll back to
     _, result = breach_twice(live, action="rollback")
     (alert,) = result.alerts
+    assert (alert.outcome, alert.outcome_detail, alert.rollback_id) == ("alerted_instead", NO_SAFE_TARGET, None)
+    assert active_version_id(live.template.pk, ENVIRONMENT) == live.version.pk
+    assert not Rollback.objects.exists()
+
+
+def test_rollback_rule__rollback_refused__alerted_instead(live, monkeypatch):
+    # Given the rollback service refuses (as it does while another rollback is in progress)
+    second = live.next_version()
+
+    def refuses(**kwargs: Any) -> None:
+        raise Conflict("Another rollback is in progress.")
+
+    monkeypatch.setattr(actions, "roll_back_automatically", refuses)
+    _, result = breach_twice(second, action="rollback")
+    (alert,) = result.alerts
     assert (alert.outcome, alert.outcome_detail) == ("alerted_instead", NO_SAFE_TARGET)
+    assert active_version_id(live.template.pk, ENVIRONMENT) == second.version.pk
 
 
-def test_rollback_rule__rollback_service_missing__alerted_instead(live, monkeypatch):
-    # As before the rollback service lands: importing it fails
-    monkeypatch.delattr(release_services, "roll_back_automatically", raising=False)
-    _, result = breach_twice(live, action="rollback")
-    assert result.alerts[0].outcome == "alerted_instead"
+def test_rollback_rule__rollback_crashes__alert_and_evaluations_kept(live, monkeypatch):
+    second = live.next_version()
 
+    def crashes(**kwargs: Any) -> None:
+        raise RuntimeError("boom")
 
-def test_rollback_rule__rollback_crashes__alert_and_evaluations_kept(live, rollback_service):
-    rollback_service[1]["value"] = RuntimeError("boom")
-    rule, result = breach_twice(live, action="rollback")
+    monkeypatch.setattr(actions, "roll_back_automatically", crashes)
+    rule, result = breach_twice(second, action="rollback")
     (alert,) = result.alerts
     assert alert.outcome == "alerted_instead"
     assert "RuntimeError" in alert.outcome_detail
     assert TriggerEvaluation.objects.filter(rule_id=rule.pk).count() == 2
+    assert active_version_id(live.template.pk, ENVIRONMENT) == second.version.pk
 
 
-def test_alert_rule__notifies_and_never_rolls_back(live, rollback_service, outbox):
-    rule, result = breach_twice(
-        live, notify_emails=["oncall@example.com"], notify_webhook_url="https://hooks.example.com/alerts"
-    )
-    calls, _ = rollback_service
-    assert calls == []
+def test_alert_rule__notifies_by_email_and_webhook_and_never_rolls_back(live):
+    second = live.next_version()
+    rule, result = breach_twice(second, notify_emails=["oncall@example.com"], notify_webhook_url=WEBHOOK)
+    assert active_version_id(live.template.pk, ENVIRONMENT) == second.version.pk
+    assert not Rollback.objects.exists()
     (alert,) = result.alerts
-    (sent,) = outbox
-    assert sent["event"] == "alert.fired"
-    assert sent["emails"] == ["oncall@example.com"]
-    assert sent["webhook_url"] == "https://hooks.example.com/alerts"
-    assert sent["webhook_secret"] == rule.webhook_secret
-    assert sent["payload"]["id"] == str(alert.pk)
-    assert sent["payload"]["summary"] == alert.summary
-    assert sent["payload"]["evidence"]["ruleId"] == str(rule.pk)
+    assert (alert.outcome, alert.rollback_id) == ("alerted", None)
+    email, webhook = deliveries(rule)
+    assert (email.channel, email.emails, email.event) == ("email", ["oncall@example.com"], "alert.fired")
+    assert alert.summary in email.subject
+    assert (webhook.channel, webhook.webhook_url, webhook.webhook_secret) == ("webhook", WEBHOOK, rule.webhook_secret)
+    for delivery in (email, webhook):
+        assert delivery.payload["id"] == str(alert.pk)
+        assert delivery.payload["summary"] == alert.summary
+        assert delivery.payload["evidence"]["ruleId"] == str(rule.pk)
 
 
-def test_alert_rule__nobody_to_notify__nothing_queued(live, outbox):
-    breach_twice(live)
-    assert outbox == []
+def test_alert_rule__nobody_to_notify__nothing_queued(live):
+    rule, result = breach_twice(live)
+    assert result.alerts
+    assert deliveries(rule) == []
 
 
-def test_alert_rule__notification_fails__alert_kept(live, monkeypatch, outbox):
+def test_alert_rule__notification_cannot_be_written__alert_kept(live, monkeypatch):
     def broken(**kwargs: Any) -> None:
-        raise RuntimeError("mail server down")
+        raise RuntimeError("outbox table unavailable")
 
-    monkeypatch.setattr(sys.modules["lifecycle.core.outbox.services"], "notify", broken)
+    monkeypatch.setattr(actions, "notify", broken)
     _, result = breach_twice(live, notify_emails=["oncall@example.com"])
     assert Alert.objects.filter(pk=result.alerts[0].pk).exists()

@@ -291,6 +291,9 @@ class AlertOutput(serializers.Serializer):
     action = serializers.ChoiceField(choices=Action.choices)
     outcome = serializers.ChoiceField(choices=Alert.Outcome.choices)
     outcomeDetail = serializers.CharField(source="outcome_detail")
+    rollbackId = serializers.UUIDField(
+        source="rollback_id", allow_null=True, help_text="outcome rolled_back: the rollback (GET /api/rollback/history)"
+    )
     summary = serializers.CharField()
     evidence = EvidenceOutput()
     firedAt = serializers.DateTimeField(source="fired_at")
