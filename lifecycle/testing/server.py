@@ -120,6 +120,8 @@ def running_server(tmp: Path) -> Iterator[Server]:
         # Reminders due after 3.6 s, checked every 3 s: the worker's emails show in the server's log.
         "APPROVAL_REMINDER_AFTER_HOURS": "0.001",
         "APPROVAL_REMINDER_CHECK_MINUTES": "0.05",
+        # Rollback triggers evaluated every 2 s, so that the automatic rollback's test takes seconds.
+        "ROLLBACK_EVALUATION_SECONDS": "2",
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
     }
     # With REDIS_URL (CI's second run) the stack runs on Redis, as in production; else on the broker folder.

@@ -13,7 +13,9 @@ import time
 import urllib.request
 
 import pytest
+from standardwebhooks import Webhook
 
+from lifecycle.testing.receiver import Receiver
 from lifecycle.testing.server import WORKERS, Server
 
 pytestmark = pytest.mark.server
@@ -512,3 +514,94 @@ def test_server__the_readme_rollback_examples__validate_initiate_emergency(serve
         ("1.0.1", "deploy", "rolled_back"),
         ("1.0.0", "deploy", "superseded"),
     ]
+
+
+def test_server__failing_burst_in_production__rule_rolls_back_and_signed_webhook_arrives(server: Server):
+    """The automatic path with the real stack: beat schedules the evaluation every
+    ROLLBACK_EVALUATION_SECONDS (2 s here), the worker evaluates, rolls back and sends the webhook."""
+    author, deployer = server.tokens["author"], server.tokens["deployer"]
+    # Given 1.0.0 then 1.0.1 of a template, each approved and deployed to production
+    status, template, _ = server.call(
+        "POST",
+        "/api/templates",
+        {
+            "name": "Auto Rollback Support",
+            "content": "Please respond to the customer inquiry: {{inquiry}}",
+            "variables": [{"name": "inquiry", "type": "string", "required": True}],
+        },
+        token=author,
+    )
+    assert status == 201, template
+    first = template["latestVersion"]["id"]
+    status, second, _ = server.call(
+        "POST",
+        "/api/versions/create",
+        {"templateId": template["id"], "data": {"content": "Answer in one word: {{inquiry}}"}},
+        token=author,
+    )
+    assert status == 201, second
+    for version_id in (first, second["id"]):
+        _approved_and_deployed(server, version_id)
+    assert _served_by_every_worker(server, template["id"]) == {"1.0.1"}
+
+    with Receiver().running() as receiver:
+        # And a rule: success rate below 95% over the last minute, 2 breaches in a row, roll back
+        rule = {
+            "templateId": template["id"],
+            "environment": "production",
+            "metric": "success_rate",
+            "operator": "lt",
+            "threshold": 95,
+            "windowMinutes": 1,
+            "minExecutions": 20,
+            "consecutiveBreaches": 2,
+            "action": "rollback",
+            "notify": {"webhookUrl": receiver.url},
+        }
+        status, created, _ = server.call("POST", "/api/rollback/triggers", rule, token=deployer)
+        assert status == 201, created
+        # When 1.0.1 fails 40 times in a row in production
+        burst = [
+            {
+                "templateVersionId": second["id"],
+                "environment": "production",
+                "status": "error",
+                "responseTime": 900,
+                "error": {"type": "ContextLengthExceeded"},
+                "metadata": {"requestId": f"burst-{index}"},
+            }
+            for index in range(40)
+        ]
+        status, body, _ = server.call("POST", "/api/executions/batch", {"executions": burst}, token=author)
+        assert (status, body) == (201, {"created": 40, "duplicates": 0})
+        reported = time.monotonic()
+
+        # Then production serves 1.0.0 again within 2 breaches x 2 s, plus a generous margin for a busy machine
+        deadline = reported + 2 * 2 + 25
+        while _served_by_every_worker(server, template["id"]) != {"1.0.0"}:
+            assert time.monotonic() < deadline, f"no rollback yet:\n{server.log.read_text()[-3000:]}"  # type: ignore[union-attr]
+            time.sleep(0.25)
+
+        # And the rollback is recorded as automatic, by the rule, with the breaching evaluations as evidence
+        status, history, _ = server.call("GET", f"/api/rollback/history?templateId={template['id']}", token=author)
+        assert status == 200, history
+        (rollback,) = history["results"]
+        assert (rollback["rollbackType"], rollback["status"]) == ("automatic", "completed")
+        assert (rollback["from"]["version"], rollback["to"]["version"]) == ("1.0.1", "1.0.0")
+        assert rollback["initiatedBy"] == f"system:rule:{created['id']}"
+        evaluations = rollback["evidence"]["evaluations"]
+        assert [row["streak"] for row in evaluations] == [1, 2]
+        assert all(row["observed"] == 0 and row["sampleSize"] == 40 for row in evaluations)
+        status, alerts, _ = server.call("GET", f"/api/alerts?templateId={template['id']}", token=author)
+        (alert,) = alerts["results"]
+        assert (alert["outcome"], alert["rollbackId"]) == ("rolled_back", rollback["id"])
+
+        # And the rule's webhook arrives, signed with the rule's secret (Standard Webhooks)
+        deadline = time.monotonic() + 20
+        while not receiver.requests:
+            assert time.monotonic() < deadline, "the webhook never arrived"
+            time.sleep(0.1)
+        (delivery,) = receiver.requests
+        event = Webhook(created["webhookSecret"]).verify(delivery.body, delivery.headers)
+        assert event["type"] == "alert.fired"
+        assert (event["data"]["outcome"], event["data"]["rollbackId"]) == ("rolled_back", rollback["id"])
