@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -258,6 +259,8 @@ EXECUTION_CLOCK_SKEW_SECONDS = env.int("EXECUTION_CLOCK_SKEW_SECONDS", default=3
 # Each evaluation's window ends at the moment beat fired; that moment floored to this interval (its tick)
 # makes it happen once however often its task runs.
 ROLLBACK_EVALUATION_SECONDS = env.float("ROLLBACK_EVALUATION_SECONDS", default=60.0)
+if not 1 <= ROLLBACK_EVALUATION_SECONDS <= 3600:  # the tick is the moment floored to it: never zero
+    raise ImproperlyConfigured(f"ROLLBACK_EVALUATION_SECONDS must be 1 to 3600, not {ROLLBACK_EVALUATION_SECONDS}")
 
 # RENDERING
 # How many characters of compiled prompts each process keeps in memory (versions never change, so
