@@ -37,6 +37,7 @@ from lifecycle.releases.rules.definitions import (
     Operator,
 )
 from lifecycle.releases.rules.models import Alert, TriggerEvaluation, TriggerRule
+from lifecycle.releases.rules.selectors import webhook_url_shown_to
 
 
 class StrictNumberField(serializers.FloatField):
@@ -178,10 +179,12 @@ class TemplateQuery(serializers.Serializer):
 
 class NotifyOutput(serializers.Serializer):
     emails = serializers.ListField(child=serializers.CharField(), source="notify_emails")
-    webhookUrl = serializers.SerializerMethodField()
+    webhookUrl = serializers.SerializerMethodField(
+        help_text="whole for deployers and superusers; for others its scheme and host only (it may hold credentials)"
+    )
 
     def get_webhookUrl(self, rule: TriggerRule) -> str | None:
-        return rule.notify_webhook_url or None
+        return webhook_url_shown_to(self.context.get("viewer"), rule)
 
 
 class RuleStateOutput(serializers.Serializer):
@@ -216,7 +219,7 @@ class RuleOutput(serializers.Serializer):
 
     @extend_schema_field(NotifyOutput)
     def get_notify(self, rule: TriggerRule) -> dict[str, Any]:
-        return dict(NotifyOutput(rule).data)
+        return dict(NotifyOutput(rule, context=self.context).data)
 
     @extend_schema_field(RuleStateOutput(allow_null=True))
     def get_state(self, rule: TriggerRule) -> dict[str, Any] | None:

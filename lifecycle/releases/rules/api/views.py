@@ -45,8 +45,13 @@ _EXAMPLE_RULE = {
 }
 
 
-def _rule_output(rule: TriggerRule, output: type[RuleOutput] = RuleOutput) -> dict[str, Any]:
-    return output(selectors.rule_by_id(rule.pk)).data  # type: ignore[return-value]
+def _rule_output(request: Request, rule: TriggerRule, output: type[RuleOutput] = RuleOutput) -> dict[str, Any]:
+    return output(selectors.rule_by_id(rule.pk), context=_viewing(request)).data  # type: ignore[return-value]
+
+
+def _viewing(request: Request) -> dict[str, Any]:
+    """The serializers' context: who reads (selectors.webhook_url_shown_to decides what they see)."""
+    return {"viewer": acting_user(request)}
 
 
 class TriggerListCreateApi(generics.GenericAPIView):
@@ -61,7 +66,7 @@ class TriggerListCreateApi(generics.GenericAPIView):
     def get(self, request: Request) -> Response:
         query = validated(TemplateQuery, request.query_params)
         page = self.paginate_queryset(selectors.rules_for_listing(template_id=query.get("templateId")))
-        return self.get_paginated_response(RuleOutput(page, many=True).data)
+        return self.get_paginated_response(RuleOutput(page, many=True, context=_viewing(request)).data)
 
     @extend_schema(
         request=RuleCreateInput,
@@ -72,13 +77,13 @@ class TriggerListCreateApi(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         data = validated(RuleCreateInput, request.data)
         rule = services.create_rule(actor=acting_user(request), **service_fields(data))
-        return Response(_rule_output(rule, CreatedRuleOutput), status=status.HTTP_201_CREATED)
+        return Response(_rule_output(request, rule, CreatedRuleOutput), status=status.HTTP_201_CREATED)
 
 
 class TriggerDetailApi(APIView):
     @extend_schema(responses={200: RuleOutput, **errors(404)}, summary="A rollback trigger rule")
     def get(self, request: Request, rule_id: UUID) -> Response:
-        return Response(RuleOutput(selectors.rule_by_id(rule_id)).data)
+        return Response(RuleOutput(selectors.rule_by_id(rule_id), context=_viewing(request)).data)
 
     @extend_schema(
         request=RuleFieldsInput,
@@ -89,7 +94,7 @@ class TriggerDetailApi(APIView):
     def patch(self, request: Request, rule_id: UUID) -> Response:
         data = validated(RuleFieldsInput, request.data, partial=True)
         rule = services.update_rule(actor=acting_user(request), rule_id=rule_id, changes=service_fields(data))
-        return Response(_rule_output(rule))
+        return Response(_rule_output(request, rule))
 
     @extend_schema(
         request=None,
@@ -125,7 +130,8 @@ class TriggerPresetsApi(APIView):
             environment=data["environment"],
             daily_cost_budget=data.get("dailyCostBudget"),
         )
-        output = RuleOutput(selectors.rules_for_listing().filter(pk__in=[rule.pk for rule in rules]), many=True)
+        chosen = selectors.rules_for_listing().filter(pk__in=[rule.pk for rule in rules])
+        output = RuleOutput(chosen, many=True, context=_viewing(request))
         return Response(output.data, status=status.HTTP_201_CREATED)
 
 
