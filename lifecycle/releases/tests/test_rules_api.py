@@ -78,7 +78,6 @@ def test_read__anyone_signed_in__200_and_anonymous_401(api, deployer, reader, te
     assert api.anonymous().get("/api/alerts").status_code == 401
 
 
-
 def test_read__webhook_url__whole_for_deployers_only_its_host_for_others(api, deployer, reader, template):
     # Given a rule whose webhook URL carries the receiver's credentials (as chat webhooks do)
     url = "https://hooks.example.com/services/T000/B000/very-secret-token"
@@ -91,6 +90,7 @@ def test_read__webhook_url__whole_for_deployers_only_its_host_for_others(api, de
     (listed,) = api.as_user(reader).get(TRIGGERS).json()["results"]
     assert listed["notify"]["webhookUrl"] == "https://hooks.example.com/..."
     assert "very-secret-token" not in api.as_user(reader).get(TRIGGERS).content.decode()
+
 
 BAD_FIELDS = [
     ({"metric": "latency"}, "metric"),
