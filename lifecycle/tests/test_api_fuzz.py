@@ -279,6 +279,7 @@ def seed() -> Seeded:
     from analytics.rollups import roll_up_pending
     from analytics.services import read_reports, record_executions
     from approvals.services import approve_stage, submit_for_approval
+    from lifecycle.releases.rules.services import create_rule
     from lifecycle.releases.services import (
         create_template_live_in_development,
         create_version_live_in_development,
@@ -327,6 +328,21 @@ def seed() -> Seeded:
     for index, role in enumerate(("technical", "qa")):
         approve_stage(actor=reviewers[role], request_id=approved.pk, stage_index=index, comment=f"{role} ok")
     deploy_version(actor=deployer, version_id=first.pk, environment="staging")
+    # Then the second replaces it in staging, so that rollbacks there have a target (validate, initiate,
+    # emergency reach past "nothing to roll back to"); a rule watches it.
+    replacing = submit_for_approval(actor=author, version_id=second.pk, environment="staging")
+    for index, role in enumerate(("technical", "qa")):
+        approve_stage(actor=reviewers[role], request_id=replacing.pk, stage_index=index, comment=f"{role} ok")
+    deploy_version(actor=deployer, version_id=second.pk, environment="staging")
+    rule = create_rule(
+        actor=deployer,
+        template_id=support.pk,
+        environment="staging",
+        metric="success_rate",
+        operator="lt",
+        threshold=95,
+        notify_webhook_url="https://hooks.example.com/fuzz",
+    )
     pending = submit_for_approval(actor=author, version_id=second.pk, environment="production")
     waiting = submit_for_approval(actor=author, version_id=chat.latest_version.pk, environment="staging")
 
@@ -342,6 +358,7 @@ def seed() -> Seeded:
             "template": [str(support.pk), str(chat.pk), str(unused.pk)],
             "version": [str(first.pk), str(second.pk), str(chat.latest_version.pk), str(unused.latest_version.pk)],
             "request": [str(approved.pk), str(pending.pk), str(waiting.pk)],
+            "rule": [str(rule.pk)],
             "username": [author.username, reviewers["technical"].username, superuser.username, "nobody-here"],
             "execution_request": ["support-0", "support-1", "chat-0"],
             "template_name": [support.name, chat.name, unused.name],
@@ -375,7 +392,12 @@ def seeded(db: None) -> Iterator[Seeded]:
 # Where the seed's values go, by container and by the name of the path parameter, query parameter or body key
 # (`^`: at the top of the body only, a template's name and not a variable's).
 SEEDABLE: dict[str, dict[str, str]] = {
-    "path_parameters": {"template_id": "template", "version_id": "version", "request_id": "request"},
+    "path_parameters": {
+        "template_id": "template",
+        "version_id": "version",
+        "request_id": "request",
+        "rule_id": "rule",
+    },
     "query": {
         "templateId": "template",
         "versionId": "version",
@@ -396,7 +418,7 @@ SEEDABLE: dict[str, dict[str, str]] = {
         "^name": "template_name",
     },
 }
-UUID_KINDS = {"template", "version", "request"}
+UUID_KINDS = {"template", "version", "request", "rule"}
 # How many cases in eight get a seeded value of each kind instead of the generated one: mostly, for ids and
 # moments (past "not found" is where most of the code is); now and then, for a name or a request id (a
 # duplicate: 409, or a repeated report).

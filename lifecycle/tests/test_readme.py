@@ -38,4 +38,9 @@ def test_readme_first_steps__pasted_into_a_shell__work_as_a_new_user_would_run_t
     assert printed[0] == "Please respond to the customer inquiry: How do I reset my password?"
     assert printed[1:7] == ["pending", "pending", "pending", "pending", "approved", "active"]
     assert printed[7] == "1.0.1"  # production serves the new version
-    assert printed[8:] == ["1", "1", "100.0"]  # one execution reported, counted, all successful
+    assert printed[8:11] == ["1", "1", "100.0"]  # one execution reported, counted, all successful
+    # 1.0.2 reaches production, may be rolled back, fails: the rule rolls back by itself
+    assert printed[11:17] == ["pending", "pending", "pending", "pending", "approved", "active"]
+    assert printed[17] == "true"  # valid
+    assert printed[18].startswith("success_rate < 95 % over 5m")
+    assert printed[19:] == ["30", "production serves 1.0.1 again", "automatic", "rolled_back"]
