@@ -89,6 +89,12 @@ class TriggerRuleForm(forms.ModelForm):
         return data
 
 
+def _manages_rules(request: HttpRequest) -> bool:
+    """Whether the admin's user manages rules; False before signing in (the login page asks every admin
+    class whether to list its model)."""
+    return request.user.is_authenticated and may_manage_rules(acting_user(request))
+
+
 _ABOUT = ["description", "standing", "created_by_name", "created_at", "updated_at", "id"]
 
 
@@ -166,27 +172,27 @@ class TriggerRuleAdmin(AuditedAdmin):
 
     # Deployers and superusers, whatever Django permissions their groups hold.
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return may_manage_rules(acting_user(request))
+        return _manages_rules(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return may_manage_rules(acting_user(request))
+        return _manages_rules(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return may_manage_rules(acting_user(request))
+        return _manages_rules(request)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return may_manage_rules(acting_user(request))
+        return _manages_rules(request)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return may_manage_rules(acting_user(request))
+        return _manages_rules(request)
 
 
 class _ForRuleManagers(ReadOnlyAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return may_manage_rules(acting_user(request))
+        return _manages_rules(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return may_manage_rules(acting_user(request))
+        return _manages_rules(request)
 
 
 @admin.register(TriggerEvaluation)

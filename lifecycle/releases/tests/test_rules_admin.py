@@ -129,3 +129,12 @@ def test_index__deployer_sees_rules_evaluations_and_alerts():
     for path in ("triggerrule", "triggerevaluation", "alert"):
         assert f"/admin/releases/{path}/" in page
     assert "/admin/releases/triggerrule/" not in staff("someone", "author").get("/admin/").content.decode()
+
+
+def test_admin_login_page__not_signed_in__200_and_the_rules_not_listed():
+    # The login page asks every admin class whether to list its model, before anyone signed in
+    client = Client()
+    response = client.get("/admin/login/")
+    assert response.status_code == 200
+    assert "Trigger rules" not in response.content.decode()
+    assert client.get(RULES).status_code == 302  # to the login page
