@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from simple_history.admin import SimpleHistoryAdmin
 
 
@@ -62,3 +65,8 @@ def username_of(user: Any) -> str:
     """A user as admin pages show them to anyone: the username, as text. A link would lead to the user
     admin, which only superusers may open (anyone else would meet a bare 403)."""
     return user.get_username() if user is not None else "-"
+
+
+def json_shown(value: object) -> SafeString:
+    """A JSON value (evidence, metrics, a payload) as admin pages show it: indented, escaped, in <pre>."""
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))

@@ -168,7 +168,7 @@ class Rollback(FSMModelMixin, models.Model):
         indexes = [models.Index(fields=["template", "-requested_at"], name="rollback_template_newest")]
 
     def __str__(self) -> str:
-        return f"{self.type} rollback of {self.template_id} in {self.environment} ({self.state})"
+        return f"{self.type} rollback of {self.template.name} in {self.environment} ({self.state})"
 
     @property
     def initiated_by_name(self) -> str:

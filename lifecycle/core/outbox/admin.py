@@ -5,15 +5,13 @@ Registered by CoreConfig.ready (the admin's autodiscovery imports only lifecycle
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from lifecycle.core.admin import ReadOnlyAdmin
+from lifecycle.core.admin import ReadOnlyAdmin, json_shown
 from lifecycle.core.outbox.models import Delivery, DeliveryAttempt
 
 
@@ -81,4 +79,4 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="payload")
     def payload_json(self, delivery: Delivery) -> SafeString:
-        return format_html("<pre>{}</pre>", json.dumps(delivery.payload, indent=2, ensure_ascii=False, sort_keys=True))
+        return json_shown(delivery.payload)

@@ -3,14 +3,11 @@ API or a rule), with their history. Listed on the index for those who roll back:
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.html import format_html
 
 from approvals.admin import listed_perms, when
-from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin
+from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin, json_shown
 from lifecycle.core.roles import acting_user, has_role
 from lifecycle.releases.models import Rollback
 from lifecycle.releases.permissions import ROLL_BACK_IN_EMERGENCY
@@ -74,12 +71,8 @@ class RollbackAdmin(ReadOnlyAdmin, AuditedAdmin):
 
     @admin.display(description="metrics of the rolled-back version at that moment")
     def metrics_shown(self, rollback: Rollback) -> str:
-        return _json(rollback.metrics)
+        return json_shown(rollback.metrics)
 
     @admin.display(description="evidence")
     def evidence_shown(self, rollback: Rollback) -> str:
-        return _json(rollback.evidence) if rollback.evidence else "—"
-
-
-def _json(value: object) -> str:
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+        return json_shown(rollback.evidence) if rollback.evidence else "—"

@@ -9,9 +9,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
-from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin, username_of
+from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin, json_shown, username_of
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.roles import acting_user
 from lifecycle.releases.rules import services
@@ -257,5 +258,17 @@ class AlertAdmin(_ForRuleManagers):
         "outcome",
         "outcome_detail",
         "summary",
-        "evidence",
+        "rollback_link",
+        "evidence_shown",
     )
+
+    @admin.display(description="rollback")
+    def rollback_link(self, alert: Alert) -> str:
+        if alert.rollback_id is None:
+            return "-"
+        url = reverse("admin:releases_rollback_change", args=[alert.rollback_id])
+        return format_html('<a href="{}">{}</a>', url, alert.rollback)
+
+    @admin.display(description="evidence")
+    def evidence_shown(self, alert: Alert) -> str:
+        return json_shown(alert.evidence)

@@ -20,8 +20,8 @@ class Metric(models.TextChoices):
 
 
 class Operator(models.TextChoices):
-    LT = "lt"  # bad is below the threshold
-    GT = "gt"  # bad is above it
+    LT = "lt", "lt: bad below the threshold"
+    GT = "gt", "gt: bad above the threshold"
 
 
 class Baseline(models.TextChoices):

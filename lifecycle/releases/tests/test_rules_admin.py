@@ -12,6 +12,8 @@ from django.test import Client
 
 from lifecycle.releases.rules.models import TriggerRule, TriggerState
 from lifecycle.releases.rules.services import create_rule
+from lifecycle.releases.tests.test_rules_actions import breach_twice
+from lifecycle.releases.tests.test_rules_helpers import clock_fixture, live_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -138,3 +140,17 @@ def test_admin_login_page__not_signed_in__200_and_the_rules_not_listed():
     assert response.status_code == 200
     assert "Trigger rules" not in response.content.decode()
     assert client.get(RULES).status_code == 302  # to the login page
+
+
+def test_alert_page__automatic_rollback__links_the_rollback_and_shows_the_evidence(live):
+    # Given a rollback rule that rolled version 2 back to version 1
+    second = live.next_version()
+    _, result = breach_twice(second, action="rollback")
+    (alert,) = result.alerts
+    client = staff("dora", "deployer")
+    # When a deployer opens the alert
+    page = client.get(f"/admin/releases/alert/{alert.pk}/change/").content.decode()
+    # Then it links the rollback, named by its template, and shows the breaching evaluations
+    assert f"/admin/releases/rollback/{alert.rollback_id}/change/" in page
+    assert f"automatic rollback of {live.template.name} in development" in page
+    assert "&quot;decision&quot;: &quot;fire&quot;" in page
