@@ -426,8 +426,9 @@ def print_figures(server: ServerOutcome | None, evaluation: EvaluationOutcome | 
                 f"evaluation pass at {grows:g}x the executions: {ratio:.2f}x the time "
                 f"({smallest.median:.2f} s at {smallest.executions:,})"
             )
-        recorded = largest.passes[-1]["recorded"]
-        say(f"each pass evaluated every rule once; {recorded:,} evaluations per pass were not a plain 'ok' (recorded)")
+        for size in evaluation.sizes:
+            verdicts = ", ".join(f"{status} {count:,}" for status, count in size.passes[-1]["verdicts"].items())
+            say(f"verdicts of a pass at {size.executions:,} executions: {verdicts} (all but plain 'ok' recorded)")
         for line in evaluation.seeding:
             say(f"seeding: {line}")
     if server is not None and server.calls is not None:

@@ -283,9 +283,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Time `passes` evaluation passes, each at a new tick (ROLLBACK_EVALUATION_SECONDS apart at least)."""
     django_setup()
     from django.db import connection
+    from django.db.models import Count
     from django.utils import timezone
 
     from lifecycle.releases.rules.evaluation import evaluate_all, tick_of, tick_seconds
+    from lifecycle.releases.rules.models import TriggerEvaluation
 
     seconds: list[float] = []
     outcomes: list[dict[str, Any]] = []
@@ -299,12 +301,17 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         results = evaluate_all(window_end=moment)
         seconds.append(time.perf_counter() - started)
+        evaluated = sum(result.evaluated for result in results)
+        recorded = TriggerEvaluation.objects.filter(tick=last_tick).values_list("status").annotate(count=Count("id"))
+        verdicts = dict(recorded.order_by())
         outcome = {
             "pairs": len(results),
-            "evaluated": sum(result.evaluated for result in results),
+            "evaluated": evaluated,
             "recorded": sum(result.recorded for result in results),
             "fired": sum(len(result.firings) for result in results),
             "skipped": sum(bool(result.skipped) for result in results),
+            # A plain "ok" is not recorded: the rules evaluated less those recorded.
+            "verdicts": {"ok": evaluated - sum(verdicts.values()), **verdicts},
         }
         outcomes.append(outcome)
         say(f"evaluate: pass {len(seconds)} took {seconds[-1]:.2f} s: {outcome}")
