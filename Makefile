@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast lint bench bench-analytics setup setup-dev check-python clean
+.PHONY: run test test-fast lint bench bench-analytics bench-rollback setup setup-dev check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
@@ -46,14 +46,21 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy .
 
 ## Render under load against the real server, next to a plain Django view on the same server; then
-## executions: ingestion, metrics and analytics at 1,000,000 executions, on SQLite and on PostgreSQL.
+## executions: ingestion, metrics and analytics at 1,000,000 executions, on SQLite and on PostgreSQL;
+## then rollback: automatic rollback with the real beat and worker, the rule engine's evaluation pass
+## over 1,000 rules and 1,000,000 executions, and the latency of the manual and emergency rollback calls.
 bench: setup-dev
 	$(PY) bench/render.py
 	$(PY) bench/analytics.py
+	$(PY) bench/rollback.py
 
 ## The executions part of `make bench` alone (BENCH_ARGS, e.g. --database sqlite --executions 50000).
 bench-analytics: setup-dev
 	$(PY) bench/analytics.py $(BENCH_ARGS)
+
+## The rollback part of `make bench` alone (BENCH_ARGS, e.g. --part evaluation --executions 200000, or --quick).
+bench-rollback: setup-dev
+	$(PY) bench/rollback.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles var/test-db-*

@@ -60,6 +60,7 @@ from bench.common import (
     gunicorn_workers,
     honcho_installed,
     last_json_line,
+    percentile,
     proc_stats,
     run_in_work_dir,
     run_step,
@@ -502,8 +503,7 @@ class Timed:
 
     @property
     def p95(self) -> float:
-        ordered = sorted(self.times_ms)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+        return percentile(self.times_ms, 0.95)
 
 
 def _get(port: int, path: str, token: str) -> tuple[float, dict[str, Any]]:

@@ -6,6 +6,7 @@ Standard library only: the drivers must run before anything else is known to wor
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import shutil
@@ -17,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -207,19 +208,31 @@ def http_get(url: str, timeout: float = 5.0, token: str | None = None) -> tuple[
         return exc.code, exc.read()
 
 
-def http_post_json(url: str, body: dict[str, Any], token: str) -> tuple[int, bytes]:
-    """Status and body of a JSON POST with the token, as wrk will send it."""
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
-    )
+def http_json(
+    method: str, url: str, body: dict[str, Any] | None, token: str, timeout: float = 5.0
+) -> tuple[int, bytes]:
+    """Status and body of a request with a JSON body (if any) and the token; error statuses are returned."""
+    headers = {"Authorization": f"Token {token}"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with _HTTP.open(request, timeout=5.0) as response:
+        with _HTTP.open(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def http_post_json(url: str, body: dict[str, Any], token: str) -> tuple[int, bytes]:
+    """Status and body of a JSON POST with the token, as wrk will send it."""
+    return http_json("POST", url, body, token)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (`fraction` 0.5 for the median, 0.99 for p99): a value that was measured."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 @dataclass(frozen=True)
