@@ -96,6 +96,7 @@ class Migration(migrations.Migration):
                 ('episode_fired', models.BooleanField(default=False)),
                 ('cooldown_until', models.DateTimeField(null=True)),
                 ('last_tick', models.DateTimeField(null=True)),
+                ('last_status', models.CharField(blank=True, default='', max_length=20)),
                 ('baseline', models.JSONField(null=True)),
             ],
         ),

@@ -18,11 +18,20 @@ fire (engine.py decides, actions.act acts).
 So a tick's evaluation happens once however often its task runs: the rule's last tick under the lock,
 and a unique (rule, deployment, tick) on recorded evaluations behind it. A tick is the moment the beat
 fired, floored to ROLLBACK_EVALUATION_SECONDS; the window ends at that moment.
+
+`evaluate_pairs` does this for many pairs at once, as the beat's tasks do: step 1 for all of them in a few
+queries (the deployments, rules, states and previous deployments of all, and every window's numbers through
+one Reader.prefetch), then step 2 for each pair that has something to record or decide. A quiet pair,
+whose every rule is "ok" or short of data with no breach in progress, changes nothing and takes no lock:
+evaluating it again for the same tick would find the same. So a tick over a thousand quiet rules costs a
+handful of queries, not a thousand transactions.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,7 +57,7 @@ from lifecycle.releases.rules.definitions import (
     Metric,
 )
 from lifecycle.releases.rules.engine import Firing, Standing, Verdict
-from lifecycle.releases.rules.measure import Measurement, Reader
+from lifecycle.releases.rules.measure import Ask, Measurement, Reader
 from lifecycle.releases.rules.models import Alert, TriggerEvaluation, TriggerRule, TriggerState
 from lifecycle.releases.services import verify_rollback
 from templates_app.models import PromptTemplate
@@ -108,6 +117,7 @@ class PairResult:
     environment: str
     tick: datetime
     skipped: str = ""  # why nothing was evaluated
+    quiet: bool = False  # evaluated, and nothing to record or decide: no transaction taken
     evaluated: int = 0
     recorded: int = 0
     firings: list[Firing] = field(default_factory=list)
@@ -128,6 +138,21 @@ def _baseline_key(rule: TriggerRule, previous: Deployment) -> dict[str, Any]:
         "lookbackMinutes": rule.window_minutes * BASELINE_WINDOWS,
         "previousDeploymentId": str(previous.pk),
     }
+
+
+def baseline_window(rule: TriggerRule, deployment: Deployment, previous: Deployment) -> tuple[datetime, datetime]:
+    """The previous deployment's executions a previous_version rule compares with: those in this environment
+    over the `windowMinutes x 8` before the switch (research 5.2), clipped at its own start."""
+    switch = deployment.deployed_at
+    return max(previous.deployed_at, switch - timedelta(minutes=rule.window_minutes * BASELINE_WINDOWS)), switch
+
+
+def _frozen_baseline(
+    rule: TriggerRule, deployment: Deployment, previous: Deployment, state: TriggerState | None
+) -> Any:
+    """The baseline frozen for this rule on this deployment, if it still measures the same thing."""
+    frozen = state.baseline if state is not None and state.deployment_id == deployment.pk else None
+    return frozen if frozen is not None and frozen.get("key") == _baseline_key(rule, previous) else None
 
 
 def _measure(
@@ -152,18 +177,16 @@ def _measure(
     if not compared or previous is None:
         return engine.judge(rule, candidate, None), None
     key = _baseline_key(rule, previous)
-    frozen = state.baseline if state is not None and state.deployment_id == deployment.pk else None
-    if frozen is not None and frozen.get("key") == key:
+    frozen = _frozen_baseline(rule, deployment, previous, state)
+    if frozen is not None:
         return engine.judge(rule, candidate, Measurement.from_json(frozen["measurement"])), None
-    # The previous deployment's executions in this environment over the `windowMinutes x 8` before the
-    # switch (research 5.2), clipped at its own start.
-    switch = deployment.deployed_at
+    start, end = baseline_window(rule, deployment, previous)
     baseline = reader.measure(
         rule.metric,
         version_id=previous.version_id,
         environment=previous.environment,
-        start=max(previous.deployed_at, switch - timedelta(minutes=rule.window_minutes * BASELINE_WINDOWS)),
-        end=switch,
+        start=start,
+        end=end,
         variance=needs_variance,
     )
     verdict = engine.judge(rule, candidate, baseline)
@@ -173,57 +196,133 @@ def _measure(
     return verdict, to_freeze
 
 
-def _previous_deployment(deployment: Deployment) -> Deployment | None:
-    return (
-        Deployment.objects.filter(
-            template_id=deployment.template_id,
-            environment=deployment.environment,
-            deployed_at__lt=deployment.deployed_at,
-        )
-        .order_by("-deployed_at")
-        .first()
-    )
+def _previous_deployments(deployments: Sequence[Deployment]) -> dict[UUID, Deployment]:
+    """Each deployment's predecessor in its environment (the deployment active before it), by its id."""
+    if not deployments:
+        return {}
+    earlier: dict[tuple[UUID, str], list[Deployment]] = defaultdict(list)
+    rows = Deployment.objects.filter(
+        template_id__in={deployment.template_id for deployment in deployments},
+        environment__in={deployment.environment for deployment in deployments},
+    ).order_by("-deployed_at")
+    for row in rows:
+        earlier[(row.template_id, row.environment)].append(row)
+    found = {}
+    for deployment in deployments:
+        for row in earlier[(deployment.template_id, deployment.environment)]:
+            if row.deployed_at < deployment.deployed_at:
+                found[deployment.pk] = row
+                break
+    return found
 
 
-def measure_pair(template_id: UUID, environment: str, window_end: datetime, tick: datetime) -> tuple[Any, Any]:
-    """Step 1: the active deployment and each enabled rule's verdict (not yet evaluated for `tick`)."""
+@dataclass
+class PairMeasured:
+    """Step 1's result for one pair: the active deployment, its rules' measurements (and their states as
+    read), or why there is nothing to evaluate."""
+
+    deployment: Deployment | None
+    measured: list[Measured]
+    states: dict[UUID, TriggerState]
+    skipped: str = ""
+
+
+def measure_pairs(pairs: Sequence[tuple[UUID, str]], window_end: datetime, tick: datetime) -> list[PairMeasured]:
+    """Step 1 for many (template, environment) pairs at once, in one read snapshot: each pair's active
+    deployment and every enabled rule's verdict not yet evaluated for `tick`."""
     with one_snapshot():
-        deployment = (
-            Deployment.objects.filter(template_id=template_id, environment=environment, state=Deployment.State.ACTIVE)
-            .select_related("version")
-            .first()
+        template_ids = {template_id for template_id, _ in pairs}
+        active = {
+            (deployment.template_id, deployment.environment): deployment
+            for deployment in Deployment.objects.filter(
+                template_id__in=template_ids, state=Deployment.State.ACTIVE
+            ).select_related("version")
+        }
+        rules_of: dict[tuple[UUID, str], list[TriggerRule]] = defaultdict(list)
+        for rule in TriggerRule.objects.filter(template_id__in=template_ids, enabled=True).order_by("created_at", "id"):
+            rules_of[(rule.template_id, rule.environment)].append(rule)
+        rule_ids = [rule.pk for pair in pairs for rule in rules_of[pair]]
+        history = latest_history_ids(rule_ids)
+        states = {state.rule_id: state for state in TriggerState.objects.filter(rule_id__in=rule_ids)}
+        previous = _previous_deployments(
+            [
+                active[pair]
+                for pair in pairs
+                if pair in active and any(rule.baseline == Baseline.PREVIOUS_VERSION for rule in rules_of[pair])
+            ]
         )
-        if deployment is None:
-            return None, "nothing is active"
-        rules = list(
-            TriggerRule.objects.filter(template_id=template_id, environment=environment, enabled=True).order_by(
-                "created_at", "id"
-            )
-        )
-        if not rules:
-            return deployment, "no enabled rule"
-        history = latest_history_ids([rule.pk for rule in rules])
-        states = {state.rule_id: state for state in TriggerState.objects.filter(rule_id__in=history)}
-        previous = (
-            _previous_deployment(deployment)
-            if any(rule.baseline == Baseline.PREVIOUS_VERSION for rule in rules)
-            else None
-        )
+        due: list[tuple[tuple[UUID, str], TriggerRule]] = [
+            (pair, rule)
+            for pair in pairs
+            if pair in active
+            for rule in rules_of[pair]
+            if rule.pk in history and not _already_evaluated(states.get(rule.pk), active[pair], tick)
+        ]
         reader = Reader()
-        measured: list[Measured] = []
-        for rule in rules:
-            state = states.get(rule.pk)
-            if rule.pk not in history or _already_evaluated(state, deployment, tick):
+        # Every candidate window in a few queries; then the baselines not frozen yet, apart (they reach
+        # further back, over other versions).
+        reader.prefetch([_ask(rule, active[pair], window_end) for pair, rule in due])
+        reader.prefetch(
+            [
+                Ask(rule.metric, before.version_id, before.environment, *baseline_window(rule, active[pair], before))
+                for pair, rule in due
+                if rule.baseline == Baseline.PREVIOUS_VERSION
+                and (before := previous.get(active[pair].pk)) is not None
+                and _frozen_baseline(rule, active[pair], before, states.get(rule.pk)) is None
+            ]
+        )
+        due_of: dict[tuple[UUID, str], list[TriggerRule]] = defaultdict(list)
+        for pair, rule in due:
+            due_of[pair].append(rule)
+        results = []
+        for pair in pairs:
+            deployment = active.get(pair)
+            if deployment is None:
+                results.append(PairMeasured(None, [], {}, "nothing is active"))
                 continue
-            start, end = window_of(rule, deployment, window_end)
-            try:
-                verdict, to_freeze = _measure(rule, deployment, previous, state, reader, window_end)
-            except Exception as exc:  # recorded as an `error` evaluation; the other rules go on
-                logger.exception("measuring rule %s failed", rule.pk)
-                verdict = Verdict(engine.ERROR, None, detail={"error": f"{type(exc).__name__}: {exc}"[:500]})
-                to_freeze = None
-            measured.append(Measured(rule, history[rule.pk], start, end, verdict, to_freeze))
-    return deployment, measured
+            if not rules_of[pair]:
+                results.append(PairMeasured(deployment, [], {}, "no enabled rule"))
+                continue
+            measured: list[Measured] = []
+            for rule in due_of[pair]:
+                state = states.get(rule.pk)
+                start, end = window_of(rule, deployment, window_end)
+                try:
+                    verdict, to_freeze = _measure(
+                        rule, deployment, previous.get(deployment.pk), state, reader, window_end
+                    )
+                except Exception as exc:  # recorded as an `error` evaluation; the other rules go on
+                    logger.exception("measuring rule %s failed", rule.pk)
+                    verdict = Verdict(engine.ERROR, None, detail={"error": f"{type(exc).__name__}: {exc}"[:500]})
+                    to_freeze = None
+                measured.append(Measured(rule, history[rule.pk], start, end, verdict, to_freeze))
+            pair_states = {rule.pk: states[rule.pk] for rule in rules_of[pair] if rule.pk in states}
+            results.append(PairMeasured(deployment, measured, pair_states))
+    return results
+
+
+def _ask(rule: TriggerRule, deployment: Deployment, window_end: datetime) -> Ask:
+    """What measuring `rule` on `deployment` will read: its candidate window."""
+    return Ask(rule.metric, deployment.version_id, deployment.environment, *window_of(rule, deployment, window_end))
+
+
+def _quiet(measured: list[Measured], states: dict[UUID, TriggerState], deployment: Deployment) -> bool:
+    """Whether step 2 would change nothing but the rules' last tick: every rule found what it found last
+    time on this deployment, "ok" or short of data, with no breach in progress and no baseline to freeze."""
+    for item in measured:
+        state = states.get(item.rule.pk)
+        status = item.verdict.status
+        if (
+            state is None
+            or state.deployment_id != deployment.pk
+            or item.frozen_baseline is not None
+            or status not in (engine.OK, engine.INSUFFICIENT_DATA)
+            or state.last_status != status
+            or state.streak
+            or state.episode_fired
+        ):
+            return False
+    return True
 
 
 def _already_evaluated(state: TriggerState | None, deployment: Deployment, tick: datetime) -> bool:
@@ -240,32 +339,64 @@ def evaluate_pair(
 ) -> PairResult:
     """Evaluate every enabled rule of the template in the environment against its active deployment, for
     the tick of `window_end`, and act on those that fire. Safe to call twice or concurrently."""
+    (result,) = evaluate_pairs([(template_id, environment)], window_end=window_end, task_id=task_id, seconds=seconds)
+    return result
+
+
+def evaluate_pairs(
+    pairs: Sequence[tuple[UUID, str]], *, window_end: datetime, task_id: str = "", seconds: float | None = None
+) -> list[PairResult]:
+    """evaluate_pair for each pair, with step 1 done for all of them at once (see the module's docstring)."""
     tick = tick_of(window_end, seconds)
-    result = PairResult(template_id, environment, tick)
-    deployment, measured = measure_pair(template_id, environment, window_end, tick)
-    if isinstance(measured, str):
-        result.skipped = measured
-        return result
-    if not measured:
-        result.skipped = "already evaluated for this tick"
-        return result
+    results = []
+    quiet_rules: list[UUID] = []
+    for (template_id, environment), found in zip(pairs, measure_pairs(pairs, window_end, tick), strict=True):
+        result = PairResult(template_id, environment, tick)
+        results.append(result)
+        if found.skipped:
+            result.skipped = found.skipped
+        elif not found.measured:
+            result.skipped = "already evaluated for this tick"
+        elif found.deployment is not None and _quiet(found.measured, found.states, found.deployment):
+            result.quiet, result.evaluated = True, len(found.measured)
+            quiet_rules.extend(item.rule.pk for item in found.measured)
+        else:
+            assert found.deployment is not None
+            _decide_and_record(result, found.deployment, found.measured, window_end, tick, task_id)
+    if quiet_rules:
+        # Their last tick, in one statement: all that changed (a second worker would write the same).
+        with one_writer_at_a_time(), transaction.atomic():
+            TriggerState.objects.filter(rule_id__in=quiet_rules).exclude(last_tick__gte=tick).update(last_tick=tick)
+    return results
+
+
+def _decide_and_record(
+    result: PairResult,
+    deployment: Deployment,
+    measured: list[Measured],
+    window_end: datetime,
+    tick: datetime,
+    task_id: str,
+) -> None:
+    """Step 2 for one pair: take the locks (or leave it to the worker that holds them), decide, record, act;
+    then check each rollback it made, as every server process now reads it."""
+    template_id = deployment.template_id
     with one_writer_at_a_time(), transaction.atomic():
         # Lock order: the template, then the deployment (see the module's docstring).
         if not PromptTemplate.objects.select_for_update(skip_locked=True).filter(pk=template_id).values_list("pk"):
             result.skipped = "another worker holds the template"
-            return result
+            return
         locked = Deployment.objects.select_for_update(skip_locked=True).filter(
             pk=deployment.pk, state=Deployment.State.ACTIVE
         )
         if not locked.values_list("pk"):
             result.skipped = "the deployment measured is no longer active, or another worker holds it"
-            return result
+            return
         _decide_and_act(result, deployment, measured, window_end, tick, task_id)
     # Committed: check, as every server process now reads it, that render serves each rollback's target.
     for alert in result.alerts:
         if alert.rollback is not None:
             verify_rollback(alert.rollback)
-    return result
 
 
 def _decide_and_act(
@@ -298,6 +429,8 @@ def _decide_and_act(
             continue
         if state.deployment_id != deployment.pk:  # a new deployment starts with no streak and no baseline
             state.deployment_id, state.streak, state.episode_fired, state.baseline = deployment.pk, 0, False, None
+            state.last_status = ""
+        found_before, state.last_status = state.last_status, item.verdict.status
         if item.frozen_baseline is not None and state.baseline is None:
             state.baseline = item.frozen_baseline
         standing, decision = engine.advance(
@@ -318,8 +451,15 @@ def _decide_and_act(
         if decision == engine.FIRE and rule.action == Action.ROLLBACK:
             # At least for the rest of this tick, even without a cooldown: one rollback at a time.
             blocked_until = standing.cooldown_until or window_end + timedelta(microseconds=1)
-        if item.verdict.status == engine.OK and decision == engine.NONE:
-            continue  # a plain "ok" is not recorded: the state holds what it changed
+        uneventful = item.verdict.status == engine.OK or (
+            item.verdict.status == engine.INSUFFICIENT_DATA
+            and standing.streak == 0
+            and found_before == item.verdict.status
+        )
+        if uneventful and decision == engine.NONE:
+            # Not recorded: a plain "ok"; or too few executions again, with no breach in progress (a quiet
+            # template's every tick: the first such evaluation is recorded, the state holds the rest).
+            continue
         row = _evaluation_row(item, deployment, tick, standing.streak, decision, task_id)
         rows.append(row)
         if decision == engine.FIRE:
@@ -328,7 +468,7 @@ def _decide_and_act(
             result.dry_runs += 1
     TriggerEvaluation.objects.bulk_create(rows)
     TriggerState.objects.bulk_update(
-        touched, ["deployment_id", "streak", "episode_fired", "cooldown_until", "last_tick", "baseline"]
+        touched, ["deployment_id", "streak", "episode_fired", "cooldown_until", "last_tick", "last_status", "baseline"]
     )
     if blocked_until is not None:
         # Every rollback rule of this template and environment holds the cooldown of the one that fired.
@@ -432,11 +572,21 @@ def _firing(item: Measured, deployment: Deployment, row: TriggerEvaluation, task
     )
 
 
+# Pairs evaluated together: one step 1 for all (a few queries), so a chunk's cost is mostly its quiet pairs'
+# reading; small enough that a chunk's task ends well within a tick.
+PAIRS_PER_CHUNK = 250
+
+
+def chunks(pairs: Sequence[tuple[UUID, str]], size: int = PAIRS_PER_CHUNK) -> list[list[tuple[UUID, str]]]:
+    return [list(pairs[index : index + size]) for index in range(0, len(pairs), size)]
+
+
 def evaluate_all(*, window_end: datetime | None = None, task_id: str = "") -> list[PairResult]:
     """One evaluation pass over every (template, environment) with enabled rules, in this process: what the
     beat's tasks do spread over workers (tasks.py), for benchmarks, tests and the admin."""
     moment = window_end or timezone.now()
     return [
-        evaluate_pair(template_id=template_id, environment=environment, window_end=moment, task_id=task_id)
-        for template_id, environment in pairs_with_enabled_rules()
+        result
+        for chunk in chunks(pairs_with_enabled_rules())
+        for result in evaluate_pairs(chunk, window_end=moment, task_id=task_id)
     ]

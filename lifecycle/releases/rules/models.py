@@ -71,7 +71,7 @@ class TriggerRule(models.Model):
 
 class TriggerState(models.Model):
     """Where a rule stands: its streak of breaches on one deployment, whether this breach episode has
-    fired, its cooldown, the last tick it evaluated, and the frozen baseline. Changed by the engine
+    fired, its cooldown, the last tick it evaluated and what it found, and the frozen baseline. Changed by the engine
     (services.evaluate_pair) and reset by an edit that changes what the rule measures, both under the
     template's lock; not history-tracked (it changes every tick: the evaluations are its record)."""
 
@@ -81,6 +81,9 @@ class TriggerState(models.Model):
     episode_fired = models.BooleanField(default=False)
     cooldown_until = models.DateTimeField(null=True)
     last_tick = models.DateTimeField(null=True)
+    # The last evaluation's status on this deployment: a rule that stays "ok", or stays short of data, is
+    # not written again until that changes (evaluation._quiet); "" before its first.
+    last_status = models.CharField(max_length=20, blank=True, default="")
     baseline = models.JSONField(null=True)  # frozen at first use for the deployment (previous_version)
 
     def __str__(self) -> str:

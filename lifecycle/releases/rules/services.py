@@ -144,7 +144,8 @@ def update_rule(*, actor: User, rule_id: UUID, changes: Mapping[str, Any]) -> Tr
     _save(rule, actor)
     if any(name in RESTARTS_STREAK for name in changed):
         TriggerState.objects.update_or_create(
-            rule=rule, defaults={"streak": 0, "episode_fired": False, "baseline": None, "last_tick": None}
+            rule=rule,
+            defaults={"streak": 0, "episode_fired": False, "baseline": None, "last_tick": None, "last_status": ""},
         )
     return rule
 

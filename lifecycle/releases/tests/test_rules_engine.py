@@ -9,7 +9,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from lifecycle.releases.rules.evaluation import evaluate_pair
+from lifecycle.releases.rules.evaluation import evaluate_pair, tick_of
 from lifecycle.releases.rules.models import Alert, TriggerEvaluation, TriggerState
 from lifecycle.releases.tests.test_rules_helpers import ENVIRONMENT, clock_fixture, evaluations, live_fixture, report  # noqa: F401
 
@@ -241,3 +241,75 @@ def test_evaluation__records_task_and_history_of_the_rule(live):
     assert row.task_id == "task-1"
     assert row.rule_history.history_id == rule.history.latest().history_id
     assert row.deployment_id == live.deployment.pk
+
+
+# -- quiet rules: what a tick over many idle templates writes -----------------------------------------------
+
+
+def test_insufficient_data__again_and_again__recorded_once_until_it_changes(live):
+    # Given a rule whose window holds too few executions minute after minute, then enough, then too few again
+    rule = live.rule(**MINUTE_RULE)
+    found = []
+    for minute, kind in enumerate(["few", "few", "few", "good", "few", "few"], start=1):
+        minute_of(live, minute, kind)
+        live.evaluate(minute)
+        state = TriggerState.objects.get(rule=rule)
+        found.append((state.last_status, state.streak))
+    # Then each minute is short of data, or ok, with no streak; and only the first minute short of data in
+    # each run of them is recorded (an idle template's every tick would otherwise add a row)
+    assert found == [("insufficient_data", 0)] * 3 + [("ok", 0)] + [("insufficient_data", 0)] * 2
+    recorded = list(TriggerEvaluation.objects.filter(rule_id=rule.pk).order_by("tick").values_list("status", "tick"))
+    assert recorded == [
+        ("insufficient_data", tick_of(live.minute(1))),
+        ("insufficient_data", tick_of(live.minute(5))),
+    ]
+
+
+def test_insufficient_data__during_a_breach__recorded(live):
+    # A breach in progress, then too few executions: it neither breaches nor resets, and is kept as evidence
+    assert run(live, ["bad", "few", "few"]) == [
+        ("breach", 1, "none"),
+        ("insufficient_data", 1, "none"),
+        ("insufficient_data", 1, "none"),
+    ]
+
+
+def test_quiet_tick__every_rule_ok_again__no_transaction_and_the_last_tick_moves(live):
+    rule = live.rule(**MINUTE_RULE)
+    minute_of(live, 1, "good")
+    assert live.evaluate(1).quiet is False  # its first evaluation writes its state
+    minute_of(live, 2, "good")
+    result = live.evaluate(2)
+    assert (result.quiet, result.evaluated, result.recorded) == (True, 1, 0)
+    state = TriggerState.objects.get(rule=rule)
+    assert (state.last_status, state.last_tick, state.streak) == ("ok", tick_of(live.minute(2)), 0)
+    assert not TriggerEvaluation.objects.filter(rule_id=rule.pk).exists()
+    # And a breach after quiet ticks is counted from 1
+    minute_of(live, 3, "bad")
+    assert live.evaluate(3).quiet is False
+    assert TriggerState.objects.get(rule=rule).streak == 1
+
+
+def test_evaluate_pairs__many_quiet_templates__queries_do_not_grow_with_them(live, author, deployer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from lifecycle.releases.rules.evaluation import evaluate_pairs
+    from lifecycle.releases.tests.test_rules_helpers import live_template
+
+    def quiet_pass(templates, minute):
+        for each in templates:
+            report(each.version, 30, start=each.minute(minute - 1), end=each.minute(minute))
+        pairs = [(each.template.pk, ENVIRONMENT) for each in templates]
+        with CaptureQueriesContext(connection) as queries:
+            results = evaluate_pairs(pairs, window_end=live.minute(minute))
+        assert all(result.quiet for result in results)
+        return len(queries)
+
+    few = [live] + [live_template(author, deployer) for _ in range(2)]
+    many = few + [live_template(author, deployer) for _ in range(6)]
+    for each in many:
+        each.rule(**MINUTE_RULE)
+        report(each.version, 30, start=each.minute(0), end=each.minute(1))
+    evaluate_pairs([(each.template.pk, ENVIRONMENT) for each in many], window_end=live.minute(1))  # first: state
+    assert quiet_pass(few, 2) == quiet_pass(many, 3)

@@ -39,7 +39,7 @@ def test_beat__schedules_the_evaluation_at_the_configured_interval(settings):
 
 
 @pytest.mark.django_db
-def test_dispatch__one_task_per_pair_with_enabled_rules__each_evaluated_with_its_task_id(live, author, deployer):
+def test_dispatch__pairs_with_enabled_rules__each_evaluated_with_its_task_id(live, author, deployer):
     # Given two templates with failing executions up to now, one with an enabled rule, one with a disabled one
     quiet = live_template(author, deployer)
     for stage in (live, quiet):
