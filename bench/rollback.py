@@ -428,7 +428,7 @@ def print_figures(server: ServerOutcome | None, evaluation: EvaluationOutcome | 
             )
         for size in evaluation.sizes:
             verdicts = ", ".join(f"{status} {count:,}" for status, count in size.passes[-1]["verdicts"].items())
-            say(f"verdicts of a pass at {size.executions:,} executions: {verdicts} (all but plain 'ok' recorded)")
+            say(f"verdicts of a pass at {size.executions:,} executions: {verdicts} (each rule's status after the pass)")
         for line in evaluation.seeding:
             say(f"seeding: {line}")
     if server is not None and server.calls is not None:

@@ -287,7 +287,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from django.utils import timezone
 
     from lifecycle.releases.rules.evaluation import evaluate_all, tick_of, tick_seconds
-    from lifecycle.releases.rules.models import TriggerEvaluation
+    from lifecycle.releases.rules.models import TriggerState
 
     seconds: list[float] = []
     outcomes: list[dict[str, Any]] = []
@@ -302,16 +302,17 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         results = evaluate_all(window_end=moment)
         seconds.append(time.perf_counter() - started)
         evaluated = sum(result.evaluated for result in results)
-        recorded = TriggerEvaluation.objects.filter(tick=last_tick).values_list("status").annotate(count=Count("id"))
-        verdicts = dict(recorded.order_by())
+        # What each rule found this pass: its state's last status (a quiet rule found what it found before,
+        # and only its last tick was written).
+        found = TriggerState.objects.filter(last_tick=last_tick).values_list("last_status").annotate(count=Count("pk"))
+        verdicts = dict(found.order_by())
         outcome = {
             "pairs": len(results),
             "evaluated": evaluated,
             "recorded": sum(result.recorded for result in results),
             "fired": sum(len(result.firings) for result in results),
             "skipped": sum(bool(result.skipped) for result in results),
-            # A plain "ok" is not recorded: the rules evaluated less those recorded.
-            "verdicts": {"ok": evaluated - sum(verdicts.values()), **verdicts},
+            "verdicts": verdicts,
         }
         outcomes.append(outcome)
         say(f"evaluate: pass {len(seconds)} took {seconds[-1]:.2f} s: {outcome}")
