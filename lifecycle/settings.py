@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "templates_app",
     "approvals",
     "analytics",
+    "abtesting",
     "lifecycle.releases",
 ]
 

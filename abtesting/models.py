@@ -1,0 +1,1 @@
+"""A/B tests: models land with issue 13."""
