@@ -692,27 +692,24 @@ def last_good_deployment(current: Deployment, *, automatic: bool) -> Deployment 
         .select_related("version")
         .order_by("-deployed_at")
     )
-    candidates: list[Deployment] = []
+    # Versions a rule rolled back there, ever: one query, so that the walk below can stop at its answer
+    # instead of reading a template's whole history (it grows by a deployment at each deploy and rollback).
+    rolled_back_by_rule = set(earlier.filter(rolled_back_by_rule=True).values_list("version_id", flat=True))
     judged: set[UUID] = set()
-    rolled_back_by_rule: set[UUID] = set()
-    for deployment in earlier:  # few: a template's deployments in one environment
-        if deployment.rolled_back_by_rule:
-            rolled_back_by_rule.add(deployment.version_id)
-        if deployment.version_id in judged:
+    current_definition = current.version.definition() if automatic else None
+    for candidate in earlier.iterator(chunk_size=20):
+        if candidate.version_id in judged:
             continue
-        judged.add(deployment.version_id)
-        if deployment.state != Deployment.State.ROLLED_BACK:
-            candidates.append(deployment)
-    candidates = [candidate for candidate in candidates if candidate.version_id not in rolled_back_by_rule]
-    if not automatic:
-        return candidates[0] if candidates else None
-    approved = approved_environments({candidate.version_id for candidate in candidates})
-    current_definition = current.version.definition()
-    for candidate in candidates:
+        judged.add(candidate.version_id)
+        if candidate.state == Deployment.State.ROLLED_BACK or candidate.version_id in rolled_back_by_rule:
+            continue
+        if not automatic:
+            return candidate
         if candidate.version.semver >= current.version.semver:
             continue
-        if current.environment not in approved[candidate.version_id]:
+        if current.environment not in approved_environments({candidate.version_id})[candidate.version_id]:
             continue
+        assert current_definition is not None
         if interface_change(current_definition, candidate.version.definition()).breaking:
             continue
         return candidate
