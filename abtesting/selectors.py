@@ -61,5 +61,5 @@ def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
     )
     return [
         *entries_from_history(tests, subject="abtest", describe=describe_test),
-        *entries_from_history(variants, subject="abtest_variant", describe=describe_variant),
+        *entries_from_history(variants, subject="abtest variant", describe=describe_variant),
     ]

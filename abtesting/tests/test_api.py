@@ -611,3 +611,15 @@ def test_audit_entries__for_the_template__the_tests_changes(api, draft, runner, 
     summaries = [entry.summary for entry in entries if entry.subject == "abtest"]
     assert summaries[0].startswith("A/B test 'Response Quality Test' created")
     assert summaries[-1].endswith(": running")
+
+
+def test_template_history__lists_its_ab_tests_changes(api, draft, runner, subject, reader):
+    act(api, runner, "start", draft["id"])
+    response = api.as_user(reader).get(f"/api/templates/{subject.template.pk}/history")
+    assert response.status_code == 200
+    body = response.json()
+    entries = body["results"] if isinstance(body, dict) else body
+    ours = [(e["subject"], e["action"], e["by"]) for e in entries if e["subject"].startswith("abtest")]
+    assert ("abtest", "changed", runner.username) in ours
+    assert ("abtest", "created", subject.author.username) in ours
+    assert ("abtest variant", "created", subject.author.username) in ours
