@@ -197,6 +197,8 @@ SPECTACULAR_SETTINGS = {
         "VersionStatus": ["active", "inactive"],
         "ExecutionStatus": ["success", "error", "timeout"],
         "RuleAction": "lifecycle.releases.rules.definitions.Action",
+        "ABTestMetricType": "abtesting.models.MetricType",
+        "ABTestStatus": "abtesting.models.ABTest.State",
     },
     "PREPROCESSING_HOOKS": ["lifecycle.core.api.schema.without_trailing_slash_twins"],
     "POSTPROCESSING_HOOKS": [

@@ -11,6 +11,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("templates_app.api.urls")),
     path("", include("approvals.api.urls")),
     path("", include("analytics.api.urls")),
+    path("", include("abtesting.api.urls")),
     path("", include("lifecycle.releases.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -18,6 +18,7 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from abtesting import selectors as abtest_selectors
 from analytics import histogram
 from analytics import selectors as analytics_selectors
 from analytics.windows import Window, iso
@@ -223,12 +224,13 @@ def describe_rollback(rollback: Rollback) -> str:
 
 def audit_trail_for_template(template_id: UUID) -> list[AuditEntry]:
     """Everything that happened to the template, newest first: its changes, versions, approvals,
-    deployments and rollbacks."""
+    deployments, rollbacks and A/B tests."""
     entries = (
         template_selectors.audit_entries_for_template(template_id)
         + approval_selectors.audit_entries_for_template(template_id)
         + audit_entries_for_template(template_id)
         + rollback_audit_entries_for_template(template_id)
+        + abtest_selectors.audit_entries_for_template(template_id)
     )
     return sorted(entries, key=lambda entry: (entry.at, entry.sequence), reverse=True)
 

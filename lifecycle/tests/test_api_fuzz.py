@@ -276,6 +276,7 @@ def _executions(version_ids: list[UUID], now: datetime, count: int, prefix: str)
 
 def seed() -> Seeded:
     """What a server in use holds, made through the services as the API and the admin make it."""
+    from abtesting.services import create_test, start_test
     from analytics.rollups import roll_up_pending
     from analytics.services import read_reports, record_executions
     from approvals.services import approve_stage, submit_for_approval
@@ -343,6 +344,17 @@ def seed() -> Seeded:
         threshold=95,
         notify_webhook_url="https://hooks.example.com/fuzz",
     )
+    # A/B tests of the two versions: one running in staging (both approved there), one draft for production
+    # (not approved there: starting it is a 409), so that the A/B endpoints reach past "not found".
+    variants = [
+        {"id": "control", "template_version_id": first.pk, "traffic_percentage": 50},
+        {"id": "variant-a", "template_version_id": second.pk, "traffic_percentage": 50},
+    ]
+    ab_running = create_test(
+        actor=author, name="Seeded running test", template_id=support.pk, environment="staging", variants=variants
+    )
+    start_test(actor=deployer, test_id=ab_running.pk)
+    ab_draft = create_test(actor=author, name="Seeded draft test", template_id=support.pk, variants=variants)
     pending = submit_for_approval(actor=author, version_id=second.pk, environment="production")
     waiting = submit_for_approval(actor=author, version_id=chat.latest_version.pk, environment="staging")
 
@@ -359,6 +371,7 @@ def seed() -> Seeded:
             "version": [str(first.pk), str(second.pk), str(chat.latest_version.pk), str(unused.latest_version.pk)],
             "request": [str(approved.pk), str(pending.pk), str(waiting.pk)],
             "rule": [str(rule.pk)],
+            "abtest": [str(ab_running.pk), str(ab_draft.pk)],
             "username": [author.username, reviewers["technical"].username, superuser.username, "nobody-here"],
             "execution_request": ["support-0", "support-1", "chat-0"],
             "template_name": [support.name, chat.name, unused.name],
@@ -397,6 +410,7 @@ SEEDABLE: dict[str, dict[str, str]] = {
         "version_id": "version",
         "request_id": "request",
         "rule_id": "rule",
+        "test_id": "abtest",
     },
     "query": {
         "templateId": "template",
@@ -415,10 +429,11 @@ SEEDABLE: dict[str, dict[str, str]] = {
         "currentVersionId": "version",
         "targetVersionId": "version",
         "requestId": "execution_request",
+        "testId": "abtest",
         "^name": "template_name",
     },
 }
-UUID_KINDS = {"template", "version", "request", "rule"}
+UUID_KINDS = {"template", "version", "request", "rule", "abtest"}
 # How many cases in eight get a seeded value of each kind instead of the generated one: mostly, for ids and
 # moments (past "not found" is where most of the code is); now and then, for a name or a request id (a
 # duplicate: 409, or a repeated report).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,6 +41,23 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class StrictNumberField(serializers.FloatField):
+    """A JSON number: DRF's FloatField would also take "95" or true (or fail on an integer too large for a float)."""
+
+    default_error_messages = {"not_a_number": "Must be a number."}
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("not_a_number")
+        try:
+            number = float(data)
+        except OverflowError:
+            self.fail("not_a_number")
+        if not math.isfinite(number):
+            self.fail("not_a_number")
+        return super().to_internal_value(number)
 
 
 class StrictUUIDField(serializers.UUIDField):

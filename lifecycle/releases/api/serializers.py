@@ -149,7 +149,17 @@ class AuditEntryOutput(serializers.Serializer):
     at = serializers.DateTimeField()
     by = serializers.CharField(allow_null=True)
     subject = serializers.ChoiceField(
-        choices=["template", "version", "approval", "approval stage", "approval comment", "deployment", "rollback"]
+        choices=[
+            "template",
+            "version",
+            "approval",
+            "approval stage",
+            "approval comment",
+            "deployment",
+            "rollback",
+            "abtest",
+            "abtest variant",
+        ]
     )
     subjectId = serializers.CharField(source="subject_id")
     action = serializers.ChoiceField(choices=["created", "changed", "deleted"])

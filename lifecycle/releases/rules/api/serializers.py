@@ -3,7 +3,6 @@ the schema; the service (lifecycle.releases.rules.validation) checks the rule as
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -14,6 +13,7 @@ from lifecycle.core.api.inputs import (
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
+    StrictNumberField,
     StrictUUIDField,
 )
 from lifecycle.core.api.outputs import UsernameField
@@ -38,18 +38,6 @@ from lifecycle.releases.rules.definitions import (
 )
 from lifecycle.releases.rules.models import Alert, TriggerEvaluation, TriggerRule
 from lifecycle.releases.rules.selectors import webhook_url_shown_to
-
-
-class StrictNumberField(serializers.FloatField):
-    """A JSON number: DRF's FloatField would also take "95" or true."""
-
-    default_error_messages = {"not_a_number": "Must be a number."}
-
-    def to_internal_value(self, data: Any) -> float:
-        if isinstance(data, bool) or not isinstance(data, int | float) or not math.isfinite(data):
-            self.fail("not_a_number")
-        return super().to_internal_value(data)
-
 
 THRESHOLD_HELP = (
     "absolute: in the metric's unit (success_rate and error_rate 0-100 %, p95_response_time ms, average_cost "
