@@ -24,3 +24,7 @@ class VariantNotApproved(Conflict):
 
 class EndDatePassed(Conflict):
     code, message = "end_date_passed", "The test's end date has passed: it cannot run any more."
+
+
+class TestNotLive(Conflict):
+    code, message = "abtest_not_live", "The test has ended: it assigns no one."

@@ -179,6 +179,17 @@ class ReasonInput(TestIdInput):
     reason = StrictCharField(required=False, allow_blank=True, max_length=500, help_text="why (kept with the test)")
 
 
+class AssignInput(serializers.Serializer):
+    subjectId = StrictCharField(min_length=1, max_length=200, help_text="who is served (a user, a session)")
+
+
+class AssignOutput(serializers.Serializer):
+    abTestId = serializers.UUIDField()
+    variantId = serializers.CharField(help_text="the subject's variant (the control while the test is paused)")
+    templateVersionId = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=ABTest.State.choices)
+
+
 class ABTestQuery(serializers.Serializer):
     templateId = StrictUUIDField(required=False, help_text="only the tests of this template")
     status = serializers.ChoiceField(choices=ABTest.State.choices, required=False, help_text="only those in this state")

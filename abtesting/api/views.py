@@ -1,6 +1,6 @@
 """A/B tests over HTTP: parse, call a service or selector, serialize. No rules here.
 
-`/api/abtests/{id}/assign`, `/promote` and `/results` come with assignment and results (issue 13, later)."""
+`/api/abtests/{id}/promote` and `/results` come with results (issue 13, later)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,15 @@ from abtesting.api.serializers import (
     ABTestCreateInput,
     ABTestOutput,
     ABTestQuery,
+    AssignInput,
+    AssignOutput,
     ReasonInput,
     TestIdInput,
     create_fields,
 )
 from abtesting.models import ABTest
 from abtesting.selectors import abtest_by_id, abtests_matching
+from abtesting.serving import assign
 from lifecycle.core.api.inputs import validated
 from lifecycle.core.api.schema import errors
 from lifecycle.core.roles import acting_user
@@ -140,3 +143,22 @@ class ABTestDetailApi(APIView):
     @extend_schema(responses={200: ABTestOutput, **errors(404)}, summary="An A/B test")
     def get(self, request: Request, test_id: UUID) -> Response:
         return Response(ABTestOutput(abtest_by_id(test_id)).data)
+
+
+class ABTestAssignApi(APIView):
+    @extend_schema(
+        request=AssignInput,
+        responses={200: AssignOutput, **errors(404, 409)},
+        summary="The subject's variant: deterministic and sticky (what render serves it); 409 once the test ended",
+    )
+    def post(self, request: Request, test_id: UUID) -> Response:
+        data = validated(AssignInput, request.data)
+        test, variant = assign(test_id=test_id, subject_id=data["subjectId"])
+        return Response(
+            {
+                "abTestId": str(test.pk),
+                "variantId": variant.key,
+                "templateVersionId": str(variant.version_id),
+                "status": test.state,
+            }
+        )

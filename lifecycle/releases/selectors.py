@@ -19,6 +19,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from abtesting import selectors as abtest_selectors
+from abtesting.serving import live_test_sql, parse_live_test, test_variants
 from analytics import histogram
 from analytics import selectors as analytics_selectors
 from analytics.windows import Window, iso
@@ -71,6 +72,10 @@ def _as_uuid(value: Any) -> UUID | None:
 _token_user_and_active_version = fetch_one_query(
     lambda qn: token_user_sql(qn, extra_columns=[f"({_active_version_sql(qn)})"])
 )
+_token_user_active_version_and_test = fetch_one_query(
+    lambda qn: token_user_sql(qn, extra_columns=[f"({_active_version_sql(qn)})", f"({live_test_sql(qn)})"])
+)
+_active_version_and_test = fetch_one_query(lambda qn: f"SELECT ({_active_version_sql(qn)}), ({live_test_sql(qn)})")
 
 
 def token_user_and_active_version(token: str, template_id: UUID, environment: str) -> tuple[Any, UUID | None]:
@@ -79,6 +84,51 @@ def token_user_and_active_version(token: str, template_id: UUID, environment: st
     if row is None:
         return None, None
     return user_from_row(row), _as_uuid(row[-1])
+
+
+@dataclass(frozen=True)
+class Served:
+    """What render serves a request: the active version, or the subject's variant of a live A/B test."""
+
+    version_id: UUID | None
+    test_id: UUID | None = None
+    variant_key: str | None = None
+
+
+def _served(active: Any, live_test: Any, subject_id: str | None) -> Served:
+    version_id = _as_uuid(active)
+    live = parse_live_test(live_test)
+    if live is None or subject_id is None:
+        return Served(version_id)
+    test_id, running = live
+    variant = test_variants(test_id).variant_for(subject_id, running=running)
+    return Served(variant.version_id, test_id, variant.key)
+
+
+def token_user_and_served(
+    token: str, template_id: UUID, environment: str, subject_id: str | None
+) -> tuple[Any, Served]:
+    """The token's user (None if unknown) and what to serve, in one query (the render hot path): with a
+    subject, the subject's variant while an A/B test runs for the template there (its control while the
+    test is paused), else the active version."""
+    if subject_id is None:
+        user, version_id = token_user_and_active_version(token, template_id, environment)
+        return user, Served(version_id)
+    template = uuid_param(template_id)
+    row = _token_user_active_version_and_test(template, environment, template, environment, token)
+    if row is None:
+        return None, Served(None)
+    return user_from_row(row), _served(row[-2], row[-1], subject_id)
+
+
+def served(template_id: UUID, environment: str, subject_id: str | None) -> Served:
+    """token_user_and_served's answer for a request whose user is known already (DRF's way)."""
+    if subject_id is None:
+        return Served(active_version_id(template_id, environment))
+    template = uuid_param(template_id)
+    row = _active_version_and_test(template, environment, template, environment)
+    assert row is not None
+    return _served(row[0], row[1], subject_id)
 
 
 def active_plan(template_id: UUID, environment: str) -> RenderPlan:
@@ -97,6 +147,8 @@ class RenderedPrompt:
     plan: RenderPlan
     environment: str
     output: str | list[dict[str, str]]
+    test_id: UUID | None = None  # the A/B test whose variant this is
+    variant_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         plan = self.plan
@@ -108,6 +160,8 @@ class RenderedPrompt:
         }
         body["messages" if isinstance(self.output, list) else "rendered"] = self.output
         body["modelConfig"] = plan.definition.model_config
+        if self.test_id is not None:
+            body["abTestId"], body["variantId"] = str(self.test_id), self.variant_key
         return body
 
 
@@ -121,6 +175,13 @@ def render_version(version_id: UUID | None, environment: str, values: Mapping[st
     """Render a version found active in `environment` (None: NothingActive)."""
     plan = _plan_or_nothing_active(version_id, environment)
     return RenderedPrompt(plan=plan, environment=environment, output=plan.render(values))
+
+
+def render_served(what: Served, environment: str, values: Mapping[str, Any]) -> RenderedPrompt:
+    """Render what `served`/`token_user_and_served` chose (no version: NothingActive)."""
+    plan = _plan_or_nothing_active(what.version_id, environment)
+    output = plan.render(values)
+    return RenderedPrompt(plan, environment, output, test_id=what.test_id, variant_key=what.variant_key)
 
 
 def is_approved_for(version: TemplateVersion, environment: str) -> bool:

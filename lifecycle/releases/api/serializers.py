@@ -76,6 +76,12 @@ class RenderOutput(serializers.Serializer):
     rendered = serializers.CharField(required=False, help_text="for a text prompt")
     messages = MessagesField(required=False, help_text="for a chat prompt")
     modelConfig = ModelConfigField()
+    abTestId = serializers.UUIDField(
+        required=False, help_text="with a subjectId while an A/B test runs (or is paused) there: the test"
+    )
+    variantId = serializers.CharField(
+        required=False, help_text="the subject's variant (the control while the test is paused); report it back"
+    )
 
 
 class ResolveOutput(serializers.Serializer):

@@ -57,17 +57,18 @@ class RenderApi(FastPathMixin, APIView):
     @staticmethod
     def render(data: dict[str, Any], template_id: UUID) -> dict[str, Any]:
         body = read_render_input(data)
-        rendered = selectors.render_active(template_id=template_id, environment=body.environment, values=body.variables)
-        return rendered.to_json()
+        what = selectors.served(template_id, body.environment, body.subject_id)
+        return selectors.render_served(what, body.environment, body.variables).to_json()
 
     def serve_fast(self, request: Any, token: str, data: dict[str, Any], **kwargs: Any) -> dict[str, Any] | None:
         body = read_render_input(data)
-        # One database round trip for both questions: who is this, and what is live there.
-        user, version_id = selectors.token_user_and_active_version(token, kwargs["template_id"], body.environment)
+        # One database round trip for every question: who is this, what is live there, and (with a subject)
+        # whether an A/B test runs there: its variants are in memory, the subject's is computed.
+        user, what = selectors.token_user_and_served(token, kwargs["template_id"], body.environment, body.subject_id)
         if user is None or not user.is_active:
             return None  # DRF's way answers 401
         request.user = user
-        return selectors.render_version(version_id, body.environment, body.variables).to_json()
+        return selectors.render_served(what, body.environment, body.variables).to_json()
 
     @extend_schema(
         request=RenderInput,

@@ -333,7 +333,8 @@ def test_render_and_resolve__answers_have_the_documented_keys(api, reader, creat
     api.as_user(reader)
     rendered = render(api, template.pk, {"inquiry": "q"}).json()
     assert set(rendered) <= set(RenderOutput().fields)
-    assert set(RenderOutput().fields) - set(rendered) == {"messages"}  # a text prompt: `rendered` instead
+    # A text prompt (`rendered`, not `messages`), with no A/B test running (no abTestId, no variantId)
+    assert set(RenderOutput().fields) - set(rendered) == {"messages", "abTestId", "variantId"}
     resolved = api.get(f"/api/templates/{template.pk}/resolve?environment=development").json()
     assert set(resolved) == set(ResolveOutput().fields)
 
