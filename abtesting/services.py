@@ -159,6 +159,25 @@ def stop_test(*, actor: User, test_id: UUID, reason: str = "") -> ABTest:
     return _change(test_id, actor, "stop", lambda test: test.complete(by=actor, reason=why))
 
 
+def finish_with_winner(*, actor: User, test_id: UUID, variant_key: str) -> tuple[ABTest, Variant]:
+    """Complete a running or paused test with `variant_key` as its winner (deployers); the variant, whose
+    version the caller deploys in the same transaction (lifecycle.releases.services.promote_variant: the
+    layer that owns deployments composes the two). Call inside a transaction."""
+    require_may_run_tests(actor, to="promote an A/B test's variant")
+    if not isinstance(variant_key, str) or not variant_key:
+        raise InvalidInput.at("variantId", "must be the id of one of the test's variants")
+    test = _locked(test_id)
+    _require_can(test, "stop")
+    variant = test.variants.select_related("template_version").filter(key=variant_key).first()
+    if variant is None:
+        known = ", ".join(test.variants.order_by("position").values_list("key", flat=True))
+        raise InvalidInput.at("variantId", f"is not a variant of this test (its variants: {known})")
+    why = f"variant {variant_key} promoted by {actor.get_username()}"
+    _apply(test, "stop", lambda test: test.complete(by=actor, reason=why, winner=variant_key))
+    _save(test, actor)
+    return test, variant
+
+
 def cancel_test(*, actor: User, test_id: UUID, reason: str = "") -> ABTest:
     """Cancel a draft (whoever may create the template's tests) or a paused test (deployers): it ends
     without results that count."""

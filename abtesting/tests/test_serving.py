@@ -165,3 +165,63 @@ def test_render__in_a_test__the_documented_keys(api, live, reader):
 
     body = render(api.as_user(reader), live.template.pk, subjectId="user-1").json()
     assert set(RenderOutput().fields) - set(body) == {"messages"}
+
+
+# -- promote: the layer that owns deployments composes it (lifecycle.releases.services.promote_variant) --
+
+
+def promote(api, test_id, variant_id):
+    return api.client.post(f"/api/abtests/{test_id}/promote", {"variantId": variant_id}, format="json")
+
+
+def test_promote__deployer__variant_deployed_test_completed_with_its_winner(api, live, reader, runner):
+    answer = promote(api.as_user(runner), live.test.pk, "variant-a")
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    assert (body["test"]["status"], body["test"]["winner"]) == ("completed", "variant-a")
+    assert (body["deployment"]["versionId"], body["deployment"]["environment"]) == (
+        str(live.versions[1].pk),
+        "production",
+    )
+    # Then production serves the variant's version to everyone, subject or not
+    for subject_id in (None, "user-1", "user-2"):
+        extra = {"subjectId": subject_id} if subject_id else {}
+        rendered = render(api.as_user(reader), live.template.pk, **extra).json()
+        assert (rendered["versionId"], "abTestId" in rendered) == (str(live.versions[1].pk), False)
+
+
+def test_promote__the_control__test_completed_and_what_serves_unchanged(api, live, runner):
+    body = promote(api.as_user(runner), live.test.pk, "control").json()
+    assert (body["test"]["winner"], body["deployment"]["versionId"]) == ("control", str(live.versions[0].pk))
+
+
+@pytest.mark.parametrize("variant_id", ["nope", "", 7])
+def test_promote__not_a_variant__400_and_nothing_changed(api, live, runner, variant_id):
+    answer = promote(api.as_user(runner), live.test.pk, variant_id)
+    assert answer.status_code == 400
+    assert "variantId" in answer.json()["error"]["fields"]
+    live.test.refresh_from_db()
+    assert live.test.state == "running"
+
+
+def test_promote__not_a_deployer__403_and_nothing_changed(api, live):
+    answer = promote(api.as_user(live.author), live.test.pk, "variant-a")
+    assert answer.status_code == 403
+    live.test.refresh_from_db()
+    assert live.test.state == "running"
+
+
+def test_promote__draft_or_ended__409(api, approved_in_production, runner):
+    subject = approved_in_production
+    draft = create_test(actor=subject.author, **subject.service_payload())
+    answer = promote(api.as_user(runner), draft.pk, "variant-a")
+    assert (answer.status_code, answer.json()["error"]["code"]) == (409, "illegal_transition")
+
+
+def test_promote__twice__the_second_409(api, live, runner):
+    assert promote(api.as_user(runner), live.test.pk, "variant-a").status_code == 200
+    assert promote(api.as_user(runner), live.test.pk, "control").status_code == 409
+
+
+def test_promote__unknown_test__404(api, runner):
+    assert promote(api.as_user(runner), "0b5c3e4e-2f5d-4c38-9a51-3c8f2a7d9e10", "control").status_code == 404

@@ -16,6 +16,8 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from abtesting import selectors as abtest_selectors
+from abtesting import services as abtest_services
 from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.exceptions import DomainError, InvalidInput
 from lifecycle.core.outbox.services import notify
@@ -182,6 +184,20 @@ def _activate(
     deployment._history_user = actor  # type: ignore[attr-defined]
     deployment.save()
     return deployment
+
+
+def promote_variant(*, actor: User, test_id: UUID, variant_key: str) -> tuple[Any, Deployment]:
+    """POST /api/abtests/{id}/promote: complete the A/B test with the variant as its winner and deploy the
+    variant's version to the test's environment, in one transaction (deployers; the version was approved for
+    the environment when the test started, and deploy's own rules are checked again here)."""
+    template_id = abtest_selectors.abtest_by_id(test_id).template_id
+    with transaction.atomic():
+        lock_template(template_id)  # deploys' lock order: the template first, then the test
+        test, variant = abtest_services.finish_with_winner(actor=actor, test_id=test_id, variant_key=variant_key)
+        refusal = refusal_to_deploy(actor=actor, version=variant.template_version, environment=test.environment)
+        if refusal is not None:
+            raise refusal
+        return test, _activate(variant.template_version, test.environment, actor)
 
 
 # Rollback: manual, emergency and automatic, one way of doing it (_roll_back).

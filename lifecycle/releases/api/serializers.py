@@ -9,6 +9,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from abtesting.api.serializers import ABTestOutput
 from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField, StrictUUIDField
 from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
@@ -448,3 +449,20 @@ _fields = RollbackOutput._declared_fields
 _order = [name for name in _fields if name != "from"]
 _order.insert(_order.index("to"), "from")
 RollbackOutput._declared_fields = {name: _fields[name] for name in _order}
+
+
+class PromoteInput(serializers.Serializer):
+    variantId = StrictCharField(min_length=1, max_length=100, help_text="the id of the variant to deploy")
+
+
+class PromoteOutput(serializers.Serializer):
+    test = serializers.SerializerMethodField(help_text="the test, completed with the variant as its winner")
+    deployment = serializers.SerializerMethodField(help_text="the variant's version, now active in the environment")
+
+    @extend_schema_field(ABTestOutput)
+    def get_test(self, promoted: Any) -> dict[str, Any]:
+        return dict(ABTestOutput(promoted[0]).data)
+
+    @extend_schema_field(DeploymentOutput)
+    def get_deployment(self, promoted: Any) -> dict[str, Any]:
+        return dict(DeploymentOutput(promoted[1]).data)

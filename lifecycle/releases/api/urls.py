@@ -14,6 +14,8 @@ urlpatterns = [
     *api_path("versions/create", authoring.VersionCreateApi.as_view(), "version-create"),
     *api_path("versions/<uuid:version_id>", authoring.VersionDetailApi.as_view(), "version-detail"),
     *api_path("versions/<uuid:version_id>/deploy", views.DeployApi.as_view(), "version-deploy"),
+    # Promoting an A/B test's variant deploys it: composed here, where deployments are (abtesting is below).
+    *api_path("abtests/<uuid:test_id>/promote", views.PromoteApi.as_view(), "abtest-promote"),
     *api_path("rollback/validate", views.RollbackValidateApi.as_view(), "rollback-validate"),
     *api_path("rollback/initiate", views.RollbackInitiateApi.as_view(), "rollback-initiate"),
     *api_path("rollback/emergency", views.RollbackEmergencyApi.as_view(), "rollback-emergency"),

@@ -26,6 +26,8 @@ from lifecycle.releases.api.serializers import (
     DeploymentOutput,
     DeploymentsQuery,
     EnvironmentInput,
+    PromoteInput,
+    PromoteOutput,
     RenderInput,
     RenderOutput,
     ResolveOutput,
@@ -39,7 +41,7 @@ from lifecycle.releases.api.serializers import (
     validation_json,
 )
 from lifecycle.releases.models import Deployment, Rollback
-from lifecycle.releases.services import deploy_version, initiate_rollback, roll_back_in_emergency
+from lifecycle.releases.services import deploy_version, initiate_rollback, promote_variant, roll_back_in_emergency
 from templates_app.models import PromptTemplate
 from templates_app.selectors import template_by_id
 
@@ -146,6 +148,18 @@ class DeployApi(APIView):
         data = validated(EnvironmentInput, request.data)
         deployment = deploy_version(actor=acting_user(request), version_id=version_id, environment=data["environment"])
         return Response(DeploymentOutput(deployment).data)
+
+
+class PromoteApi(APIView):
+    @extend_schema(
+        request=PromoteInput,
+        responses={200: PromoteOutput, **errors(403, 404, 409)},
+        summary="Deploy an A/B test's variant to its environment and complete the test with it as the winner",
+    )
+    def post(self, request: Request, test_id: UUID) -> Response:
+        data = validated(PromoteInput, request.data)
+        promoted = promote_variant(actor=acting_user(request), test_id=test_id, variant_key=data["variantId"])
+        return Response(PromoteOutput(promoted).data)
 
 
 class TemplateHistoryApi(generics.GenericAPIView):
