@@ -49,8 +49,8 @@ class ABTest(FSMModelMixin, models.Model):
     description = models.TextField(blank=True)
     hypothesis = models.TextField(blank=True)
     state = FSMField(choices=State.choices, default=State.DRAFT, protected=True)
-    # As planned by its author: the test runs from `start` to `stop` (started_at, stopped_at); at end_date
-    # the beat task will stop it.
+    # As planned by its author: the test runs from `start` to `stop` (started_at, stopped_at); once end_date
+    # has come, the beat's task completes it (services.stop_ended_tests).
     start_date = models.DateTimeField(null=True, blank=True)
     end_date = models.DateTimeField(null=True, blank=True)
     confidence_level = models.FloatField(default=DEFAULT_CONFIDENCE_LEVEL)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -178,6 +179,32 @@ def finish_with_winner(*, actor: User, test_id: UUID, variant_key: str) -> tuple
     return test, variant
 
 
+def stop_ended_tests(*, now: datetime | None = None) -> list[UUID]:
+    """Complete every running or paused test whose end date has come (the beat's task, no user acting);
+    the ids of those it completed. Each in its own transaction, under its row lock, so a test that someone
+    stopped or that was changed meanwhile is left as it is."""
+    moment = now or timezone.now()
+    due = ABTest.objects.filter(
+        state__in=[ABTest.State.RUNNING, ABTest.State.PAUSED], end_date__isnull=False, end_date__lte=moment
+    ).values_list("pk", flat=True)
+    stopped = []
+    for test_id in list(due):
+        with transaction.atomic():
+            test = _locked(test_id)
+            if test.state not in (ABTest.State.RUNNING, ABTest.State.PAUSED) or test.end_date is None:
+                continue
+            if test.end_date > moment:
+                continue
+            _apply(test, "stop", partial(_complete_by_date, end_date=test.end_date))
+            _save(test, None)
+            stopped.append(test.pk)
+    return stopped
+
+
+def _complete_by_date(test: ABTest, *, end_date: datetime) -> None:
+    test.complete(by=None, reason=f"its end date ({end_date.isoformat()}) came")
+
+
 def cancel_test(*, actor: User, test_id: UUID, reason: str = "") -> ABTest:
     """Cancel a draft (whoever may create the template's tests) or a paused test (deployers): it ends
     without results that count."""
@@ -293,6 +320,6 @@ def _claim_running(test: ABTest, actor: User) -> None:
         raise _another_running(test, others.first()) from None
 
 
-def _save(obj: ABTest | Variant, actor: User) -> None:
+def _save(obj: ABTest | Variant, actor: User | None) -> None:
     obj._history_user = actor  # type: ignore[union-attr]
     obj.save()

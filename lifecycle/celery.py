@@ -29,6 +29,7 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
     sender.add_periodic_task(
         settings.ROLLBACK_EVALUATION_SECONDS, sender.signature("releases.evaluate_rollback_triggers")
     )
+    sender.add_periodic_task(60, sender.signature("abtesting.stop_ended_tests"))
 
 
 @beat_init.connect

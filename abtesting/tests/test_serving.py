@@ -225,3 +225,35 @@ def test_promote__twice__the_second_409(api, live, runner):
 
 def test_promote__unknown_test__404(api, runner):
     assert promote(api.as_user(runner), "0b5c3e4e-2f5d-4c38-9a51-3c8f2a7d9e10", "control").status_code == 404
+
+
+# -- the end date: the beat's task completes the test ------------------------------------------------------
+
+
+def test_stop_ended_tests__end_date_come__completed_and_render_serves_the_active_version(api, live, reader):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from abtesting.models import ABTest
+    from abtesting.services import stop_ended_tests
+    from abtesting.tasks import stop_ended_tests_task
+
+    ABTest.objects.filter(pk=live.test.pk).update(end_date=timezone.now() + timedelta(hours=1))
+    assert stop_ended_tests() == []  # not yet
+    ABTest.objects.filter(pk=live.test.pk).update(end_date=timezone.now() - timedelta(seconds=1))
+    assert stop_ended_tests_task.delay().get() == 1
+    live.test.refresh_from_db()
+    assert live.test.state == "completed"
+    assert "end date" in live.test.stop_reason
+    assert live.test.stopped_by is None
+    assert live.test.history.first().history_user is None
+    body = render(api.as_user(reader), live.template.pk, subjectId="user-1").json()
+    assert "abTestId" not in body
+    assert stop_ended_tests() == []  # once
+
+
+def test_beat__schedules_the_end_date_check():
+    from lifecycle.celery import app
+
+    assert "abtesting.stop_ended_tests" in {entry["task"] for entry in app.conf.beat_schedule.values()}
