@@ -256,4 +256,5 @@ def test_stop_ended_tests__end_date_come__completed_and_render_serves_the_active
 def test_beat__schedules_the_end_date_check():
     from lifecycle.celery import app
 
+    app.finalize(auto=True)  # as the worker and beat do at start: this schedules beat's tasks
     assert "abtesting.stop_ended_tests" in {entry["task"] for entry in app.conf.beat_schedule.values()}

@@ -33,6 +33,7 @@ FIRES_NOW = {
 
 
 def test_beat__schedules_the_evaluation_at_the_configured_interval(settings):
+    app.finalize(auto=True)  # as the worker and beat do at start: this schedules beat's tasks (alone, too)
     schedule = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
     assert "releases.evaluate_rollback_triggers" in schedule
     assert app.tasks["releases.evaluate_rollback_triggers_for"].acks_late is True
