@@ -54,6 +54,8 @@ ENVIRONMENT = "development"  # every new version is active there at once, with n
 # The goal render is held to: most of the framework's ceiling, and a p99 under 10 ms.
 GOAL_RATIO = 0.60
 GOAL_P99_MS = 10.0
+# Render with a subjectId while an A/B test runs (issue 13): at most 10% slower than render.
+GOAL_SUBJECT_SLOWDOWN = 0.10
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -149,6 +151,35 @@ def check_endpoints(base: str, render_path: str, body: dict[str, Any], token: st
         raise BenchError(f"GET {PLAIN_PATH} returned {status} (is LIFECYCLE_BENCH_VIEWS honoured?): {raw[:300]!r}")
 
 
+def write_subject_lua(path: Path, render_path: str, body: dict[str, Any], token: str) -> Path:
+    """The wrk script that renders for a new subject on every request (subject-1, subject-2, ...), as
+    integrations do for their users while an A/B test runs: each is assigned its variant."""
+    payload = json.dumps(body)
+    assert payload.endswith("}")
+    path.write_text(
+        "local counter = 0\n"
+        f'local head = [==[{payload[:-1]}, "subjectId": "subject-]==]\n'
+        "request = function()\n"
+        "  counter = counter + 1\n"
+        f'  local headers = {{["Content-Type"] = "application/json", ["Authorization"] = "Token {token}"}}\n'
+        f'  return wrk.format("POST", "{render_path}", headers, head .. counter .. [["}}]])\n'
+        "end\n"
+    )
+    return path
+
+
+def check_subject_render(base: str, render_path: str, body: dict[str, Any], token: str, test_id: str) -> set[str]:
+    """Renders for subjects must answer 200 with the running test's id, and reach both variants."""
+    seen = set()
+    for number in range(20):
+        status, raw = http_post_json(base + render_path, {**body, "subjectId": f"check-{number}"}, token)
+        answer = json.loads(raw) if status == 200 else {}
+        if status != 200 or answer.get("abTestId") != test_id:
+            raise BenchError(f"render with a subjectId returned {status}: {raw.decode(errors='replace')[:300]}")
+        seen.add(answer["variantId"])
+    return seen
+
+
 def write_lua(path: Path, body: dict[str, Any], token: str) -> Path:
     """The wrk script that turns every request into the render POST."""
     payload = json.dumps(body)  # ASCII only (ensure_ascii), and never contains the long bracket below
@@ -203,6 +234,8 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
     render_path = f"/api/templates/{target['templateId']}/render"
     body = {"environment": ENVIRONMENT, "variables": target["variables"]}
     script = write_lua(work_dir / "render.lua", body, token)
+    test_id = target.get("abTestId")
+    subject_script = write_subject_lua(work_dir / "subject.lua", render_path, body, token) if test_id else None
     load = Load(wrk=wrk, threads=args.threads, connections=args.connections)
     vendor = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(target["vendor"], target["vendor"])
     wrk_args = f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
@@ -215,6 +248,9 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
         say(f"bench: web server, worker and beat up in {time.monotonic() - started:.1f} s")
         check_endpoints(base, render_path, body, token, target["expected"])
         say("bench: render returned the expected text, and the plain view 200")
+        if test_id:
+            variants = check_subject_render(base, render_path, body, token, test_id)
+            say(f"bench: render with a subjectId served the running A/B test's variants {sorted(variants)}")
         meter = OthersMeter(server.groups)
         before = meter.sample()
         time.sleep(1.0)
@@ -228,15 +264,19 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
         if args.warmup > 0:
             load.run(base + PLAIN_PATH, args.warmup)
             load.run(base + render_path, args.warmup, script)
+            if subject_script:
+                load.run(base + render_path, args.warmup, subject_script)
         say(f"bench: {args.rounds} round(s) of {wrk_args}, plain then render")
         say(f"{'':<20} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>8}   {'others':>6}  (cores other processes used)")
         plain: list[WrkResult] = []
         render: list[WrkResult] = []
+        subject: list[WrkResult] = []
         disturbed = 0.0
         for number in range(1, args.rounds + 1):
             for label, results, url, lua in (
                 ("plain", plain, PLAIN_PATH, None),
                 ("render", render, render_path, script),
+                *((("render+subject", subject, render_path, subject_script),) if subject_script else ()),
             ):
                 before = meter.sample()
                 results.append(load.run(base + url, args.duration, lua))
@@ -245,6 +285,8 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
                 line = _row(f"round {number}: {label}", results[-1]) + f"   {others:>6.2f}"
                 if label == "render":
                     line += f"  render/plain {render[-1].requests_per_sec / plain[-1].requests_per_sec:.0%}"
+                if label == "render+subject":
+                    line += f"  subject/render {subject[-1].requests_per_sec / render[-1].requests_per_sec:.0%}"
                 say(line)
 
     workers = gunicorn_workers(env)  # valid now: gunicorn.conf.py computed the same and started
@@ -260,7 +302,17 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
     say(f"{rounds:<20} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>8}")
     say(_row("plain Django view", plain_median))
     say(_row("render", render_median))
+    if subject:
+        subject_median = _median(subject)
+        say(_row("render + subject", subject_median))
     say(f"{'render / plain':<20} {ratio:>9.0%}")
+    if subject:
+        subject_ratio = subject_median.requests_per_sec / render_median.requests_per_sec
+        say(f"{'subject / render':<20} {subject_ratio:>9.0%}")
+        say(
+            "A/B goal: render with a subjectId while a test runs within 10% of render: "
+            + ("met" if subject_ratio >= 1 - GOAL_SUBJECT_SLOWDOWN else "NOT met")
+        )
     say(f"goal: >= {GOAL_RATIO:.0%} of plain and p99 < {GOAL_P99_MS:.0f} ms: " + ("met" if met else "NOT met"))
     if disturbed > BUSY_WARNING_CORES:
         say(

@@ -126,6 +126,7 @@ def seed(templates: int, versions: int, target_index: int) -> dict[str, Any]:
                         "version": version.number if version else "1.0.0",
                         "variables": TARGET_VARIABLES,
                         "expected": expected_text(index, versions, TARGET_VARIABLES),
+                        "abTestId": _running_test(actor, template) if versions >= 2 else None,
                     }
         sys.stderr.write(f"seeded {min(batch_start + BATCH, templates)}/{templates} templates\n")
     return {
@@ -135,6 +136,26 @@ def seed(templates: int, versions: int, target_index: int) -> dict[str, Any]:
         "versions": TemplateVersion.objects.count(),
         "vendor": connection.vendor,
     }
+
+
+def _running_test(actor: Any, template: Any) -> str:
+    """An A/B test of the template's last two versions, 50/50, running in development (where every version
+    is approved): what render with a subjectId serves from. Its id."""
+    from abtesting.services import create_test, start_test
+
+    latest = list(template.versions.order_by("-major", "-minor", "-patch")[:2])
+    test = create_test(
+        actor=actor,
+        name=f"bench test of {template.name}",
+        template_id=template.pk,
+        environment="development",
+        variants=[
+            {"id": "control", "template_version_id": latest[0].pk, "traffic_percentage": 50},
+            {"id": "candidate", "template_version_id": latest[1].pk, "traffic_percentage": 50},
+        ],
+    )
+    start_test(actor=actor, test_id=test.pk)
+    return str(test.pk)
 
 
 def main() -> None:
