@@ -9,4 +9,5 @@ urlpatterns = [
     *api_path("abtests/stop", views.ABTestStopApi.as_view(), "abtest-stop"),
     *api_path("abtests/cancel", views.ABTestCancelApi.as_view(), "abtest-cancel"),
     *api_path("abtests/<uuid:test_id>", views.ABTestDetailApi.as_view(), "abtest-detail"),
+    *api_path("abtests/<uuid:test_id>/results", views.ABTestResultsApi.as_view(), "abtest-results"),
 ]

@@ -1,12 +1,13 @@
 """A/B tests over HTTP: parse, call a service or selector, serialize. No rules here.
 
-`/api/abtests/{id}/assign`, `/promote` and `/results` come with assignment and results (issue 13, later)."""
+`/api/abtests/{id}/assign` and `/promote` come with assignment and results (issue 13, later)."""
 
 from __future__ import annotations
 
 from typing import Any
 from uuid import UUID
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
@@ -18,12 +19,15 @@ from abtesting.api.serializers import (
     ABTestCreateInput,
     ABTestOutput,
     ABTestQuery,
+    ABTestResultsOutput,
     ReasonInput,
     TestIdInput,
     create_fields,
 )
 from abtesting.models import ABTest
+from abtesting.results import results_of
 from abtesting.selectors import abtest_by_id, abtests_matching
+from analytics.permissions import require_may_read_numbers
 from lifecycle.core.api.inputs import validated
 from lifecycle.core.api.schema import errors
 from lifecycle.core.roles import acting_user
@@ -140,3 +144,15 @@ class ABTestDetailApi(APIView):
     @extend_schema(responses={200: ABTestOutput, **errors(404)}, summary="An A/B test")
     def get(self, request: Request, test_id: UUID) -> Response:
         return Response(ABTestOutput(abtest_by_id(test_id)).data)
+
+
+class ABTestResultsApi(APIView):
+    @extend_schema(
+        responses={200: ABTestResultsOutput, **errors(403, 404)},
+        summary="An A/B test's results: per variant, against the control, sample ratio, winner (who may read the "
+        "template's analytics)",
+    )
+    def get(self, request: Request, test_id: UUID) -> Response:
+        test = abtest_by_id(test_id)
+        require_may_read_numbers(acting_user(request), test.template)
+        return Response(ABTestResultsOutput(results_of(test, now=timezone.now())).data)
