@@ -1,14 +1,22 @@
-"""Reads of A/B tests: one test, lists, the test running for a template, and their audit trail."""
+"""Reads of A/B tests: one test, lists, the test running for a template, their audit trail, and the numbers
+of their variants (what results are computed from)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Prefetch, QuerySet
+import numpy as np
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from abtesting.exceptions import ABTestNotFound
 from abtesting.models import ABTest, Variant
+from analytics import histogram
+from analytics.models import Execution
+from analytics.selectors import Totals, latency_histograms, stat_totals
+from analytics.windows import Window
 from lifecycle.core.audit import AuditEntry, entries_from_history
 
 
@@ -63,3 +71,81 @@ def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:
         *entries_from_history(tests, subject="abtest", describe=describe_test),
         *entries_from_history(variants, subject="abtest variant", describe=describe_variant),
     ]
+
+
+def running_spans(test: ABTest, *, now: datetime) -> list[Window]:
+    """The spans the test ran in, oldest first: from its start to its first pause, from each resume to the
+    next pause, and to its end (or `now` while it runs). A paused test serves its control to everyone, so
+    executions of a paused span are not the test's. Read from the test's history (each transition is a
+    record); empty for a test that never started."""
+    if test.started_at is None:
+        return []
+    spans: list[Window] = []
+    opened: datetime | None = None
+    records = test.history.order_by("history_date", "history_id").values_list(  # type: ignore[attr-defined]
+        "state", "history_date", "paused_at", "stopped_at"
+    )
+    for state, recorded_at, paused_at, stopped_at in records:
+        if state == ABTest.State.RUNNING and opened is None:
+            # The first start is stamped by the transition itself; a resume only by its history record.
+            opened = test.started_at if not spans else recorded_at
+        elif state != ABTest.State.RUNNING and opened is not None:
+            closed = paused_at or stopped_at or recorded_at
+            if closed > opened:
+                spans.append(Window(opened, closed))
+            opened = None
+    if opened is not None and now > opened:
+        spans.append(Window(opened, now))
+    return spans
+
+
+@dataclass(frozen=True)
+class VariantNumbers:
+    """What the executions of one variant add up to over its test's running spans."""
+
+    totals: Totals
+    latencies: np.ndarray  # analytics.histogram counts of its response times
+    subjects: int  # distinct non-empty userIds
+
+
+def variant_numbers(test: ABTest, *, now: datetime) -> dict[str, VariantNumbers]:
+    """Per variant (by its id, the README's `variantId`), the sums of its executions in the test's environment
+    and running spans, exact at every moment: the analytics rollups for whole hours, raw rows for the spans'
+    edges and for batches not rolled up yet (analytics.selectors).
+
+    Executions count by their version: variants never share one (creation refuses it), and the rollups keep
+    sums per version, not per variant. An execution reported with this test's `variantId` but another
+    variant's version therefore counts for the variant of its version; one tagged with another test's id
+    counts by its version too (it was served this version here while this test ran).
+
+    Subjects (for the sample ratio check) are counted with one grouped query over the test's executions in
+    its spans: a scan of the test's rows, acceptable for now; a table of (test, variant, subject) kept at
+    ingestion would make it as cheap as the sums."""
+    variants = list(test.variants.all())
+    by_version = {variant.template_version_id: variant.key for variant in variants}
+    scope = {"version_id__in": list(by_version), "environment": test.environment}
+    totals: dict[str, Totals] = {variant.key: Totals() for variant in variants}
+    latencies: dict[str, np.ndarray] = {variant.key: histogram.empty() for variant in variants}
+    spans = running_spans(test, now=now)
+    for window in spans:
+        for (version_id,), summed in stat_totals(scope, window, by=("version_id",)).items():
+            totals[by_version[version_id]].sums += summed.sums
+        for (version_id,), counts in latency_histograms(scope, window, by_version=True).items():
+            latencies[by_version[version_id]] += counts
+    subjects: dict[str, int] = {}
+    if spans:
+        within = Q()
+        for window in spans:
+            within |= Q(executed_at__gte=window.start, executed_at__lt=window.end)
+        counted = (
+            Execution.objects.filter(within, **scope)
+            .exclude(user_ref="")
+            .values("version_id")
+            .annotate(subjects=Count("user_ref", distinct=True))
+            .order_by()
+        )
+        subjects = {by_version[row["version_id"]]: row["subjects"] for row in counted}
+    return {
+        variant.key: VariantNumbers(totals[variant.key], latencies[variant.key], subjects.get(variant.key, 0))
+        for variant in variants
+    }

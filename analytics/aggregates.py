@@ -8,16 +8,35 @@ import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import CharField, Count, Func, Q, Sum
+from django.db.models import CharField, Count, FloatField, Func, Q, Sum
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Cast
 
 SAMPLE_MESSAGES = 3
-# Sums kept per hour, version, environment and region (HourlyStats, DailyStats), in this order.
+
+
+def _squared(column: str) -> CombinedExpression:
+    value = Cast(column, FloatField())
+    return CombinedExpression(value, "*", value, output_field=FloatField())
+
+
+# Sums kept per hour, version, environment and region (HourlyStats, DailyStats), in this order (ROW_SUMS's,
+# which the roll-up's INSERT ... SELECT relies on; readers find a sum by its name).
 STAT_FIELDS = (
+    "response_time_sq", "total_tokens_sq", "cost_sq", "satisfaction_sq",
     "executions", "successes", "errors", "timeouts", "response_time_sum", "input_tokens", "output_tokens",
     "total_tokens", "cost", "satisfaction_sum", "satisfaction_count", "conversions", "conversion_reports",
 )  # fmt: skip
 # How the database computes each of STAT_FIELDS over raw executions.
 ROW_SUMS = {
+    # Sums of squares, for the variance of a mean (Welch's test in A/B results). First: a column named in an
+    # expression resolves to an annotation of the same name added before it ("total_tokens", "cost" below),
+    # so these must be annotated before those sums exist. Squared as floats: an integer column times
+    # itself overflows PostgreSQL's integer (100,000 tokens squared).
+    "response_time_sq": Sum(_squared("response_time_ms")),
+    "total_tokens_sq": Sum(_squared("total_tokens")),
+    "cost_sq": Sum(_squared("cost")),
+    "satisfaction_sq": Sum(_squared("user_satisfaction")),
     "executions": Count("id"),
     "successes": Count("id", filter=Q(status="success")),
     "errors": Count("id", filter=Q(status="error")),

@@ -81,6 +81,12 @@ def percentile(counts: np.ndarray, percent: float) -> float | None:
     total = int(counts.sum())
     if total == 0:
         return None
-    rank = max(1, math.ceil(percent / 100 * total))
+    return at_rank(counts, max(1, math.ceil(percent / 100 * total)))
+
+
+def at_rank(counts: np.ndarray, rank: int) -> float | None:
+    """The `rank`-th smallest value (from 1), within 1%; None beyond the histogram's count or below 1."""
+    if not 1 <= rank <= int(counts.sum()):
+        return None
     index = int(np.searchsorted(np.cumsum(counts), rank))
     return round(float(_REPRESENTATIVE[index]), 3)

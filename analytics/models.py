@@ -103,6 +103,13 @@ class Sums(models.Model):
     satisfaction_count = models.BigIntegerField(default=0)
     conversions = models.BigIntegerField(default=0)
     conversion_reports = models.BigIntegerField(default=0)
+    # Sums of squares (of response_time_ms, total_tokens, cost, user_satisfaction over the executions that
+    # report them): with n and the sum, the variance of each mean, which A/B results' Welch tests need.
+    # Rows rolled up before these existed hold 0 here.
+    response_time_sq = models.FloatField(default=0)
+    total_tokens_sq = models.FloatField(default=0)
+    cost_sq = models.FloatField(default=0)
+    satisfaction_sq = models.FloatField(default=0)
 
     class Meta:
         abstract = True

@@ -102,6 +102,22 @@ class Totals:
         return self._sum("conversion_reports")
 
     @property
+    def response_time_sq(self) -> float:
+        return self._sum("response_time_sq")
+
+    @property
+    def total_tokens_sq(self) -> float:
+        return self._sum("total_tokens_sq")
+
+    @property
+    def cost_sq(self) -> float:
+        return self._sum("cost_sq")
+
+    @property
+    def satisfaction_sq(self) -> float:
+        return self._sum("satisfaction_sq")
+
+    @property
     def failures(self) -> float:
         return self.errors + self.timeouts
 

@@ -263,3 +263,135 @@ class ABTestOutput(serializers.Serializer):
 def _variants(test: ABTest) -> list[Variant]:
     # abtesting.selectors.abtests_for_listing prefetches them, ordered, with their versions.
     return list(test.variants.all())
+
+
+# Results (GET /api/abtests/{id}/results): computed by abtesting.results, described here for the schema.
+
+
+class IntervalOutput(serializers.Serializer):
+    lower = serializers.FloatField()
+    upper = serializers.FloatField()
+
+
+class VariantIntervalsOutput(serializers.Serializer):
+    """Each figure's confidence interval at the test's level (null without enough data): Wilson for rates,
+    Student t for averages, order statistics for the p95."""
+
+    successRate = IntervalOutput(allow_null=True)
+    conversionRate = IntervalOutput(allow_null=True)
+    averageSatisfaction = IntervalOutput(allow_null=True)
+    averageResponseTime = IntervalOutput(allow_null=True)
+    p95ResponseTime = IntervalOutput(allow_null=True)
+    averageCost = IntervalOutput(allow_null=True)
+    averageTokens = IntervalOutput(allow_null=True)
+
+
+class VariantResultOutput(serializers.Serializer):
+    variantId = serializers.CharField()
+    name = serializers.CharField()
+    templateVersionId = serializers.UUIDField()
+    control = serializers.BooleanField()
+    trafficPercentage = serializers.FloatField()
+    executions = serializers.IntegerField(help_text="Executions counted for the variant in its running periods.")
+    subjects = serializers.IntegerField(help_text="Distinct userIds among them.")
+    successRate = serializers.FloatField(allow_null=True, help_text="Percent (0-100).")
+    conversionRate = serializers.FloatField(allow_null=True, help_text="Percent of executions with converted true.")
+    averageSatisfaction = serializers.FloatField(allow_null=True, help_text="Over the executions that report one.")
+    averageResponseTime = serializers.FloatField(allow_null=True, help_text="Milliseconds.")
+    p95ResponseTime = serializers.FloatField(allow_null=True, help_text="Milliseconds, within 1%.")
+    averageCost = serializers.FloatField(allow_null=True, help_text="Per execution (none reported counts as 0).")
+    averageTokens = serializers.FloatField(allow_null=True, help_text="Total tokens per execution.")
+    intervals = VariantIntervalsOutput()
+    weightedScore = serializers.FloatField(
+        allow_null=True, help_text="Weighted attainment of the success metrics' targets (descriptive, not a test)."
+    )
+
+
+class EffectOutput(serializers.Serializer):
+    estimate = serializers.FloatField()
+    standardError = serializers.FloatField()
+    interval = IntervalOutput()
+
+
+class SequentialOutput(serializers.Serializer):
+    interval = IntervalOutput(help_text="Always-valid interval of the difference (GrowthBook's confidence sequence).")
+    pValue = serializers.FloatField()
+    mayStop = serializers.BooleanField()
+
+
+class ComparisonOutput(serializers.Serializer):
+    variantId = serializers.CharField()
+    metric = serializers.CharField()
+    type = serializers.ChoiceField(choices=MetricType.choices)
+    role = serializers.ChoiceField(choices=["success", "guardrail"])
+    higherIsBetter = serializers.BooleanField()
+    enoughData = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
+    method = serializers.ChoiceField(choices=["unpooled_t", "fisher_exact", "welch_t"], allow_null=True)
+    controlValue = serializers.FloatField(allow_null=True)
+    variantValue = serializers.FloatField(allow_null=True)
+    difference = EffectOutput(
+        allow_null=True, help_text="Variant - control (percentage points for rates): decides significance."
+    )
+    relativeLift = EffectOutput(allow_null=True, help_text="(variant - control) / |control|, delta-method interval.")
+    relativeLiftReason = serializers.CharField(allow_null=True)
+    degreesOfFreedom = serializers.FloatField(allow_null=True)
+    pValue = serializers.FloatField(allow_null=True, help_text="Fixed-horizon (unadjusted for peeking).")
+    pValueAdjusted = serializers.FloatField(
+        allow_null=True, help_text="Holm over every non-control variant x success metric; null for guardrails."
+    )
+    significant = serializers.BooleanField(
+        help_text="Success metrics: adjusted p below 1 - confidenceLevel; guardrails: their own p."
+    )
+    direction = serializers.ChoiceField(choices=["better", "worse", "same"], allow_null=True)
+    chanceToBeatControl = serializers.FloatField(allow_null=True)
+    sequential = SequentialOutput(allow_null=True)
+
+
+class SampleRatioOutput(serializers.Serializer):
+    checked = serializers.BooleanField()
+    mismatch = serializers.BooleanField()
+    pValue = serializers.FloatField(allow_null=True)
+    chiSquare = serializers.FloatField(allow_null=True)
+    threshold = serializers.FloatField()
+    observed = serializers.DictField(child=serializers.IntegerField(), help_text="Distinct subjects per variant.")
+    expected = serializers.DictField(child=serializers.FloatField())
+    reason = serializers.CharField(allow_null=True)
+
+
+class SampleSizeOutput(serializers.Serializer):
+    enoughData = serializers.BooleanField()
+    minimumSampleSize = serializers.IntegerField()
+    minimumRarerEvents = serializers.IntegerField()
+    smallestArm = serializers.IntegerField()
+    requiredPerArm = serializers.IntegerField(allow_null=True)
+    moreExecutionsPerArm = serializers.IntegerField(allow_null=True)
+    power = serializers.FloatField()
+    basedOn = serializers.CharField(allow_null=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class RunningPeriodOutput(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class RecommendationOutput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["ship", "keep_control", "keep_running"])
+    reason = serializers.CharField()
+
+
+class ABTestResultsOutput(serializers.Serializer):
+    testId = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=ABTest.State.choices)
+    confidenceLevel = serializers.FloatField()
+    primaryMetric = serializers.CharField(allow_null=True)
+    periods = RunningPeriodOutput(many=True, help_text="The spans the test ran in (pauses left out).")
+    variantResults = VariantResultOutput(many=True)
+    comparisons = ComparisonOutput(many=True)
+    statisticalSignificance = serializers.BooleanField()
+    winner = serializers.CharField(allow_null=True)
+    trustworthy = serializers.BooleanField(help_text="False on a sample ratio mismatch.")
+    sampleRatioMismatch = SampleRatioOutput()
+    sampleSize = SampleSizeOutput()
+    recommendation = RecommendationOutput()

@@ -10,4 +10,5 @@ urlpatterns = [
     *api_path("abtests/cancel", views.ABTestCancelApi.as_view(), "abtest-cancel"),
     *api_path("abtests/<uuid:test_id>", views.ABTestDetailApi.as_view(), "abtest-detail"),
     *api_path("abtests/<uuid:test_id>/assign", views.ABTestAssignApi.as_view(), "abtest-assign"),
+    *api_path("abtests/<uuid:test_id>/results", views.ABTestResultsApi.as_view(), "abtest-results"),
 ]

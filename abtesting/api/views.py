@@ -1,6 +1,6 @@
 """A/B tests over HTTP: parse, call a service or selector, serialize. No rules here.
 
-`/api/abtests/{id}/promote` and `/results` come with results (issue 13, later)."""
+`/api/abtests/{id}/promote` deploys a variant: lifecycle.releases composes it, where deployments are."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from abtesting.api.serializers import (
     ABTestCreateInput,
     ABTestOutput,
     ABTestQuery,
+    ABTestResultsOutput,
     AssignInput,
     AssignOutput,
     ReasonInput,
@@ -25,6 +26,7 @@ from abtesting.api.serializers import (
     create_fields,
 )
 from abtesting.models import ABTest
+from abtesting.results import results_for
 from abtesting.selectors import abtest_by_id, abtests_matching
 from abtesting.serving import assign
 from lifecycle.core.api.inputs import validated
@@ -162,3 +164,13 @@ class ABTestAssignApi(APIView):
                 "status": test.state,
             }
         )
+
+
+class ABTestResultsApi(APIView):
+    @extend_schema(
+        responses={200: ABTestResultsOutput, **errors(403, 404)},
+        summary="An A/B test's results: per variant, against the control, sample ratio, winner (who may read the "
+        "template's analytics)",
+    )
+    def get(self, request: Request, test_id: UUID) -> Response:
+        return Response(ABTestResultsOutput(results_for(actor=acting_user(request), test_id=test_id)).data)
