@@ -399,17 +399,24 @@ def _served_by_every_worker(server: Server, template_id: str, environment: str =
     return seen
 
 
-def _approved_and_deployed(server: Server, version_id: str) -> None:
-    author, deployer = server.tokens["author"], server.tokens["deployer"]
+def _approved(server: Server, version_id: str) -> None:
+    """Approved for production through its four stages, not deployed."""
     status, _, _ = server.call(
-        "POST", "/api/approval/submit", {"versionId": version_id, "environment": "production"}, token=author
+        "POST",
+        "/api/approval/submit",
+        {"versionId": version_id, "environment": "production"},
+        token=server.tokens["author"],
     )
     assert status == 201
     for index, role in enumerate(["technical", "qa", "security", "business"]):
         decision = {"versionId": version_id, "environment": "production", "data": {"stageIndex": index}}
         assert server.call("POST", "/api/approval/approve", decision, token=server.tokens[role])[0] == 200
+
+
+def _approved_and_deployed(server: Server, version_id: str) -> None:
+    _approved(server, version_id)
     status, deployment, _ = server.call(
-        "PUT", f"/api/versions/{version_id}/deploy", {"environment": "production"}, token=deployer
+        "PUT", f"/api/versions/{version_id}/deploy", {"environment": "production"}, token=server.tokens["deployer"]
     )
     assert status == 200, deployment
 
@@ -605,3 +612,130 @@ def test_server__failing_burst_in_production__rule_rolls_back_and_signed_webhook
         event = Webhook(created["webhookSecret"]).verify(delivery.body, delivery.headers)
         assert event["type"] == "alert.fired"
         assert (event["data"]["outcome"], event["data"]["rollbackId"]) == ("rolled_back", rollback["id"])
+
+
+def test_server__the_readme_ab_workflow__create_start_render_report_results_promote(server: Server):
+    """The original README's A/B workflow over HTTP against the real stack: create the test with the README's
+    payload, start it, render for many subjects, report their executions in a batch, read results that agree
+    with an independent analysis, promote the winner."""
+    from scipy import stats
+
+    author, deployer = server.tokens["author"], server.tokens["deployer"]
+    status, template, _ = server.call(
+        "POST",
+        "/api/templates",
+        {
+            "name": "AB Support Response",
+            "content": "Please respond to the customer inquiry: {{inquiry}}",
+            "variables": [{"name": "inquiry", "type": "string", "required": True}],
+        },
+        token=author,
+    )
+    assert status == 201, template
+    control_id = template["latestVersion"]["id"]
+    status, improved, _ = server.call(
+        "POST",
+        "/api/versions/create",
+        {"templateId": template["id"], "data": {"content": "With our manual at hand, answer: {{inquiry}}"}},
+        token=author,
+    )
+    assert status == 201, improved
+    _approved_and_deployed(server, control_id)  # production serves 1.0.0
+    _approved(server, improved["id"])  # 1.0.1 approved for production, not deployed
+
+    # 1. Create the test with the README's payload (plus the template and the environment)
+    payload = {
+        "name": "Response Quality Test",
+        "description": "Testing improved response generation",
+        "templateId": template["id"],
+        "environment": "production",
+        "variants": [
+            {"id": "control", "name": "Original", "templateVersionId": control_id, "trafficPercentage": 50},
+            {"id": "variant-a", "name": "Improved", "templateVersionId": improved["id"], "trafficPercentage": 50},
+        ],
+        "trafficSplit": {"control": 50, "variant-a": 50},
+        "successMetrics": [
+            {"name": "user_satisfaction", "type": "user_satisfaction", "target": 4.5, "weight": 0.7},
+            {"name": "response_time", "type": "response_time", "target": 1000, "weight": 0.3},
+        ],
+        "hypothesis": "Enhanced context will improve user satisfaction by 15%",
+    }
+    status, test, _ = server.call("POST", "/api/abtests/create", payload, token=author)
+    assert (status, test.get("status")) == (201, "draft"), test
+    # 2. Start it
+    status, started, _ = server.call("POST", "/api/abtests/start", {"testId": test["id"]}, token=deployer)
+    assert (status, started["status"]) == (200, "running"), started
+
+    # 3. Render for 400 subjects (each may reach any web worker): each gets its variant, the same every time
+    served: dict[str, str] = {}
+    for number in range(400):
+        subject = f"customer-{number}"
+        status, rendered, _ = server.call(
+            "POST",
+            f"/api/templates/{template['id']}/render",
+            {"environment": "production", "variables": {"inquiry": "Where is my order?"}, "subjectId": subject},
+            token=server.tokens["reader"],
+        )
+        assert status == 200, rendered
+        assert rendered["abTestId"] == test["id"]
+        served[subject] = rendered["variantId"]
+        if number % 50 == 0:  # sticky, whichever worker answers
+            again = server.call(
+                "POST",
+                f"/api/templates/{template['id']}/render",
+                {"environment": "production", "variables": {"inquiry": "Hi"}, "subjectId": subject},
+                token=server.tokens["reader"],
+            )[1]
+            assert again["variantId"] == served[subject]
+    counts = {variant: list(served.values()).count(variant) for variant in ("control", "variant-a")}
+    assert 140 <= counts["control"] <= 260, counts  # 50/50, with room for chance (p < 1e-8 outside)
+
+    # 4. Report each subject's call, as an integration does: the improved prompt pleases more
+    satisfaction = {
+        subject: (3 + number % 2 if variant == "control" else 4 + (number % 3 > 0))
+        for number, (subject, variant) in enumerate(served.items())
+    }
+    rows = [
+        {
+            "templateVersionId": control_id if variant == "control" else improved["id"],
+            "environment": "production",
+            "status": "success",
+            "responseTime": 800 + (number % 7) * 10,
+            "userSatisfaction": satisfaction[subject],
+            "userId": subject,
+            "abTestId": test["id"],
+            "variantId": variant,
+            "metadata": {"requestId": f"ab-{number}"},
+        }
+        for number, (subject, variant) in enumerate(served.items())
+    ]
+    status, body, _ = server.call("POST", "/api/executions/batch", {"executions": rows}, token=author)
+    assert (status, body) == (201, {"created": 400, "duplicates": 0})
+
+    # 5. Results agree with an independent analysis of what was reported
+    status, results, _ = server.call("GET", f"/api/abtests/{test['id']}/results", token=author)
+    assert status == 200, results
+    by_variant = {row["variantId"]: row for row in results["variantResults"]}
+    values = {variant: [satisfaction[s] for s, v in served.items() if v == variant] for variant in counts}
+    for variant in counts:
+        assert by_variant[variant]["executions"] == counts[variant]
+        assert by_variant[variant]["subjects"] == counts[variant]
+        assert by_variant[variant]["averageSatisfaction"] == pytest.approx(
+            sum(values[variant]) / len(values[variant]), abs=1e-4
+        )
+    (comparison,) = [
+        row for row in results["comparisons"] if row["variantId"] == "variant-a" and row["type"] == "user_satisfaction"
+    ]
+    welch = stats.ttest_ind(values["variant-a"], values["control"], equal_var=False)
+    assert comparison["pValue"] == pytest.approx(welch.pvalue, rel=1e-6, abs=1e-12)
+    assert comparison["significant"] is True
+    assert results["statisticalSignificance"] is True
+    assert results["winner"] == "variant-a"
+
+    # 6. Promote the winner: production serves it to everyone; the test is completed
+    status, promoted, _ = server.call(
+        "POST", f"/api/abtests/{test['id']}/promote", {"variantId": "variant-a"}, token=deployer
+    )
+    assert status == 200, promoted
+    assert (promoted["test"]["status"], promoted["test"]["winner"]) == ("completed", "variant-a")
+    assert _served_by_every_worker(server, template["id"]) == {"1.0.1"}
