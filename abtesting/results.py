@@ -456,3 +456,27 @@ def results_of(test: ABTest, *, now: datetime) -> dict[str, Any]:
         "sampleSize": sample_size,
         "recommendation": {"action": action, "reason": reason},
     }
+
+
+def clear_winner(results: dict[str, Any]) -> str | None:
+    """What an auto-stopping test may stop with, from its results (None: keep running): only once every arm
+    has its minimum sample, the subjects' ratio is as configured, and the always-valid (sequential) interval
+    of every variant's difference on the primary metric excludes 0, so that checking every minute does not
+    inflate false positives (research A4). Then the variant clearly best on the primary metric and not
+    significantly worse on a guardrail, or "control" when none is better."""
+    primary = results["primaryMetric"]
+    if primary is None or not results["sampleSize"]["enoughData"] or results["sampleRatioMismatch"]["mismatch"]:
+        return None
+    rows = [row for row in results["comparisons"] if row["metric"] == primary and row["role"] == "success"]
+    if not rows or any(row["sequential"] is None or not row["sequential"]["mayStop"] for row in rows):
+        return None
+    harmed = {
+        row["variantId"]
+        for row in results["comparisons"]
+        if row["role"] == "guardrail" and row["significant"] and row["direction"] == "worse"
+    }
+    better = [row for row in rows if row["direction"] == "better" and row["variantId"] not in harmed]
+    if not better:
+        return next(result["variantId"] for result in results["variantResults"] if result["control"])
+    best = max(better, key=lambda row: abs(row["difference"]["estimate"]) if row["difference"] else 0.0)
+    return str(best["variantId"])

@@ -29,6 +29,7 @@ from abtesting.exceptions import (
 )
 from abtesting.models import DEFAULT_CONFIDENCE_LEVEL, DEFAULT_MINIMUM_SAMPLE_SIZE, ABTest, Variant
 from abtesting.permissions import require_may_create_test, require_may_run_tests
+from abtesting.results import clear_winner, results_of
 from abtesting.selectors import running_test
 from abtesting.validation import check_test, resolve_template
 from approvals.selectors import approved_environments
@@ -199,6 +200,30 @@ def stop_ended_tests(*, now: datetime | None = None) -> list[UUID]:
             _save(test, None)
             stopped.append(test.pk)
     return stopped
+
+
+def stop_clear_tests(*, now: datetime | None = None) -> list[UUID]:
+    """Complete every running test that stops by itself (`autoStop`) once its results name a clear winner
+    by the always-valid interval (results.clear_winner); the ids of those it completed. The results are
+    read first, without locks; the test is then completed under its row lock if it still runs."""
+    moment = now or timezone.now()
+    stopped = []
+    for test in ABTest.objects.filter(state=ABTest.State.RUNNING, auto_stop=True):
+        winner = clear_winner(results_of(test, now=moment))
+        if winner is None:
+            continue
+        with transaction.atomic():
+            locked = _locked(test.pk)
+            if locked.state != ABTest.State.RUNNING:
+                continue
+            _apply(locked, "stop", partial(_complete_with_clear_winner, winner=winner))
+            _save(locked, None)
+            stopped.append(locked.pk)
+    return stopped
+
+
+def _complete_with_clear_winner(test: ABTest, *, winner: str) -> None:
+    test.complete(by=None, reason=f"stopped by itself: {winner} is clearly best (always-valid interval)", winner=winner)
 
 
 def _complete_by_date(test: ABTest, *, end_date: datetime) -> None:

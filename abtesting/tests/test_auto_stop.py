@@ -1,0 +1,69 @@
+"""Tests that stop by themselves (`autoStop`): only once the always-valid interval of the primary metric
+names a clear answer, with every arm past its minimum sample and the subjects' ratio as configured; the
+beat's task completes them with the winner. Tests without autoStop, or without a clear answer, run on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from abtesting.models import ABTest
+from abtesting.results import clear_winner, results_of
+from abtesting.services import stop_clear_tests
+from abtesting.tasks import stop_ended_tests_task
+from abtesting.tests import test_results
+from abtesting.tests.test_results import rows_for
+from lifecycle.testing.executions import store
+
+pytestmark = pytest.mark.django_db
+
+running = test_results.running  # the results' fixture: a test started three and a half hours ago
+
+
+def report(test, versions, start, conversions: tuple[float, float], count: int = 600) -> None:
+    now = timezone.now()
+    for index, (version, rate) in enumerate(zip(versions, conversions, strict=True)):
+        store(rows_for(version, count, start=start + timedelta(minutes=1), end=now, conversion=rate, seed=index + 1))
+
+
+def test_auto_stop__clear_winner__completed_with_it_by_the_beat_task(running):
+    test, versions, start = running(auto_stop=True)
+    report(test, versions, start, (0.10, 0.40))
+    test.refresh_from_db()
+    # The results name it clearly (the always-valid interval excludes 0)
+    assert clear_winner(results_of(test, now=timezone.now())) == "variant-a"
+    assert stop_ended_tests_task.delay().get() == 1
+    test.refresh_from_db()
+    assert (test.state, test.winner, test.stopped_by) == ("completed", "variant-a", None)
+    assert "always-valid" in test.stop_reason
+    assert stop_clear_tests() == []  # once
+
+
+def test_auto_stop__control_clearly_better__completed_with_the_control(running):
+    test, versions, start = running(auto_stop=True)
+    report(test, versions, start, (0.40, 0.10))
+    assert stop_clear_tests() == [test.pk]
+    test.refresh_from_db()
+    assert test.winner == "control"
+
+
+def test_auto_stop__no_real_difference__runs_on(running):
+    test, versions, start = running(auto_stop=True)
+    report(test, versions, start, (0.20, 0.20))
+    assert stop_clear_tests() == []
+    assert ABTest.objects.get(pk=test.pk).state == "running"
+
+
+def test_auto_stop__below_the_minimum_sample__runs_on_however_clear(running):
+    test, versions, start = running(auto_stop=True, minimum_sample_size=1000)
+    report(test, versions, start, (0.10, 0.40))
+    assert stop_clear_tests() == []
+
+
+def test_auto_stop__not_asked__runs_on_however_clear(running):
+    test, versions, start = running()
+    report(test, versions, start, (0.10, 0.40))
+    assert stop_clear_tests() == []
+    assert ABTest.objects.get(pk=test.pk).state == "running"
