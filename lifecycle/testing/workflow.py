@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from approvals.services import approve_stage, submit_for_approval
+
 STAGES = {"staging": ["technical", "qa"], "production": ["technical", "qa", "security", "business"]}
+
+
+def approve_for(version: Any, environment: str, reviewers: dict[str, Any]) -> None:
+    """Approve `version` for `environment`, stage by stage, through the approval service."""
+    request = submit_for_approval(actor=version.created_by, version_id=version.pk, environment=environment)
+    for index, role in enumerate(STAGES[environment]):
+        approve_stage(actor=reviewers[role], request_id=request.pk, stage_index=index, comment=f"{role} ok")
 
 
 class Workflow:

@@ -7,17 +7,9 @@ from typing import Any
 
 import pytest
 
-from approvals.services import approve_stage, submit_for_approval
 from lifecycle.releases.models import Deployment
 from lifecycle.releases.services import create_version_live_in_development, deploy_version
-from lifecycle.testing.workflow import STAGES
-
-
-def approve_for(version: Any, environment: str, reviewers: dict[str, Any]) -> None:
-    """Approve `version` for `environment`, stage by stage, through the approval service."""
-    request = submit_for_approval(actor=version.created_by, version_id=version.pk, environment=environment)
-    for index, role in enumerate(STAGES[environment]):
-        approve_stage(actor=reviewers[role], request_id=request.pk, stage_index=index, comment=f"{role} ok")
+from lifecycle.testing.workflow import approve_for
 
 
 @dataclass
