@@ -204,9 +204,12 @@ def chance_to_beat_control(estimate: float, standard_error: float, higher_is_bet
 def welch_degrees_of_freedom(
     control_variance: float, control_n: int, variant_variance: float, variant_n: int
 ) -> float | None:
-    """Welch-Satterthwaite degrees of freedom from per-unit variances; None when neither arm varies."""
+    """Welch-Satterthwaite degrees of freedom from per-unit variances; None when neither arm varies (an arm
+    of one unit adds no term: its variance has no degrees of freedom)."""
     control_term, variant_term = control_variance / control_n, variant_variance / variant_n
-    denominator = control_term**2 / (control_n - 1) + variant_term**2 / (variant_n - 1)
+    denominator = (control_term**2 / (control_n - 1) if control_n > 1 else 0.0) + (
+        variant_term**2 / (variant_n - 1) if variant_n > 1 else 0.0
+    )
     return (control_term + variant_term) ** 2 / denominator if denominator > 0 else None
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from abtesting.statistics import welch_degrees_of_freedom
 from analytics import histogram
 from lifecycle.releases.rules.definitions import Operator
 
@@ -49,11 +50,8 @@ class TestResult:
 
 def welch_dof(candidate: Arm, baseline: Arm) -> float:
     """Welch-Satterthwaite degrees of freedom from the two arms' variances of the mean (inf if unknown)."""
-    vc, vb = candidate.variance / candidate.n, baseline.variance / baseline.n
-    denominator = (vc**2 / (candidate.n - 1) if candidate.n > 1 else 0.0) + (
-        vb**2 / (baseline.n - 1) if baseline.n > 1 else 0.0
-    )
-    return (vc + vb) ** 2 / denominator if denominator > 0 else math.inf
+    dof = welch_degrees_of_freedom(baseline.variance, baseline.n, candidate.variance, candidate.n)
+    return dof if dof is not None else math.inf
 
 
 def _shifted_t_test(
