@@ -20,6 +20,7 @@ from abtesting.models import (
     MetricType,
     Variant,
 )
+from abtesting.serving import SUBJECT_ID_MAX_LENGTH
 from abtesting.validation import (
     MAX_METRICS,
     MAX_TEXT_LENGTH,
@@ -180,7 +181,9 @@ class ReasonInput(TestIdInput):
 
 
 class AssignInput(serializers.Serializer):
-    subjectId = StrictCharField(min_length=1, max_length=200, help_text="who is served (a user, a session)")
+    subjectId = StrictCharField(
+        min_length=1, max_length=SUBJECT_ID_MAX_LENGTH, help_text="who is served (a user, a session)"
+    )
 
 
 class AssignOutput(serializers.Serializer):

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from abtesting.api.serializers import ABTestOutput
+from abtesting.serving import SUBJECT_ID_MAX_LENGTH
 from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField, StrictUUIDField
 from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
@@ -36,7 +37,10 @@ class RenderInput(serializers.Serializer):
     environment = EnvironmentField(default=Environment.PRODUCTION)
     variables = serializers.DictField(default=dict, help_text="values by variable name")
     subjectId = StrictCharField(
-        required=False, min_length=1, max_length=200, help_text="who the prompt is for (A/B assignment)"
+        required=False,
+        min_length=1,
+        max_length=SUBJECT_ID_MAX_LENGTH,
+        help_text="who the prompt is for (A/B assignment)",
     )
 
 
@@ -58,8 +62,10 @@ def read_render_input(data: Mapping[str, Any]) -> RenderRequest:
     if not isinstance(variables, dict):
         problems["variables"] = ["must be an object of values by variable name"]
     subject_id = data.get("subjectId")
-    if subject_id is not None and (not isinstance(subject_id, str) or not subject_id or len(subject_id) > 200):
-        problems["subjectId"] = ["must be a string of 1 to 200 characters"]
+    if subject_id is not None and (
+        not isinstance(subject_id, str) or not subject_id or len(subject_id) > SUBJECT_ID_MAX_LENGTH
+    ):
+        problems["subjectId"] = [f"must be a string of 1 to {SUBJECT_ID_MAX_LENGTH} characters"]
     if problems:
         raise InvalidInput.of(problems)
     return RenderRequest(environment=environment, variables=variables, subject_id=subject_id)

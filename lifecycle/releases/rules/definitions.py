@@ -9,6 +9,9 @@ from typing import Any
 
 from django.db import models
 
+# A rule's webhook is the outbox's to send: its limit.
+from lifecycle.core.outbox.webhooks import MAX_URL_LENGTH as MAX_URL_LENGTH
+
 
 class Metric(models.TextChoices):
     SUCCESS_RATE = "success_rate"
@@ -75,7 +78,6 @@ COOLDOWN_MINUTES = (0, 10_080)  # a week
 PERCENT_CHANGE = (0.0, 10_000.0)  # previous_version: > 0, at most +10,000 %
 ALPHA = (0.0001, 0.2)
 MAX_EMAILS = 20
-MAX_URL_LENGTH = 2000
 
 DEFAULT_WINDOW_MINUTES = 15
 DEFAULT_MIN_EXECUTIONS = 100
