@@ -9,12 +9,12 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from abtesting.exceptions import ABTestNotFound
 from abtesting.models import ABTest, Variant
 from analytics import histogram
-from analytics.models import Execution
+from analytics.models import VariantSubject
 from analytics.selectors import Totals, latency_histograms, stat_totals
 from analytics.windows import Window
 from lifecycle.core.audit import AuditEntry, entries_from_history
@@ -105,7 +105,7 @@ class VariantNumbers:
 
     totals: Totals
     latencies: np.ndarray  # analytics.histogram counts of its response times
-    subjects: int  # distinct non-empty userIds
+    subjects: int  # distinct subjects seen in the executions reported with its variantId (VariantSubject)
 
 
 def variant_numbers(test: ABTest, *, now: datetime) -> dict[str, VariantNumbers]:
@@ -118,9 +118,10 @@ def variant_numbers(test: ABTest, *, now: datetime) -> dict[str, VariantNumbers]
     variant's version therefore counts for the variant of its version; one tagged with another test's id
     counts by its version too (it was served this version here while this test ran).
 
-    Subjects (for the sample ratio check) are counted with one grouped query over the test's executions in
-    its spans: a scan of the test's rows, acceptable for now; a table of (test, variant, subject) kept at
-    ingestion would make it as cheap as the sums."""
+    Subjects (for the sample ratio check) are those analytics noted at ingestion for executions reported
+    with the test's id and a variant's id (analytics.models.VariantSubject): one grouped count of an index
+    range, whatever the number of executions. They are not bounded by the running spans: an execution
+    names the test only when render served it a variant, which a paused or ended test does not."""
     variants = list(test.variants.all())
     by_version = {variant.template_version_id: variant.key for variant in variants}
     scope = {"version_id__in": list(by_version), "environment": test.environment}
@@ -132,19 +133,13 @@ def variant_numbers(test: ABTest, *, now: datetime) -> dict[str, VariantNumbers]
             totals[by_version[version_id]].sums += summed.sums
         for (version_id,), counts in latency_histograms(scope, window, by_version=True).items():
             latencies[by_version[version_id]] += counts
-    subjects: dict[str, int] = {}
-    if spans:
-        within = Q()
-        for window in spans:
-            within |= Q(executed_at__gte=window.start, executed_at__lt=window.end)
-        counted = (
-            Execution.objects.filter(within, **scope)
-            .exclude(user_ref="")
-            .values("version_id")
-            .annotate(subjects=Count("user_ref", distinct=True))
-            .order_by()
-        )
-        subjects = {by_version[row["version_id"]]: row["subjects"] for row in counted}
+    counted = (
+        VariantSubject.objects.filter(ab_test_id=test.pk, variant_id__in=list(totals))
+        .values("variant_id")
+        .annotate(subjects=Count("*"))
+        .order_by()
+    )
+    subjects = {row["variant_id"]: row["subjects"] for row in counted}
     return {
         variant.key: VariantNumbers(totals[variant.key], latencies[variant.key], subjects.get(variant.key, 0))
         for variant in variants

@@ -21,8 +21,6 @@ from abtesting.models import ABTest, Variant
 from abtesting.selectors import abtest_by_id
 from lifecycle.core.db.lookups import QuoteName, column_of
 
-# A subject's id, as render and assign take it (the execution API's ids are of the same order).
-SUBJECT_ID_MAX_LENGTH = 200
 # Tests whose variants a process keeps (a few hundred bytes each); beyond it, the oldest go.
 _KEPT_TESTS = 1_000
 

@@ -6,6 +6,9 @@ from django.utils import timezone
 from lifecycle.core.environments import Environment
 from lifecycle.core.ids import uuid7
 
+# A subject (a user, a session) is an A/B test's unit: render and assign take its id, executions report it.
+SUBJECT_ID_MAX_LENGTH = 200
+
 
 class Execution(models.Model):
     """One LLM call an integration made with a version of a template, as it reported it.
@@ -40,6 +43,8 @@ class Execution(models.Model):
     # The integration's id of the call: reporting it twice for one template stores it once (execution_request).
     request_id = models.CharField(max_length=200, null=True)
     user_ref = models.CharField(max_length=200, blank=True)  # the integration's own user id
+    # The A/B subject it was rendered for (`subjectId`, as render took it); empty: none reported.
+    subject_ref = models.CharField(max_length=SUBJECT_ID_MAX_LENGTH, blank=True, default="", db_default="")
     user_satisfaction = models.PositiveSmallIntegerField(null=True)
     converted = models.BooleanField(null=True)
     ab_test_id = models.UUIDField(null=True)
@@ -66,6 +71,25 @@ class Execution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version_id} {self.status} at {self.executed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class VariantSubject(models.Model):
+    """A subject seen in the executions reported for a variant of an A/B test (`abTestId`, `variantId`, and
+    `subjectId`, else `userId`), once. Written at ingestion in the executions' transaction, never on the
+    render path, and kept as the rollups are: the sample ratio check counts a variant's distinct subjects
+    with one index range count instead of a scan of the test's executions."""
+
+    ab_test_id = models.UUIDField()
+    variant_id = models.CharField(max_length=100)
+    subject = models.CharField(max_length=SUBJECT_ID_MAX_LENGTH)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ab_test_id", "variant_id", "subject"], name="variant_subject_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} in {self.variant_id} of {self.ab_test_id}"
 
 
 class PendingBatch(models.Model):

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from analytics.models import SUBJECT_ID_MAX_LENGTH
 from analytics.windows import EARLIEST, iso
 from lifecycle.core.db.values import as_uuid
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
@@ -53,6 +54,7 @@ class ExecutionReport:
     user_agent: str
     request_id: str | None
     user_ref: str
+    subject_ref: str
     user_satisfaction: int | None
     converted: bool | None
     ab_test_id: uuid.UUID | None
@@ -227,6 +229,7 @@ def read_report(raw: Any, rules: Rules) -> ExecutionReport:
         user_agent=_string(metadata, "userAgent", "metadata.userAgent", 500),
         request_id=request_id,
         user_ref=_string(raw, "userId", "userId", 200),
+        subject_ref=_string(raw, "subjectId", "subjectId", SUBJECT_ID_MAX_LENGTH),
         user_satisfaction=satisfaction,
         converted=converted,
         ab_test_id=ab_test_id,

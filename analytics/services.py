@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.models import Execution, PendingBatch
+from analytics.models import Execution, PendingBatch, VariantSubject
 from analytics.permissions import require_may_report, require_may_report_at_all
 from analytics.reports import ExecutionReport, ReportInvalid, Rules, read_report
 from lifecycle.core.db.bulk import insert_ignoring_conflicts
@@ -141,14 +141,36 @@ def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
     columns, rows = _rows(fresh, batch_id)  # before the write lock: SQLite's writers queue for it
     with one_writer_at_a_time(), transaction.atomic():
         inserted = _insert(columns, rows)
+        # Compared as the driver hands ids back (hex text on SQLite): turning each into a UUID cost 2% of a batch.
+        created = [report for report, row in zip(fresh, rows, strict=True) if row[_ID_POSITION] in inserted]
         if inserted:
             PendingBatch.objects.create(id=batch_id, executions=len(inserted))
-    # Compared as the driver hands ids back (hex text on SQLite): turning each into a UUID cost 2% of a batch.
-    created = [report for report, row in zip(fresh, rows, strict=True) if row[_ID_POSITION] in inserted]
+            _note_subjects(created)
     duplicates = repeated + [
         report for report, row in zip(fresh, rows, strict=True) if row[_ID_POSITION] not in inserted
     ]
     return Recorded(created, duplicates)
+
+
+def _note_subjects(reports: Sequence[ExecutionReport]) -> None:
+    """Keep the subject of each report that names an A/B test's variant (its subjectId, else its userId)
+    in VariantSubject, once per (test, variant, subject), in the caller's transaction. Sorted, so that two
+    batches with the same subjects take the unique index's locks in one order."""
+    seen = sorted(
+        {
+            (report.ab_test_id, report.variant_id, report.subject_ref or report.user_ref)
+            for report in reports
+            if report.ab_test_id is not None and report.variant_id and (report.subject_ref or report.user_ref)
+        }
+    )
+    if not seen:
+        return
+    native_uuid = connection.features.has_native_uuid_field
+    rows = [(test_id if native_uuid else test_id.hex, variant, subject) for test_id, variant, subject in seen]
+    columns = [column_of(VariantSubject, name) for name in ("ab_test_id", "variant_id", "subject")]
+    insert_ignoring_conflicts(
+        VariantSubject, columns, rows, conflict_columns=columns, returning=column_of(VariantSubject, "id")
+    )
 
 
 def _unique_key(report: ExecutionReport) -> tuple[str, int]:

@@ -20,7 +20,6 @@ from abtesting.models import (
     MetricType,
     Variant,
 )
-from abtesting.serving import SUBJECT_ID_MAX_LENGTH
 from abtesting.validation import (
     MAX_METRICS,
     MAX_TEXT_LENGTH,
@@ -28,6 +27,7 @@ from abtesting.validation import (
     METRIC_NAME_MAX_LENGTH,
     MINIMUM_SAMPLE_SIZE,
 )
+from analytics.models import SUBJECT_ID_MAX_LENGTH
 from lifecycle.core.api.inputs import (
     EnvironmentField,
     StrictBooleanField,

@@ -25,7 +25,11 @@ running = test_results.running  # the results' fixture: a test started three and
 def report(test, versions, start, conversions: tuple[float, float], count: int = 600) -> None:
     now = timezone.now()
     for index, (version, rate) in enumerate(zip(versions, conversions, strict=True)):
-        store(rows_for(version, count, start=start + timedelta(minutes=1), end=now, conversion=rate, seed=index + 1))
+        store(
+            rows_for(
+                version, count, start=start + timedelta(minutes=1), end=now, conversion=rate, seed=index + 1, test=test
+            )
+        )
 
 
 def test_auto_stop__clear_winner__completed_with_it_by_the_beat_task(running):

@@ -78,10 +78,16 @@ def rows_for(
     users: int | None = None,
     environment: str = ENVIRONMENT,
     arm: Arm | None = None,
+    test: ABTest | None = None,
 ) -> list[dict[str, Any]]:
     """`count` reports of `version` spread over [start, end): converted with probability `conversion`, one
-    userId each unless `users` says how many distinct ones to cycle through. `arm` collects their values."""
+    userId each unless `users` says how many distinct ones to cycle through; with `test`, reported as render
+    served them, with its abTestId and the variantId of `version`. `arm` collects their values."""
     rng = random.Random(seed)
+    tags = {}
+    if test is not None:
+        variant = next(variant for variant in test.variants.all() if variant.template_version_id == version.pk)
+        tags = {"abTestId": str(test.pk), "variantId": variant.key}
     span = (end - start).total_seconds()
     rows = []
     for index in range(count):
@@ -99,6 +105,7 @@ def rows_for(
                 converted=converted,
                 tokenUsage={"inputTokens": 10, "outputTokens": 20, "totalTokens": 30, "cost": spent},
                 metadata={"requestId": f"ab-{next(_ids)}"},
+                **tags,
             )
         )
         if arm is not None:
@@ -171,8 +178,8 @@ def test_results__clear_difference__every_number_agrees_with_scipy_and_the_varia
     test, versions, start = running()
     now = timezone.now()
     arms = {"control": Arm(), "variant-a": Arm()}
-    rows = rows_for(versions[0], 400, start=start, end=now, conversion=0.15, seed=1, arm=arms["control"])
-    rows += rows_for(versions[1], 400, start=start, end=now, conversion=0.3, seed=2, arm=arms["variant-a"])
+    rows = rows_for(versions[0], 400, start=start, end=now, conversion=0.15, test=test, seed=1, arm=arms["control"])
+    rows += rows_for(versions[1], 400, start=start, end=now, conversion=0.3, test=test, seed=2, arm=arms["variant-a"])
     rows += rows_for(versions[1], 50, start=start, end=now, conversion=1.0, seed=3, environment="staging")
     rows += rows_for(versions[0], 50, start=start - timedelta(hours=2), end=start, conversion=1.0, seed=4)
     # When they are read pending (not rolled up), then after the roll-up
@@ -264,7 +271,7 @@ def test_results__three_variants_no_real_difference__holm_over_four_and_no_winne
     arms = [Arm(), Arm(), Arm()]
     rows = []
     for index, (version, arm) in enumerate(zip(versions, arms, strict=True)):
-        rows += rows_for(version, 150, start=start, end=now, conversion=0.3, seed=10 + index, arm=arm)
+        rows += rows_for(version, 150, start=start, end=now, conversion=0.3, test=test, seed=10 + index, arm=arm)
     store(rows)
     # When an analyst reads the results
     body = results(api, analyst, test)
@@ -294,8 +301,8 @@ def test_results__below_the_minimum_sample__no_winner_and_how_many_more(api, run
     test, versions, start = running(minimum_sample_size=300)
     now = timezone.now()
     control, variant = Arm(), Arm()
-    rows = rows_for(versions[0], 100, start=start, end=now, conversion=0.1, seed=20, arm=control)
-    rows += rows_for(versions[1], 100, start=start, end=now, conversion=0.6, seed=21, arm=variant)
+    rows = rows_for(versions[0], 100, start=start, end=now, conversion=0.1, test=test, seed=20, arm=control)
+    rows += rows_for(versions[1], 100, start=start, end=now, conversion=0.6, test=test, seed=21, arm=variant)
     store(rows)
     # When the results are read
     body = results(api, analyst, test)
@@ -314,8 +321,8 @@ def test_results__sample_ratio_mismatch__untrustworthy_and_no_winner(api, runnin
     # Given a 50/50 test whose variants saw 500 and 700 distinct subjects, the variant far better
     test, versions, start = running()
     now = timezone.now()
-    rows = rows_for(versions[0], 500, start=start, end=now, conversion=0.1, seed=30)
-    rows += rows_for(versions[1], 700, start=start, end=now, conversion=0.4, seed=31)
+    rows = rows_for(versions[0], 500, start=start, end=now, conversion=0.1, test=test, seed=30)
+    rows += rows_for(versions[1], 700, start=start, end=now, conversion=0.4, test=test, seed=31)
     store(rows)
     # When the results are read
     body = results(api, analyst, test)
@@ -336,8 +343,10 @@ def test_results__guardrail_significantly_worse__blocks_the_winner(api, running,
     test, versions, start = running()
     now = timezone.now()
     control, variant = Arm(), Arm()
-    rows = rows_for(versions[0], 300, start=start, end=now, conversion=0.15, seed=40, arm=control)
-    rows += rows_for(versions[1], 300, start=start, end=now, conversion=0.4, cost=(0.004, 0.0005), seed=41, arm=variant)
+    rows = rows_for(versions[0], 300, start=start, end=now, conversion=0.15, test=test, seed=40, arm=control)
+    rows += rows_for(
+        versions[1], 300, start=start, end=now, conversion=0.4, cost=(0.004, 0.0005), test=test, seed=41, arm=variant
+    )
     store(rows)
     # When the results are read
     body = results(api, analyst, test)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
-from analytics.models import Execution
+from analytics.models import SUBJECT_ID_MAX_LENGTH, Execution
 from analytics.reports import MAX_COST, MAX_RESPONSE_TIME_MS, MAX_TOKENS, STATUSES, ExecutionReport
 from analytics.services import MAX_BATCH
 from analytics.windows import AHEAD, EARLIEST, Window, iso
@@ -72,6 +72,12 @@ class ExecutionInput(serializers.Serializer):
     environment = EnvironmentField(required=False, help_text="default production")
     timestamp = serializers.DateTimeField(**_OPTIONAL, help_text=f"when it ran: {_TIMESTAMP_RULE}; default: now")
     userId = StrictCharField(**_OPTIONAL_TEXT, max_length=200)
+    subjectId = StrictCharField(
+        **_OPTIONAL_TEXT,
+        max_length=SUBJECT_ID_MAX_LENGTH,
+        help_text="the subject render served (A/B tests); with abTestId and variantId it counts among the "
+        "variant's subjects, as userId does when it is left out",
+    )
     input = serializers.JSONField(
         required=False, help_text="any JSON; kept as text of at most EXECUTION_PAYLOAD_MAX_CHARS, or not at all"
     )
@@ -222,6 +228,7 @@ class ExecutionOutput(serializers.Serializer):
     tokenUsage = ExecutionTokenUsageOutput()
     provider = serializers.CharField()
     userId = serializers.CharField()
+    subjectId = serializers.CharField(help_text="empty: none reported")
     metadata = ExecutionMetadataOutput()
     userSatisfaction = serializers.IntegerField(allow_null=True)
     converted = serializers.BooleanField(allow_null=True)
@@ -270,6 +277,7 @@ def execution_json(execution: Execution, *, duplicate: bool = False) -> dict[str
         },
         "provider": execution.provider,
         "userId": execution.user_ref,
+        "subjectId": execution.subject_ref,
         "metadata": {
             "userAgent": execution.user_agent,
             "region": execution.region,

@@ -9,7 +9,7 @@ import pytest
 from django.test import override_settings
 
 from analytics import histogram
-from analytics.models import Execution, HourlyStats, LatencyHistogram, PendingBatch
+from analytics.models import Execution, HourlyStats, LatencyHistogram, PendingBatch, VariantSubject
 from analytics.rollups import roll_up_pending
 from lifecycle.releases.services import create_version_live_in_development as create_version
 from lifecycle.testing.concurrency import at_once
@@ -150,6 +150,75 @@ def test_record__optional_fields__stored(api, integration, version):
     assert stored["timestamp"] == "2026-01-31T10:00:00Z"
 
 
+AB_TEST = "5b7f6c1e-52b1-4a52-9a8f-0d5b3a1f9a11"
+
+
+def subjects_noted() -> set[tuple[str, str, str]]:
+    return {
+        (str(test), variant, subject)
+        for test, variant, subject in VariantSubject.objects.values_list("ab_test_id", "variant_id", "subject")
+    }
+
+
+def test_record__subject_id__stored_and_shown(api, integration, version):
+    body = ExecutionReportFactory(version=version, subjectId="session-9", abTestId=AB_TEST, variantId="control")
+    stored = api.as_user(integration).post("/api/executions", body).json()
+    assert (stored["subjectId"], stored["userId"]) == ("session-9", "user-456")
+    assert Execution.objects.get().subject_ref == "session-9"
+
+
+def test_batch__variant_subjects__noted_once_each_subject_id_before_user_id(api, integration, version):
+    # Given reports of one test's two variants: a subject reported twice, one with only a userId, one with
+    # a subjectId and a userId, and reports that name no test, or no variant, or no one
+    tagged = {"abTestId": AB_TEST}
+    rows = [
+        ExecutionReportFactory(version=version, subjectId="s1", variantId="control", **tagged),
+        ExecutionReportFactory(version=version, subjectId="s1", variantId="control", **tagged),
+        ExecutionReportFactory(version=version, subjectId="s1", variantId="variant-a", **tagged),
+        ExecutionReportFactory(version=version, userId="u2", variantId="control", **tagged),
+        ExecutionReportFactory(version=version, subjectId="s3", userId="u3", variantId="variant-a", **tagged),
+        ExecutionReportFactory(version=version, subjectId="s4"),
+        ExecutionReportFactory(version=version, subjectId="s5", **tagged),
+        ExecutionReportFactory(version=version, userId="", variantId="control", **tagged),
+    ]
+    # When they are reported in a batch, then the first of them again in another
+    assert api.as_user(integration).post("/api/executions/batch", {"executions": rows}).status_code == 201
+    assert api.as_user(integration).post("/api/executions/batch", {"executions": rows[:1]}).status_code == 201
+    # Then each variant's subjects are noted once, by subjectId, else userId
+    assert subjects_noted() == {
+        (AB_TEST, "control", "s1"),
+        (AB_TEST, "variant-a", "s1"),
+        (AB_TEST, "control", "u2"),
+        (AB_TEST, "variant-a", "s3"),
+    }
+
+
+def test_batch__invalid_row__no_subject_noted(api, integration, version):
+    rows = [
+        ExecutionReportFactory(version=version, subjectId="s1", variantId="control", abTestId=AB_TEST),
+        ExecutionReportFactory(version=version, status="unknown"),
+    ]
+    assert api.as_user(integration).post("/api/executions/batch", {"executions": rows}).status_code == 400
+    assert not VariantSubject.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batch__same_subjects_in_batches_at_once__each_noted_once(make_user, create_template, integration):
+    from analytics.services import read_reports, record_executions
+
+    version = create_template(actor=make_user("author")).latest_version
+    batches = [
+        [
+            ExecutionReportFactory(version=version, subjectId=f"s{i}", abTestId=AB_TEST, variantId="control")
+            for i in order
+        ]
+        for order in (range(0, 80), range(79, -1, -1), range(40, 120))
+    ]
+    outcomes = at_once([lambda rows=rows: record_executions(read_reports(rows, actor=integration)) for rows in batches])
+    assert not [outcome for outcome in outcomes if isinstance(outcome, BaseException)], outcomes
+    assert subjects_noted() == {(AB_TEST, "control", f"s{i}") for i in range(120)}
+
+
 def test_record__failure_without_error_object__typed_by_its_status(api, integration, version):
     stored = (
         api.as_user(integration)
@@ -212,6 +281,8 @@ BAD = [
     ({"timestamp": "2026-01-31T12:00:00"}, "timestamp"),
     ({"timestamp": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}, "timestamp"),
     ({"userId": ["u"]}, "userId"),
+    ({"subjectId": 7}, "subjectId"),
+    ({"subjectId": "s" * 201}, "subjectId"),
 ]
 
 

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from abtesting.api.serializers import ABTestOutput
-from abtesting.serving import SUBJECT_ID_MAX_LENGTH
+from analytics.models import SUBJECT_ID_MAX_LENGTH
 from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField, StrictUUIDField
 from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
