@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast lint bench bench-analytics bench-rollback setup setup-dev check-python clean
+.PHONY: run test test-fast lint bench bench-analytics bench-rollback bench-abtesting setup setup-dev check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
@@ -53,6 +53,7 @@ bench: setup-dev
 	$(PY) bench/render.py
 	$(PY) bench/analytics.py
 	$(PY) bench/rollback.py
+	$(PY) bench/abtesting.py
 
 ## The executions part of `make bench` alone (BENCH_ARGS, e.g. --database sqlite --executions 50000).
 bench-analytics: setup-dev
@@ -61,6 +62,10 @@ bench-analytics: setup-dev
 ## The rollback part of `make bench` alone (BENCH_ARGS, e.g. --part evaluation --executions 200000, or --quick).
 bench-rollback: setup-dev
 	$(PY) bench/rollback.py $(BENCH_ARGS)
+
+## The A/B results part of `make bench` alone (BENCH_ARGS, e.g. --executions 200000, or --quick).
+bench-abtesting: setup-dev
+	$(PY) bench/abtesting.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles var/test-db-*
