@@ -1,18 +1,24 @@
-"""A/B tests in the admin: read-only (they change only through abtesting.services), with their variants
-and history; the list's actions start (or resume), pause, stop and cancel tests through those same services,
-so every rule of the API holds here too, and a refusal is shown as a message naming the test."""
+"""A/B tests in the admin: read-only (they change only through abtesting.services), with their variants,
+their results (abtesting.results, as GET /api/abtests/{id}/results answers them) and history; the list's
+actions start (or resume), pause, stop and cancel tests through those same services, so every rule of the
+API holds here too, and a refusal is shown as a message naming the test.
+
+Registered by lifecycle.releases.admin.abtests, which adds promotion (it deploys: a layer above this app)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from abtesting import services
 from abtesting.models import ABTest, Variant
 from abtesting.permissions import may_run_tests
+from abtesting.results import results_for
 from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin, json_shown, username_of
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.roles import acting_user
@@ -66,9 +72,10 @@ def _apply(request: HttpRequest, queryset: QuerySet[ABTest], verb: str) -> None:
         messages.success(request, f"{', '.join(repr(name) for name in changed)} {done}.")
 
 
-@admin.register(ABTest)
 class ABTestAdmin(ReadOnlyAdmin, AuditedAdmin):
     list_display = ["name", "template", "environment", "state", "variant_count", "created_by_name", "created_at"]
+    list_per_page = 25  # the results of each running test on the page are computed for the list
+    change_form_template = "admin/abtesting/abtest/change_form.html"
     list_filter = ["state", "environment"]
     search_fields = ["name", "template__name"]
     list_select_related = ["template", "created_by"]
@@ -102,6 +109,28 @@ class ABTestAdmin(ReadOnlyAdmin, AuditedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).prefetch_related("variants")
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        # A callable bound to the signed-in user: what the results say depends on who may read them.
+        return [*super().get_list_display(request), results_column(acting_user(request))]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), **self.results_context(request, object_id)}
+        return super().change_view(request, object_id, form_url, context)
+
+    def results_context(self, request: HttpRequest, object_id: str) -> dict[str, Any]:
+        """The test's results for the page (template admin/abtesting/abtest/change_form.html), or why the
+        signed-in user may not read them."""
+        try:
+            test_id = UUID(object_id)
+        except ValueError:
+            return {}
+        try:
+            return {"test_id": test_id, "results": results_for(actor=acting_user(request), test_id=test_id)}
+        except DomainError as refusal:
+            return {"test_id": test_id, "results_refused": refusal.message}
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # Offered to whoever may take them; the services decide again for each test.
@@ -147,3 +176,25 @@ class ABTestAdmin(ReadOnlyAdmin, AuditedAdmin):
     @admin.display(description="guardrail metrics")
     def guardrail_metrics_shown(self, test: ABTest) -> str:
         return json_shown(test.guardrail_metrics) if test.guardrail_metrics else "—"
+
+
+def results_column(actor: Any) -> Callable[[ABTest], str]:
+    """The list's "results" column: what a running or paused test's results recommend, a finished test's
+    winner. Empty for a draft, and for those who may not read the template's numbers."""
+
+    @admin.display(description="results")
+    def results(test: ABTest) -> str:
+        if test.state == ABTest.State.COMPLETED:
+            return f"winner: {test.winner}" if test.winner else "completed without a winner"
+        if test.state not in (ABTest.State.RUNNING, ABTest.State.PAUSED):
+            return "—"
+        try:
+            answer = results_for(actor=actor, test_id=test.pk)
+        except DomainError:
+            return "—"
+        recommendation = answer["recommendation"]["action"].replace("_", " ")
+        executions = sum(row["executions"] for row in answer["variantResults"])
+        winner = f", winner {answer['winner']}" if answer["winner"] else ""
+        return f"{recommendation}{winner} ({executions:,} executions)"
+
+    return results

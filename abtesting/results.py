@@ -340,19 +340,24 @@ def results_of(test: ABTest, *, now: datetime) -> dict[str, Any]:
     short = []
     if min(executions) < test.minimum_sample_size:
         short.append(f"every variant needs {test.minimum_sample_size} executions (the smallest has {min(executions)})")
+    # Executions per arm for MINIMUM_RARER_EVENTS of each yes/no metric's rarer outcome, at the observed rates.
+    for_rarer_events = 0
     for metric in metrics:
         if not metric.is_proportion:
             continue
+        short_of_events = None
         for variant in variants:
             sample = _sample(metric.type, numbers[variant.key])
             assert isinstance(sample, st.ProportionSample)
             rarer = min(sample.events, sample.n - sample.events)
             if rarer < MINIMUM_RARER_EVENTS:
-                short.append(
-                    f"{metric.name}: every variant needs {MINIMUM_RARER_EVENTS} of its rarer outcome "
-                    f"({variant.key} has {rarer})"
-                )
-                break
+                short_of_events = short_of_events or f"{variant.key} has {rarer}"
+                if rarer:
+                    for_rarer_events = max(for_rarer_events, math.ceil(MINIMUM_RARER_EVENTS * sample.n / rarer))
+        if short_of_events:
+            short.append(
+                f"{metric.name}: every variant needs {MINIMUM_RARER_EVENTS} of its rarer outcome ({short_of_events})"
+            )
     required = None
     if primary is not None and challengers:
         per_variant = [
@@ -361,7 +366,7 @@ def results_of(test: ABTest, *, now: datetime) -> dict[str, Any]:
         known = [value for value in per_variant if value is not None]
         # The arm most likely to win first sets the horizon: the smallest sample that detects some effect.
         required = min(known) if known else None
-    required = max(required, test.minimum_sample_size) if required is not None else None
+    required = max(required, test.minimum_sample_size, for_rarer_events) if required is not None else None
     enough = not short
     sample_size = {
         "enoughData": enough,

@@ -367,8 +367,15 @@ class SampleSizeOutput(serializers.Serializer):
     minimumSampleSize = serializers.IntegerField()
     minimumRarerEvents = serializers.IntegerField()
     smallestArm = serializers.IntegerField()
-    requiredPerArm = serializers.IntegerField(allow_null=True)
-    moreExecutionsPerArm = serializers.IntegerField(allow_null=True)
+    requiredPerArm = serializers.IntegerField(
+        allow_null=True,
+        help_text="executions per variant for 80 % power to detect the observed difference in the primary metric, "
+        "and at least minimumSampleSize and enough for minimumRarerEvents of each yes/no metric at the observed "
+        "rates; null while no difference is observed",
+    )
+    moreExecutionsPerArm = serializers.IntegerField(
+        allow_null=True, help_text="how many more the smallest variant needs to reach requiredPerArm"
+    )
     power = serializers.FloatField()
     basedOn = serializers.CharField(allow_null=True)
     reasons = serializers.ListField(child=serializers.CharField())

@@ -395,3 +395,23 @@ def test_results__unknown_test__404(api, analyst):
     response = api.as_user(analyst).get("/api/abtests/00000000-0000-0000-0000-000000000000/results")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "abtest_not_found"
+
+
+def test_results__too_few_of_the_rarer_outcome__more_executions_to_reach_it(api, running, analyst):
+    # Given 400 executions per variant, the control converting rarely (about 2 %), the variant at 30 %
+    test, versions, start = running()
+    now = timezone.now()
+    control = Arm()
+    rows = rows_for(versions[0], 400, start=start, end=now, conversion=0.02, test=test, seed=60, arm=control)
+    rows += rows_for(versions[1], 400, start=start, end=now, conversion=0.3, test=test, seed=61)
+    store(rows)
+    # When the results are read
+    body = results(api, analyst, test)
+    # Then no winner yet, and the control needs about 25 / rate executions for 25 conversions
+    events = sum(control.converted)
+    assert 0 < events < 25
+    assert body["winner"] is None
+    assert body["sampleSize"]["enoughData"] is False
+    assert body["sampleSize"]["requiredPerArm"] == math.ceil(25 * 400 / events)
+    assert body["sampleSize"]["moreExecutionsPerArm"] == math.ceil(25 * 400 / events) - 400
+    assert "25 of its rarer outcome (control has" in body["recommendation"]["reason"]

@@ -6,9 +6,10 @@
 - `requests`: approval requests (approvals.admin's class), with the diff against what the environment serves;
 - `deployments`: what was live where;
 - `rollbacks`: every rollback, read-only;
-- `rules`: rollback trigger rules, their evaluations and the alerts they fired.
+- `rules`: rollback trigger rules, their evaluations and the alerts they fired;
+- `abtests`: A/B tests (abtesting.admin's class), with their results and the promotion of a variant.
 """
 
-from lifecycle.releases.admin import deployments, requests, rollbacks, rules, templates
+from lifecycle.releases.admin import abtests, deployments, requests, rollbacks, rules, templates
 
-__all__ = ["deployments", "requests", "rollbacks", "rules", "templates"]
+__all__ = ["abtests", "deployments", "requests", "rollbacks", "rules", "templates"]
