@@ -9,12 +9,12 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from abtesting.exceptions import ABTestNotFound
 from abtesting.models import ABTest, Variant
 from analytics import histogram
-from analytics.models import VariantSubject
+from analytics.models import VariantSubjectCount
 from analytics.selectors import Totals, latency_histograms, stat_totals
 from analytics.windows import Window
 from lifecycle.core.audit import AuditEntry, entries_from_history
@@ -105,7 +105,7 @@ class VariantNumbers:
 
     totals: Totals
     latencies: np.ndarray  # analytics.histogram counts of its response times
-    subjects: int  # distinct subjects seen in the executions reported with its variantId (VariantSubject)
+    subjects: int  # distinct subjects seen in the executions reported with its variantId (VariantSubjectCount)
 
 
 def variant_numbers(test: ABTest, *, now: datetime) -> dict[str, VariantNumbers]:
@@ -119,9 +119,10 @@ def variant_numbers(test: ABTest, *, now: datetime) -> dict[str, VariantNumbers]
     counts by its version too (it was served this version here while this test ran).
 
     Subjects (for the sample ratio check) are those analytics noted at ingestion for executions reported
-    with the test's id and a variant's id (analytics.models.VariantSubject): one grouped count of an index
-    range, whatever the number of executions. They are not bounded by the running spans: an execution
-    names the test only when render served it a variant, which a paused or ended test does not."""
+    with the test's id and a variant's id (analytics.models.VariantSubject), read from their counts
+    (VariantSubjectCount): a row per variant, whatever the number of executions or subjects. They are not
+    bounded by the running spans: an execution names the test only when render served it a variant, which
+    a paused or ended test does not."""
     variants = list(test.variants.all())
     by_version = {variant.template_version_id: variant.key for variant in variants}
     scope = {"version_id__in": list(by_version), "environment": test.environment}
@@ -133,13 +134,8 @@ def variant_numbers(test: ABTest, *, now: datetime) -> dict[str, VariantNumbers]
             totals[by_version[version_id]].sums += summed.sums
         for (version_id,), counts in latency_histograms(scope, window, by_version=True).items():
             latencies[by_version[version_id]] += counts
-    counted = (
-        VariantSubject.objects.filter(ab_test_id=test.pk, variant_id__in=list(totals))
-        .values("variant_id")
-        .annotate(subjects=Count("*"))
-        .order_by()
-    )
-    subjects = {row["variant_id"]: row["subjects"] for row in counted}
+    counted = VariantSubjectCount.objects.filter(ab_test_id=test.pk, variant_id__in=list(totals))
+    subjects = dict(counted.values_list("variant_id", "subjects"))
     return {
         variant.key: VariantNumbers(totals[variant.key], latencies[variant.key], subjects.get(variant.key, 0))
         for variant in variants

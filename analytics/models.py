@@ -92,6 +92,23 @@ class VariantSubject(models.Model):
         return f"{self.subject} in {self.variant_id} of {self.ab_test_id}"
 
 
+class VariantSubjectCount(models.Model):
+    """How many VariantSubject rows a (test, variant) has: raised in the same transaction as they are
+    inserted, by the number actually inserted, so that reading it costs one row whatever the subjects."""
+
+    ab_test_id = models.UUIDField()
+    variant_id = models.CharField(max_length=100)
+    subjects = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ab_test_id", "variant_id"], name="variant_subject_count_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subjects} subjects in {self.variant_id} of {self.ab_test_id}"
+
+
 class PendingBatch(models.Model):
     """A batch of stored executions not yet added to the rollups (analytics.rollups does that, in a worker).
 

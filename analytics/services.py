@@ -12,7 +12,9 @@ pending batch's rows raw (analytics.selectors), so the numbers are exact at ever
 
 from __future__ import annotations
 
+import itertools
 import operator
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -21,9 +23,10 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from analytics.models import Execution, PendingBatch, VariantSubject
+from analytics.models import Execution, PendingBatch, VariantSubject, VariantSubjectCount
 from analytics.permissions import require_may_report, require_may_report_at_all
 from analytics.reports import ExecutionReport, ReportInvalid, Rules, read_report
 from lifecycle.core.db.bulk import insert_ignoring_conflicts
@@ -154,8 +157,9 @@ def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
 
 def _note_subjects(reports: Sequence[ExecutionReport]) -> None:
     """Keep the subject of each report that names an A/B test's variant (its subjectId, else its userId)
-    in VariantSubject, once per (test, variant, subject), in the caller's transaction. Sorted, so that two
-    batches with the same subjects take the unique index's locks in one order."""
+    in VariantSubject, once per (test, variant, subject), and raise each variant's VariantSubjectCount by
+    the subjects that were new, in the caller's transaction. Sorted, so that two batches with the same
+    subjects take the unique indexes' locks in one order."""
     seen = sorted(
         {
             (report.ab_test_id, report.variant_id, report.subject_ref or report.user_ref)
@@ -166,11 +170,27 @@ def _note_subjects(reports: Sequence[ExecutionReport]) -> None:
     if not seen:
         return
     native_uuid = connection.features.has_native_uuid_field
-    rows = [(test_id if native_uuid else test_id.hex, variant, subject) for test_id, variant, subject in seen]
     columns = [column_of(VariantSubject, name) for name in ("ab_test_id", "variant_id", "subject")]
-    insert_ignoring_conflicts(
-        VariantSubject, columns, rows, conflict_columns=columns, returning=column_of(VariantSubject, "id")
+    new: Counter[tuple[UUID, str]] = Counter()
+    for test_id, rows in itertools.groupby(seen, key=operator.itemgetter(0)):
+        driver_id = test_id if native_uuid else test_id.hex
+        inserted = insert_ignoring_conflicts(
+            VariantSubject,
+            columns,
+            [(driver_id, variant, subject) for _, variant, subject in rows],
+            conflict_columns=columns,
+            returning=column_of(VariantSubject, "variant_id"),
+        )
+        new.update((test_id, variant) for variant in inserted)
+    counted = sorted(new.items())
+    VariantSubjectCount.objects.bulk_create(
+        [VariantSubjectCount(ab_test_id=test_id, variant_id=variant) for (test_id, variant), _ in counted],
+        ignore_conflicts=True,
     )
+    for (test_id, variant), added in counted:
+        VariantSubjectCount.objects.filter(ab_test_id=test_id, variant_id=variant).update(
+            subjects=F("subjects") + added
+        )
 
 
 def _unique_key(report: ExecutionReport) -> tuple[str, int]:

@@ -9,7 +9,7 @@ import pytest
 from django.test import override_settings
 
 from analytics import histogram
-from analytics.models import Execution, HourlyStats, LatencyHistogram, PendingBatch, VariantSubject
+from analytics.models import Execution, HourlyStats, LatencyHistogram, PendingBatch, VariantSubject, VariantSubjectCount
 from analytics.rollups import roll_up_pending
 from lifecycle.releases.services import create_version_live_in_development as create_version
 from lifecycle.testing.concurrency import at_once
@@ -200,6 +200,7 @@ def test_batch__invalid_row__no_subject_noted(api, integration, version):
     ]
     assert api.as_user(integration).post("/api/executions/batch", {"executions": rows}).status_code == 400
     assert not VariantSubject.objects.exists()
+    assert not VariantSubjectCount.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
