@@ -43,4 +43,8 @@ def test_readme_first_steps__pasted_into_a_shell__work_as_a_new_user_would_run_t
     assert printed[11:17] == ["pending", "pending", "pending", "pending", "approved", "active"]
     assert printed[17] == "true"  # valid
     assert printed[18].startswith("success_rate < 95 % over 5m")
-    assert printed[19:] == ["30", "production serves 1.0.1 again", "automatic", "rolled_back"]
+    assert printed[19:23] == ["30", "production serves 1.0.1 again", "automatic", "rolled_back"]
+    # 1.0.3 against 1.0.1 in an A/B test: 1,000 subjects rendered and reported, a winner shipped, promoted
+    assert printed[23:28] == ["pending", "pending", "pending", "pending", "approved"]
+    assert printed[28:31] == ["running", "1000", "ship"]
+    assert printed[31:] == ["completed", "1.0.3"]
