@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -415,3 +416,27 @@ def test_results__too_few_of_the_rarer_outcome__more_executions_to_reach_it(api,
     assert body["sampleSize"]["requiredPerArm"] == math.ceil(25 * 400 / events)
     assert body["sampleSize"]["moreExecutionsPerArm"] == math.ceil(25 * 400 / events) - 400
     assert "25 of its rarer outcome (control has" in body["recommendation"]["reason"]
+
+
+def test_results__paused_then_resumed__executions_of_the_pause_left_out(api, running, runner, analyst):
+    # Given a running test with executions, then paused (render serves the control to everyone), executions
+    # meanwhile, then resumed, and executions after
+    test, versions, start = running()
+    before = rows_for(versions[0], 40, start=start, end=timezone.now(), conversion=0.5, test=test, seed=70)
+    store(before)
+    paused = services.pause_test(actor=runner, test_id=test.pk).paused_at
+    time.sleep(0.05)
+    during = rows_for(versions[0], 30, start=paused, end=timezone.now(), conversion=0.5, seed=71)
+    store(during)
+    time.sleep(0.05)
+    services.start_test(actor=runner, test_id=test.pk)
+    resumed = ABTest.history.filter(id=test.pk).order_by("-history_id").first().history_date
+    time.sleep(0.05)
+    after = rows_for(versions[0], 20, start=resumed, end=timezone.now(), conversion=0.5, test=test, seed=72)
+    store(after)
+    # When the results are read
+    body = results(api, analyst, test)
+    # Then the control counts what ran before the pause and after the resume, not what ran during it
+    assert by_variant(body)["control"]["executions"] == 40 + 20
+    assert len(body["periods"]) == 2
+    assert body["periods"][0]["end"] == paused.isoformat().replace("+00:00", "Z")
