@@ -48,7 +48,8 @@ lint: $(VENV)/.installed-dev
 ## Render under load against the real server, next to a plain Django view on the same server; then
 ## executions: ingestion, metrics and analytics at 1,000,000 executions, on SQLite and on PostgreSQL;
 ## then rollback: automatic rollback with the real beat and worker, the rule engine's evaluation pass
-## over 1,000 rules and 1,000,000 executions, and the latency of the manual and emergency rollback calls.
+## over 1,000 rules and 1,000,000 executions, and the latency of the manual and emergency rollback calls;
+## then A/B: the latency of a running test's results at 100,000 and 1,000,000 executions.
 bench: setup-dev
 	$(PY) bench/render.py
 	$(PY) bench/analytics.py
