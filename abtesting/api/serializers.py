@@ -181,8 +181,12 @@ class ReasonInput(TestIdInput):
 
 
 class AssignInput(serializers.Serializer):
+    # Not trimmed: render hashes the id as sent, and both must answer the same variant for it.
     subjectId = StrictCharField(
-        min_length=1, max_length=SUBJECT_ID_MAX_LENGTH, help_text="who is served (a user, a session)"
+        min_length=1,
+        max_length=SUBJECT_ID_MAX_LENGTH,
+        trim_whitespace=False,
+        help_text="who is served (a user, a session): any string, taken as sent (spaces included)",
     )
 
 

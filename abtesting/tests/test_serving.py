@@ -61,6 +61,18 @@ def test_render__subject_while_a_test_runs__its_variant_sticky_and_as_assign_say
     assert set(seen.values()) == {"control", "variant-a"}
 
 
+def test_assign__subject_with_surrounding_spaces__hashed_as_sent_as_render_does(api, live, reader):
+    # Given subjects whose ids begin or end with whitespace (an integration's ids are opaque: kept as sent)
+    api.as_user(reader)
+    for subject_id in [f" user-{number}" for number in range(20)] + ["\fuser-1\t", "   "]:
+        # When render and assign are asked for each
+        served = render(api, live.template.pk, subjectId=subject_id).json()["variantId"]
+        assigned = assign(api, live.test.pk, subject_id).json()["variantId"]
+        # Then both answer the bucket of the id as sent, not of the id trimmed
+        expected = ["control", "variant-a"][choose_variant(str(live.test.pk), subject_id, [50, 50])]
+        assert served == assigned == expected
+
+
 def test_render__no_subject__the_active_version_and_no_test(api, live, reader):
     body = render(api.as_user(reader), live.template.pk).json()
     assert body["versionId"] == str(live.versions[0].pk)

@@ -430,6 +430,7 @@ SEEDABLE: dict[str, dict[str, str]] = {
         "targetVersionId": "version",
         "requestId": "execution_request",
         "testId": "abtest",
+        "abTestId": "abtest",
         "^name": "template_name",
     },
 }
