@@ -15,7 +15,7 @@ from abtesting.exceptions import ABTestNotFound
 from abtesting.models import ABTest, Variant
 from analytics import histogram
 from analytics.models import VariantSubjectCount
-from analytics.selectors import Totals, latency_histograms, stat_totals
+from analytics.selectors import Totals, latency_histograms, raw_rows, stat_totals
 from analytics.windows import Window
 from lifecycle.core.audit import AuditEntry, entries_from_history
 
@@ -130,9 +130,10 @@ def variant_numbers(test: ABTest, *, now: datetime) -> dict[str, VariantNumbers]
     latencies: dict[str, np.ndarray] = {variant.key: histogram.empty() for variant in variants}
     spans = running_spans(test, now=now)
     for window in spans:
-        for (version_id,), summed in stat_totals(scope, window, by=("version_id",)).items():
+        raw = raw_rows(scope, window)  # listed once for both (the pending batches' ids are read once)
+        for (version_id,), summed in stat_totals(scope, window, by=("version_id",), raw=raw).items():
             totals[by_version[version_id]].sums += summed.sums
-        for (version_id,), counts in latency_histograms(scope, window, by_version=True).items():
+        for (version_id,), counts in latency_histograms(scope, window, by_version=True, raw=raw).items():
             latencies[by_version[version_id]] += counts
     counted = VariantSubjectCount.objects.filter(ab_test_id=test.pk, variant_id__in=list(totals))
     subjects = dict(counted.values_list("variant_id", "subjects"))
