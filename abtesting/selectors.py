@@ -3,6 +3,7 @@ of their variants (what results are computed from)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from abtesting.exceptions import ABTestNotFound
 from abtesting.models import ABTest, Variant
 from analytics import histogram
 from analytics.models import VariantSubjectCount
-from analytics.selectors import Totals, latency_histograms, raw_rows, stat_totals
+from analytics.selectors import Totals, latency_histograms, raw_rows, stat_totals, tagged_numbers
 from analytics.windows import Window
 from lifecycle.core.audit import AuditEntry, entries_from_history
 
@@ -113,10 +114,11 @@ def variant_numbers(test: ABTest, *, now: datetime) -> dict[str, VariantNumbers]
     and running spans, exact at every moment: the analytics rollups for whole hours, raw rows for the spans'
     edges and for batches not rolled up yet (analytics.selectors).
 
-    Executions count by their version: variants never share one (creation refuses it), and the rollups keep
-    sums per version, not per variant. An execution reported with this test's `variantId` but another
-    variant's version therefore counts for the variant of its version; one tagged with another test's id
-    counts by its version too (it was served this version here while this test ran).
+    An execution counts for a variant by its `variantId` (reported with this test's `abTestId`), else, when
+    it names no variant, by its version (API.md): a variant's numbers are its tagged executions plus the
+    untagged ones of its version, which are the version's sums less those of its executions that name any
+    test's variant (analytics.selectors.tagged_numbers). When two variants share a version (an A/A test),
+    its untagged executions belong to neither: only their variantId tells them apart.
 
     Subjects (for the sample ratio check) are those analytics noted at ingestion for executions reported
     with the test's id and a variant's id (analytics.models.VariantSubject), read from their counts
@@ -124,17 +126,33 @@ def variant_numbers(test: ABTest, *, now: datetime) -> dict[str, VariantNumbers]
     bounded by the running spans: an execution names the test only when render served it a variant, which
     a paused or ended test does not."""
     variants = list(test.variants.all())
-    by_version = {variant.template_version_id: variant.key for variant in variants}
-    scope = {"version_id__in": list(by_version), "environment": test.environment}
+    version_ids = sorted({variant.template_version_id for variant in variants}, key=str)
+    sharing = Counter(variant.template_version_id for variant in variants)
+    scope = {"version_id__in": version_ids, "environment": test.environment}
     totals: dict[str, Totals] = {variant.key: Totals() for variant in variants}
     latencies: dict[str, np.ndarray] = {variant.key: histogram.empty() for variant in variants}
-    spans = running_spans(test, now=now)
-    for window in spans:
+    for window in running_spans(test, now=now):
         raw = raw_rows(scope, window)  # listed once for both (the pending batches' ids are read once)
-        for (version_id,), summed in stat_totals(scope, window, by=("version_id",), raw=raw).items():
-            totals[by_version[version_id]].sums += summed.sums
-        for (version_id,), counts in latency_histograms(scope, window, by_version=True, raw=raw).items():
-            latencies[by_version[version_id]] += counts
+        by_version = {key[0]: summed for key, summed in stat_totals(scope, window, by=("version_id",), raw=raw).items()}
+        version_latencies = {
+            key[0]: counts for key, counts in latency_histograms(scope, window, by_version=True, raw=raw).items()
+        }
+        tagged = tagged_numbers(window, test_id=test.pk, version_ids=version_ids, environment=test.environment)
+        for variant in variants:
+            own = tagged.of_test.get(variant.key)
+            if own is not None:
+                totals[variant.key].sums += own.sums
+            if variant.key in tagged.of_test_latencies:
+                latencies[variant.key] += tagged.of_test_latencies[variant.key]
+            version_id = variant.template_version_id
+            if sharing[version_id] > 1:
+                continue
+            if version_id in by_version:
+                untagged = by_version[version_id].sums - tagged.of_versions.get(version_id, Totals()).sums
+                totals[variant.key].sums += untagged
+            if version_id in version_latencies:
+                counts = version_latencies[version_id] - tagged.of_versions_latencies.get(version_id, 0)
+                latencies[variant.key] += counts
     counted = VariantSubjectCount.objects.filter(ab_test_id=test.pk, variant_id__in=list(totals))
     subjects = dict(counted.values_list("variant_id", "subjects"))
     return {

@@ -219,7 +219,6 @@ def _check_variants(
     versions = {version.pk: version for version in TemplateVersion.objects.filter(pk__in=version_ids)}
     checked: list[CheckedVariant] = []
     seen_keys: dict[str, int] = {}
-    seen_versions: dict[UUID, int] = {}
     for index, variant in enumerate(variants):
         at = f"variants[{index}]"
         if not isinstance(variant, Mapping):
@@ -240,13 +239,6 @@ def _check_variants(
             problems.add(f"{at}.templateVersionId", "no version with this id")
         elif version.template_id != template.pk:
             problems.add(f"{at}.templateVersionId", f"is a version of another template than '{template.name}'")
-        elif version.pk in seen_versions:
-            problems.add(
-                f"{at}.templateVersionId",
-                f"is the version of variants[{seen_versions[version.pk]}] too: each variant tests another version",
-            )
-        else:
-            seen_versions[version.pk] = index
         percentage = _variant_percentage(problems, index, variant.get("traffic_percentage"), split, key)
         control = variant.get("control", False)
         if not isinstance(control, bool):

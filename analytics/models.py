@@ -67,6 +67,13 @@ class Execution(models.Model):
             models.Index(fields=["version_id", "executed_at"], name="execution_version_time"),
             models.Index(fields=["template_id", "executed_at"], name="execution_template_time"),
             models.Index(fields=["executed_at"], name="execution_time"),
+            # The executions that name an A/B test, by test and time (A/B results read a window's edges and
+            # pending rows raw): partial, so the rest of the table's writes do not pay for it.
+            models.Index(
+                fields=["ab_test_id", "executed_at"],
+                name="execution_test_time",
+                condition=models.Q(ab_test_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -191,6 +198,60 @@ class DailyStats(Sums):
 
     def __str__(self) -> str:
         return f"{self.version_id} {self.environment} {self.region} {self.day:%Y-%m-%d}"
+
+
+class VariantHourlyStats(Sums):
+    """Sums of one hour of the executions reported for one variant of one A/B test (`abTestId` and a
+    non-empty `variantId`), per version and environment (`region` is not kept: always empty). What A/B
+    results count a variant by: its own executions by their variantId, and, through the difference between
+    a version's sums and these, the executions of its version that name no variant."""
+
+    hour = models.DateTimeField()
+    ab_test_id = models.UUIDField()
+    variant_id = models.CharField(max_length=100)
+    region = models.CharField(max_length=50, blank=True, default="", db_default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "ab_test_id", "variant_id", "version_id", "environment"], name="variant_stats_key"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["ab_test_id", "hour"], name="variant_stats_test"),
+            models.Index(fields=["version_id", "hour"], name="variant_stats_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id} of {self.ab_test_id} ({self.version_id}) {self.hour:%Y-%m-%d %H}h"
+
+
+class VariantLatencyHistogram(models.Model):
+    """The response times of one hour of one variant's executions (as VariantHourlyStats), per version and
+    environment (analytics.histogram)."""
+
+    starts_at = models.DateTimeField()
+    ab_test_id = models.UUIDField()
+    variant_id = models.CharField(max_length=100)
+    template_id = models.UUIDField()
+    version_id = models.UUIDField()
+    environment = models.CharField(max_length=20)
+    counts = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["starts_at", "ab_test_id", "variant_id", "version_id", "environment"],
+                name="variant_latency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["ab_test_id", "starts_at"], name="variant_latency_test"),
+            models.Index(fields=["version_id", "starts_at"], name="variant_latency_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id} of {self.ab_test_id} {self.environment} from {self.starts_at:%Y-%m-%d %H}h"
 
 
 class LatencyHistogram(models.Model):

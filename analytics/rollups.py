@@ -4,8 +4,9 @@ Ingestion only inserts executions and a PendingBatch row (analytics.services). A
 then folds many pending batches at a time into the rollups, in two steps:
 
 1. Read, outside any write transaction: the database aggregates the batches' rows (sums per hour,
-   version, environment and region; error types per hour with a few messages); only the response times
-   come into Python, binned into histograms by numpy. Stored executions never change, so what is read
+   version, environment and region; error types per hour with a few messages; and, for executions that
+   name an A/B test's variant, sums per hour, test, variant and version); only the response times come
+   into Python, binned into histograms by numpy. Stored executions never change, so what is read
    stays true.
 2. Write, in one short transaction: claim the batches by deleting their PendingBatch rows (if another
    worker claimed one first, the pass is given up and nothing is written), then merge the aggregates
@@ -43,6 +44,8 @@ from analytics.models import (
     LatencyHistogram,
     PendingBatch,
     Sums,
+    VariantHourlyStats,
+    VariantLatencyHistogram,
 )
 from lifecycle.core.db.bulk import max_query_params
 from lifecycle.core.db.lookups import column_of
@@ -67,6 +70,8 @@ class Aggregates:
     executions: int = 0
     templates: dict[UUID, UUID] = field(default_factory=dict)  # version -> template
     latencies: dict[tuple[str, datetime, UUID, str], np.ndarray] = field(default_factory=dict)
+    # (hour, ab_test_id, variant_id, version_id, environment): executions that name an A/B test's variant
+    variant_latencies: dict[tuple[datetime, UUID, str, UUID, str], np.ndarray] = field(default_factory=dict)
     errors: dict[tuple[datetime, UUID, str, str], ErrorCounts] = field(default_factory=dict)
     daily_errors: dict[tuple[datetime, UUID, str, str], ErrorCounts] = field(default_factory=dict)
 
@@ -130,6 +135,7 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
     # The sums are added by the database itself in the write step (_add_sums); from here, only the
     # response times (binned into histograms), the version -> template map, and the number of rows.
     times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    variant_times: dict[tuple[str, str, str, str, str], list[float]] = defaultdict(list)
     templates_as_text: dict[str, str] = {}
     per_row = rows.values_list(
         hour_of_row,
@@ -137,12 +143,19 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
         "environment",
         "response_time_ms",
         Cast("template_id", CharField()),
+        Cast("ab_test_id", CharField()),
+        "variant_id",
     )
-    for hour_text, version, environment, response_time, template in driver_rows(per_row):
+    for hour_text, version, environment, response_time, template, test, variant in driver_rows(per_row):
         found.executions += 1
         times[(hour_text, version, environment)].append(response_time)
         templates_as_text[version] = template
+        if test is not None and variant:
+            variant_times[(hour_text, test, variant, version, environment)].append(response_time)
     found.templates = {as_uuid(version): as_uuid(template) for version, template in templates_as_text.items()}
+    for (hour_text, test, variant, version, environment), values in variant_times.items():
+        variant_key = (bucket_start(hour_text), as_uuid(test), variant, as_uuid(version), environment)
+        found.variant_latencies[variant_key] = histogram.of_values(values)
     for (hour_text, version, environment), values in times.items():
         hour, version_id, counts = bucket_start(hour_text), as_uuid(version), histogram.of_values(values)
         found.latencies[("hour", hour, version_id, environment)] = counts
@@ -176,7 +189,17 @@ def _merge(batch_ids: Sequence[UUID], aggregates: Aggregates) -> None:
     templates, param = aggregates.templates, driver_values()
     _add_sums(HourlyStats, "hour", batch_ids)
     _add_sums(DailyStats, "day", batch_ids)
-    _merge_latencies(aggregates.latencies, templates, param)
+    _add_sums(VariantHourlyStats, "hour", batch_ids)
+    _merge_latencies(
+        LatencyHistogram, ["period", "starts_at", "version_id", "environment"], aggregates.latencies, templates, param
+    )
+    _merge_latencies(
+        VariantLatencyHistogram,
+        ["starts_at", "ab_test_id", "variant_id", "version_id", "environment"],
+        aggregates.variant_latencies,
+        templates,
+        param,
+    )
     for model, period, tallies in (
         (HourlyErrors, "hour", aggregates.errors),
         (DailyErrors, "day", aggregates.daily_errors),
@@ -228,20 +251,23 @@ def _add_sums(model: type[Sums], period: str, batch_ids: Sequence[UUID]) -> None
     """INSERT INTO the rollup SELECT the batches' sums per period, version, environment and region FROM the
     executions ... ON CONFLICT DO UPDATE SET n = n + excluded.n: the database adds them, no row comes to
     Python (on sparse traffic a pass has about one rollup row per two executions)."""
-    keys = ["version_id", "environment", "region", "template_id"]
-    grouped = (
-        Execution.objects.filter(batch_id__in=batch_ids)
-        .values(*keys, period_start=PeriodStart("executed_at", period))
-        .annotate(**ROW_SUMS)
-        .order_by()
-    )
+    rows = Execution.objects.filter(batch_id__in=batch_ids)
+    if model is VariantHourlyStats:
+        # Only the executions that name a test's variant, per test and variant (no region).
+        keys = ["ab_test_id", "variant_id", "version_id", "environment", "template_id"]
+        conflict_keys = [period, "ab_test_id", "variant_id", "version_id", "environment"]
+        rows = rows.filter(ab_test_id__isnull=False).exclude(variant_id="")
+    else:
+        keys = ["version_id", "environment", "region", "template_id"]
+        conflict_keys = [period, "version_id", "environment", "region"]
+    grouped = rows.values(*keys, period_start=PeriodStart("executed_at", period)).annotate(**ROW_SUMS).order_by()
     # The SELECT lists the values() fields, then the annotations in the order they were added.
     assert list(grouped.query.values_select) == keys, grouped.query.values_select
     assert list(grouped.query.annotation_select) == ["period_start", *STAT_FIELDS]
     select, params = grouped.query.sql_with_params()
     qn, table = connection.ops.quote_name, connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(qn(column_of(model, name)) for name in [*keys, period, *STAT_FIELDS])
-    conflict = ", ".join(qn(column_of(model, name)) for name in [period, "version_id", "environment", "region"])
+    conflict = ", ".join(qn(column_of(model, name)) for name in conflict_keys)
     updates = ", ".join(f"{qn(name)} = {table}.{qn(name)} + excluded.{qn(name)}" for name in STAT_FIELDS)
     with connection.cursor() as cursor:
         # A sum over no reported values is NULL; the rollup holds 0. (WHERE true: SQLite's upsert grammar.)
@@ -292,7 +318,11 @@ def _upsert(
 
 
 def _merge_latencies(
-    latencies: Mapping[tuple[Any, ...], np.ndarray], templates: Mapping[UUID, UUID], param: Callable[[Any], Any]
+    model: type[LatencyHistogram] | type[VariantLatencyHistogram],
+    key_fields: list[str],
+    latencies: Mapping[tuple[Any, ...], np.ndarray],
+    templates: Mapping[UUID, UUID],
+    param: Callable[[Any], Any],
 ) -> None:
     """Histograms add bucket by bucket, which SQL cannot do to a blob: read, add, write, under row locks.
 
@@ -301,12 +331,10 @@ def _merge_latencies(
     """
     if not latencies:
         return
-    qn, table = connection.ops.quote_name, connection.ops.quote_name(LatencyHistogram._meta.db_table)
-    key_fields = ["period", "starts_at", "version_id", "environment"]
-    key_columns = [qn(column_of(LatencyHistogram, name)) for name in key_fields]
-    id_column, template_column, counts_column = (
-        qn(column_of(LatencyHistogram, name)) for name in ("id", "template_id", "counts")
-    )
+    qn, table = connection.ops.quote_name, connection.ops.quote_name(model._meta.db_table)
+    key_columns = [qn(column_of(model, name)) for name in key_fields]
+    id_column, template_column, counts_column = (qn(column_of(model, name)) for name in ("id", "template_id", "counts"))
+    version_at = key_fields.index("version_id")
     wanted = {tuple(map(param, key)): counts for key, counts in latencies.items()}
     ordered = sorted(latencies, key=lambda key: tuple(str(part) for part in key))
     empty = histogram.encode(histogram.empty())
@@ -317,12 +345,13 @@ def _merge_latencies(
     with connection.cursor() as cursor:
         for offset in range(0, len(ordered), per_chunk):
             chunk = ordered[offset : offset + per_chunk]
+            placeholders = ", ".join(["%s"] * (len(key_fields) + 2))
             cursor.executemany(
                 f"INSERT INTO {table} ({', '.join(key_columns)}, {template_column}, {counts_column}) "
-                f"VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ({', '.join(key_columns)}) DO NOTHING",
-                [[*map(param, key), param(templates[key[2]]), empty] for key in chunk],
+                f"VALUES ({placeholders}) ON CONFLICT ({', '.join(key_columns)}) DO NOTHING",
+                [[*map(param, key), param(templates[key[version_at]]), empty] for key in chunk],
             )
-            parts = [sorted({param(key[index]) for key in chunk}, key=str) for index in range(4)]
+            parts = [sorted({param(key[index]) for key in chunk}, key=str) for index in range(len(key_fields))]
             where = " AND ".join(
                 f"{column} IN ({', '.join(['%s'] * len(values))})"
                 for column, values in zip(key_columns, parts, strict=True)

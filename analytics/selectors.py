@@ -26,6 +26,8 @@ from analytics.models import (
     HourlyStats,
     LatencyHistogram,
     PendingBatch,
+    VariantHourlyStats,
+    VariantLatencyHistogram,
 )
 from analytics.windows import Span, Window
 from lifecycle.core.db.bulk import max_query_params
@@ -175,6 +177,12 @@ def stat_totals(
         if bucket:
             rows_read_raw = rows_read_raw.annotate(bucket=TimeBucket("executed_at", bucket))
         sources_rows.append((rows_read_raw, ROW_SUMS))
+    return _summed(sources_rows, group)
+
+
+def _summed(sources_rows: list[tuple[QuerySet[Any], dict[str, Any]]], group: list[str]) -> dict[tuple, Totals]:
+    """The sums of every source (rollup rows or raw executions, each with how it sums STAT_FIELDS), grouped
+    by the `group` columns, added up by key."""
     # Every row of every source into one matrix, summed by key at once (fold). Driver values: Django's
     # converters cost more than the query.
     keys: list[tuple] = []
@@ -192,6 +200,50 @@ def stat_totals(
             vectors.append(row[width:])
     # None (a sum over no reported values) is NaN in a float array: 0.
     return fold(keys, np.nan_to_num(np.array(vectors, dtype=np.float64))) if vectors else {}
+
+
+@dataclass(frozen=True)
+class TaggedNumbers:
+    """What the executions that name an A/B test's variant (`abTestId` and a non-empty `variantId`) add up
+    to in a window of one environment: the test's own by variantId, and those of some versions (naming any
+    test's variant) by version. A/B results count a variant's executions by variantId, else by version:
+    the version's sums less its tagged ones are the executions of it that name no variant."""
+
+    of_test: dict[str, Totals]
+    of_test_latencies: dict[str, np.ndarray]
+    of_versions: dict[Any, Totals]
+    of_versions_latencies: dict[Any, np.ndarray]
+
+
+def tagged_numbers(window: Window, *, test_id: Any, version_ids: Sequence[Any], environment: str) -> TaggedNumbers:
+    """TaggedNumbers for the window, exact as the other answers: VariantHourlyStats and
+    VariantLatencyHistogram for its whole hours, raw executions for its edges and pending batches."""
+    tagged = Q(ab_test_id__isnull=False) & ~Q(variant_id="")
+    answers: list[tuple[dict[Any, Totals], dict[Any, np.ndarray]]] = []
+    for column, scope in (
+        ("variant_id", {"ab_test_id": test_id, "environment": environment}),
+        ("version_id", {"version_id__in": list(version_ids), "environment": environment}),
+    ):
+        raw = [rows.filter(tagged) for rows in raw_rows(scope, window)]
+        sources: list[tuple[QuerySet[Any], dict[str, Any]]] = []
+        latencies: dict[Any, np.ndarray] = defaultdict(histogram.empty)
+        if window.whole_hours is not None:
+            within = _within("hour", [window.whole_hours])
+            sources.append((VariantHourlyStats.objects.filter(within, **scope), {n: Sum(n) for n in STAT_FIELDS}))
+            stored = VariantLatencyHistogram.objects.filter(_within("starts_at", [window.whole_hours]), **scope)
+            for row in plain_rows(stored.values(column, "counts")):
+                histogram.add_encoded(latencies[_plain_key_part(column, row[column])], row["counts"])
+        sources += [(rows, ROW_SUMS) for rows in raw]
+        totals = {key: summed for (key,), summed in _summed(sources, [column]).items()}
+        values: dict[Any, list[float]] = defaultdict(list)
+        for rows in raw:
+            for key, response_time in driver_rows(rows.values_list(column, "response_time_ms")):
+                values[_plain_key_part(column, key)].append(response_time)
+        for key, times in values.items():
+            latencies[key] += histogram.of_values(times)
+        answers.append((totals, dict(latencies)))
+    (of_test, of_test_latencies), (of_versions, of_versions_latencies) = answers
+    return TaggedNumbers(of_test, of_test_latencies, of_versions, of_versions_latencies)
 
 
 def fold(

@@ -440,3 +440,87 @@ def test_results__paused_then_resumed__executions_of_the_pause_left_out(api, run
     assert by_variant(body)["control"]["executions"] == 40 + 20
     assert len(body["periods"]) == 2
     assert body["periods"][0]["end"] == paused.isoformat().replace("+00:00", "Z")
+
+
+# Executions count for a variant by its variantId, else by its version (API.md)
+
+
+def report_rows(version, count, *, start, end, seed, test=None, variant=None, response_time=None):
+    """`count` successful reports of `version`; with `test` and `variant`, naming that variant (whatever the
+    version); every execution of a call converts, with response time `response_time` when given."""
+    rows = rows_for(version, count, start=start, end=end, conversion=1.0, seed=seed)
+    for row in rows:
+        if test is not None:
+            row.update(abTestId=str(test.pk), variantId=variant)
+        if response_time is not None:
+            row["responseTime"] = response_time
+    return rows
+
+
+@pytest.mark.parametrize("rolled_up", [False, True])
+def test_results__by_variant_id_else_by_version__each_execution_where_it_belongs(
+    api, running, analyst, subject, author, rolled_up
+):
+    # Given a running test (control 1.0.0, variant-a 1.0.1), and executions of four kinds
+    test, versions, start = running()
+    other = services.create_test(
+        actor=author,
+        name="Another test",
+        template_id=subject.template.pk,
+        environment="staging",
+        variants=[
+            {"id": "control", "template_version_id": versions[0].pk, "traffic_percentage": 50},
+            {"id": "x", "template_version_id": versions[1].pk, "traffic_percentage": 50},
+        ],
+    )
+    now = timezone.now()
+    window = {"start": start, "end": now}
+    rows = report_rows(versions[0], 30, **window, seed=80, test=test, variant="control", response_time=100)
+    # 1.0.0's executions that say variant-a count for variant-a (their variantId wins)
+    rows += report_rows(versions[0], 20, **window, seed=81, test=test, variant="variant-a", response_time=200)
+    # 1.0.1's untagged executions count for variant-a (by version)
+    rows += report_rows(versions[1], 10, **window, seed=82, response_time=300)
+    # 1.0.0's executions naming another test's variant count for no variant of this one
+    rows += report_rows(versions[0], 7, **window, seed=83, test=other, variant="x", response_time=400)
+    # and so do this test's executions naming no variant of it
+    rows += report_rows(versions[0], 5, **window, seed=84, test=test, variant="variant-z", response_time=500)
+    store(rows, roll_up=rolled_up)
+    # When the results are read
+    variants = by_variant(results(api, analyst, test))
+    # Then control: its 30 tagged; variant-a: its 20 tagged of 1.0.0 and the 10 untagged of 1.0.1
+    assert variants["control"]["executions"] == 30
+    assert variants["control"]["averageResponseTime"] == pytest.approx(100)
+    assert variants["variant-a"]["executions"] == 30
+    assert variants["variant-a"]["averageResponseTime"] == pytest.approx((20 * 200 + 10 * 300) / 30)
+    assert variants["variant-a"]["p95ResponseTime"] == pytest.approx(300, rel=0.01)
+
+
+@pytest.mark.parametrize("rolled_up", [False, True])
+def test_results__a_a_test_of_one_version__each_variant_its_own_executions(
+    api, subject, author, runner, analyst, rolled_up
+):
+    # Given an A/A test: both variants serve 1.0.0 (creation allows it)
+    version = subject.versions[0]
+    test = services.create_test(
+        actor=author,
+        name="A/A",
+        template_id=subject.template.pk,
+        environment=ENVIRONMENT,
+        variants=[
+            {"id": "a1", "template_version_id": version.pk, "traffic_percentage": 50},
+            {"id": "a2", "template_version_id": version.pk, "traffic_percentage": 50},
+        ],
+        success_metrics=[CONVERSION | {"weight": 1}],
+    )
+    services.start_test(actor=runner, test_id=test.pk)
+    start = timezone.now() - timedelta(hours=2)
+    ABTest.objects.filter(pk=test.pk).update(started_at=start)
+    now = timezone.now()
+    # And executions naming each, and untagged ones of the version (which neither may claim)
+    rows = report_rows(version, 12, start=start, end=now, seed=90, test=test, variant="a1")
+    rows += report_rows(version, 8, start=start, end=now, seed=91, test=test, variant="a2")
+    rows += report_rows(version, 50, start=start, end=now, seed=92)
+    store(rows, roll_up=rolled_up)
+    # When the results are read, then each variant counts its own
+    variants = by_variant(results(api, analyst, test))
+    assert (variants["a1"]["executions"], variants["a2"]["executions"]) == (12, 8)
