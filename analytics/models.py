@@ -200,36 +200,65 @@ class DailyStats(Sums):
         return f"{self.version_id} {self.environment} {self.region} {self.day:%Y-%m-%d}"
 
 
-class VariantHourlyStats(Sums):
-    """Sums of one hour of the executions reported for one variant of one A/B test (`abTestId` and a
-    non-empty `variantId`), per version and environment (`region` is not kept: always empty). What A/B
-    results count a variant by: its own executions by their variantId, and, through the difference between
-    a version's sums and these, the executions of its version that name no variant."""
+class VariantSums(Sums):
+    """Sums of the executions reported for one variant of one A/B test (`abTestId` and a non-empty
+    `variantId`), per version and environment (`region` is not kept: always empty). What A/B results count a
+    variant by: its own executions by their variantId, and, through the difference between a version's sums
+    and these, the executions of its version that name no variant."""
 
-    hour = models.DateTimeField()
     ab_test_id = models.UUIDField()
     variant_id = models.CharField(max_length=100)
     region = models.CharField(max_length=50, blank=True, default="", db_default="")
 
     class Meta:
+        abstract = True
+
+
+class VariantHourlyStats(VariantSums):
+    """VariantSums of one hour."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "ab_test_id", "variant_id", "version_id", "environment"], name="variant_stats_key"
+                fields=["hour", "ab_test_id", "variant_id", "version_id", "environment"], name="variant_hourly_key"
             ),
         ]
         indexes = [
-            models.Index(fields=["ab_test_id", "hour"], name="variant_stats_test"),
-            models.Index(fields=["version_id", "hour"], name="variant_stats_version"),
+            models.Index(fields=["ab_test_id", "hour"], name="variant_hourly_test"),
+            models.Index(fields=["version_id", "hour"], name="variant_hourly_version"),
         ]
 
     def __str__(self) -> str:
         return f"{self.variant_id} of {self.ab_test_id} ({self.version_id}) {self.hour:%Y-%m-%d %H}h"
 
 
-class VariantLatencyHistogram(models.Model):
-    """The response times of one hour of one variant's executions (as VariantHourlyStats), per version and
-    environment (analytics.histogram)."""
+class VariantDailyStats(VariantSums):
+    """VariantSums of one UTC day: a month-long test reads 30 rows per variant, not 720."""
 
+    day = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "ab_test_id", "variant_id", "version_id", "environment"], name="variant_daily_key"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["ab_test_id", "day"], name="variant_daily_test"),
+            models.Index(fields=["version_id", "day"], name="variant_daily_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id} of {self.ab_test_id} ({self.version_id}) {self.day:%Y-%m-%d}"
+
+
+class VariantLatencyHistogram(models.Model):
+    """The response times of one hour (or one day) of one variant's executions (as VariantSums), per version
+    and environment (analytics.histogram)."""
+
+    period = models.CharField(max_length=4, choices=[("hour", "hour"), ("day", "day")])
     starts_at = models.DateTimeField()
     ab_test_id = models.UUIDField()
     variant_id = models.CharField(max_length=100)
@@ -241,17 +270,18 @@ class VariantLatencyHistogram(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["starts_at", "ab_test_id", "variant_id", "version_id", "environment"],
+                fields=["period", "starts_at", "ab_test_id", "variant_id", "version_id", "environment"],
                 name="variant_latency_key",
             ),
         ]
         indexes = [
-            models.Index(fields=["ab_test_id", "starts_at"], name="variant_latency_test"),
-            models.Index(fields=["version_id", "starts_at"], name="variant_latency_version"),
+            models.Index(fields=["period", "ab_test_id", "starts_at"], name="variant_latency_test"),
+            models.Index(fields=["period", "version_id", "starts_at"], name="variant_latency_version"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.variant_id} of {self.ab_test_id} {self.environment} from {self.starts_at:%Y-%m-%d %H}h"
+        where = f"{self.variant_id} of {self.ab_test_id} {self.environment}"
+        return f"{where} {self.period} from {self.starts_at:%Y-%m-%d %H}h"
 
 
 class LatencyHistogram(models.Model):

@@ -44,8 +44,10 @@ from analytics.models import (
     LatencyHistogram,
     PendingBatch,
     Sums,
+    VariantDailyStats,
     VariantHourlyStats,
     VariantLatencyHistogram,
+    VariantSums,
 )
 from lifecycle.core.db.bulk import max_query_params
 from lifecycle.core.db.lookups import column_of
@@ -70,8 +72,8 @@ class Aggregates:
     executions: int = 0
     templates: dict[UUID, UUID] = field(default_factory=dict)  # version -> template
     latencies: dict[tuple[str, datetime, UUID, str], np.ndarray] = field(default_factory=dict)
-    # (hour, ab_test_id, variant_id, version_id, environment): executions that name an A/B test's variant
-    variant_latencies: dict[tuple[datetime, UUID, str, UUID, str], np.ndarray] = field(default_factory=dict)
+    # (period, start, ab_test_id, variant_id, version_id, environment): executions naming a test's variant
+    variant_latencies: dict[tuple[str, datetime, UUID, str, UUID, str], np.ndarray] = field(default_factory=dict)
     errors: dict[tuple[datetime, UUID, str, str], ErrorCounts] = field(default_factory=dict)
     daily_errors: dict[tuple[datetime, UUID, str, str], ErrorCounts] = field(default_factory=dict)
 
@@ -154,8 +156,12 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
             variant_times[(hour_text, test, variant, version, environment)].append(response_time)
     found.templates = {as_uuid(version): as_uuid(template) for version, template in templates_as_text.items()}
     for (hour_text, test, variant, version, environment), values in variant_times.items():
-        variant_key = (bucket_start(hour_text), as_uuid(test), variant, as_uuid(version), environment)
-        found.variant_latencies[variant_key] = histogram.of_values(values)
+        hour, counts = bucket_start(hour_text), histogram.of_values(values)
+        parts = (as_uuid(test), variant, as_uuid(version), environment)
+        found.variant_latencies[("hour", hour, *parts)] = counts
+        variant_day = ("day", hour.replace(hour=0), *parts)
+        previous = found.variant_latencies.get(variant_day)
+        found.variant_latencies[variant_day] = counts if previous is None else previous + counts
     for (hour_text, version, environment), values in times.items():
         hour, version_id, counts = bucket_start(hour_text), as_uuid(version), histogram.of_values(values)
         found.latencies[("hour", hour, version_id, environment)] = counts
@@ -190,12 +196,13 @@ def _merge(batch_ids: Sequence[UUID], aggregates: Aggregates) -> None:
     _add_sums(HourlyStats, "hour", batch_ids)
     _add_sums(DailyStats, "day", batch_ids)
     _add_sums(VariantHourlyStats, "hour", batch_ids)
+    _add_sums(VariantDailyStats, "day", batch_ids)
     _merge_latencies(
         LatencyHistogram, ["period", "starts_at", "version_id", "environment"], aggregates.latencies, templates, param
     )
     _merge_latencies(
         VariantLatencyHistogram,
-        ["starts_at", "ab_test_id", "variant_id", "version_id", "environment"],
+        ["period", "starts_at", "ab_test_id", "variant_id", "version_id", "environment"],
         aggregates.variant_latencies,
         templates,
         param,
@@ -252,7 +259,7 @@ def _add_sums(model: type[Sums], period: str, batch_ids: Sequence[UUID]) -> None
     executions ... ON CONFLICT DO UPDATE SET n = n + excluded.n: the database adds them, no row comes to
     Python (on sparse traffic a pass has about one rollup row per two executions)."""
     rows = Execution.objects.filter(batch_id__in=batch_ids)
-    if model is VariantHourlyStats:
+    if issubclass(model, VariantSums):
         # Only the executions that name a test's variant, per test and variant (no region).
         keys = ["ab_test_id", "variant_id", "version_id", "environment", "template_id"]
         conflict_keys = [period, "ab_test_id", "variant_id", "version_id", "environment"]

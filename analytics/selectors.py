@@ -26,6 +26,7 @@ from analytics.models import (
     HourlyStats,
     LatencyHistogram,
     PendingBatch,
+    VariantDailyStats,
     VariantHourlyStats,
     VariantLatencyHistogram,
 )
@@ -216,8 +217,9 @@ class TaggedNumbers:
 
 
 def tagged_numbers(window: Window, *, test_id: Any, version_ids: Sequence[Any], environment: str) -> TaggedNumbers:
-    """TaggedNumbers for the window, exact as the other answers: VariantHourlyStats and
-    VariantLatencyHistogram for its whole hours, raw executions for its edges and pending batches."""
+    """TaggedNumbers for the window, exact as the other answers: the variant rollups (VariantDailyStats,
+    VariantHourlyStats, VariantLatencyHistogram) for its whole days and hours, raw executions for its edges
+    and pending batches."""
     tagged = Q(ab_test_id__isnull=False) & ~Q(variant_id="")
     answers: list[tuple[dict[Any, Totals], dict[Any, np.ndarray]]] = []
     for column, scope in (
@@ -227,10 +229,12 @@ def tagged_numbers(window: Window, *, test_id: Any, version_ids: Sequence[Any], 
         raw = [rows.filter(tagged) for rows in raw_rows(scope, window)]
         sources: list[tuple[QuerySet[Any], dict[str, Any]]] = []
         latencies: dict[Any, np.ndarray] = defaultdict(histogram.empty)
-        if window.whole_hours is not None:
-            within = _within("hour", [window.whole_hours])
-            sources.append((VariantHourlyStats.objects.filter(within, **scope), {n: Sum(n) for n in STAT_FIELDS}))
-            stored = VariantLatencyHistogram.objects.filter(_within("starts_at", [window.whole_hours]), **scope)
+        for period, spans in _periods(window):
+            model = VariantDailyStats if period == "day" else VariantHourlyStats
+            sources.append(
+                (model.objects.filter(_within(period, spans), **scope), {name: Sum(name) for name in STAT_FIELDS})
+            )
+            stored = VariantLatencyHistogram.objects.filter(_within("starts_at", spans), period=period, **scope)
             for row in plain_rows(stored.values(column, "counts")):
                 histogram.add_encoded(latencies[_plain_key_part(column, row[column])], row["counts"])
         sources += [(rows, ROW_SUMS) for rows in raw]

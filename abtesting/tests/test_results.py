@@ -457,12 +457,17 @@ def report_rows(version, count, *, start, end, seed, test=None, variant=None, re
     return rows
 
 
+@pytest.mark.parametrize("days", [0, 3], ids=["hours", "days"])
 @pytest.mark.parametrize("rolled_up", [False, True])
 def test_results__by_variant_id_else_by_version__each_execution_where_it_belongs(
-    api, running, analyst, subject, author, rolled_up
+    api, running, analyst, subject, author, rolled_up, days
 ):
-    # Given a running test (control 1.0.0, variant-a 1.0.1), and executions of four kinds
+    # Given a running test (control 1.0.0, variant-a 1.0.1), running for hours or for days (whole days of
+    # rollups), and executions of four kinds
     test, versions, start = running()
+    if days:
+        start -= timedelta(days=days)
+        ABTest.objects.filter(pk=test.pk).update(started_at=start)
     other = services.create_test(
         actor=author,
         name="Another test",
