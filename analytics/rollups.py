@@ -195,8 +195,9 @@ def _merge(batch_ids: Sequence[UUID], aggregates: Aggregates) -> None:
     templates, param = aggregates.templates, driver_values()
     _add_sums(HourlyStats, "hour", batch_ids)
     _add_sums(DailyStats, "day", batch_ids)
-    _add_sums(VariantHourlyStats, "hour", batch_ids)
-    _add_sums(VariantDailyStats, "day", batch_ids)
+    if aggregates.variant_latencies:  # some executions name an A/B test's variant (most batches: none)
+        _add_sums(VariantHourlyStats, "hour", batch_ids)
+        _add_sums(VariantDailyStats, "day", batch_ids)
     _merge_latencies(
         LatencyHistogram, ["period", "starts_at", "version_id", "environment"], aggregates.latencies, templates, param
     )
