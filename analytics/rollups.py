@@ -137,7 +137,6 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
     # The sums are added by the database itself in the write step (_add_sums); from here, only the
     # response times (binned into histograms), the version -> template map, and the number of rows.
     times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    variant_times: dict[tuple[str, str, str, str, str], list[float]] = defaultdict(list)
     templates_as_text: dict[str, str] = {}
     per_row = rows.values_list(
         hour_of_row,
@@ -145,28 +144,34 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
         "environment",
         "response_time_ms",
         Cast("template_id", CharField()),
-        Cast("ab_test_id", CharField()),
-        "variant_id",
     )
-    for hour_text, version, environment, response_time, template, test, variant in driver_rows(per_row):
+    for hour_text, version, environment, response_time, template in driver_rows(per_row):
         found.executions += 1
         times[(hour_text, version, environment)].append(response_time)
         templates_as_text[version] = template
-        if test is not None and variant:
-            variant_times[(hour_text, test, variant, version, environment)].append(response_time)
     found.templates = {as_uuid(version): as_uuid(template) for version, template in templates_as_text.items()}
-    for (hour_text, test, variant, version, environment), values in variant_times.items():
-        hour, counts = bucket_start(hour_text), histogram.of_values(values)
-        parts = (as_uuid(test), variant, as_uuid(version), environment)
-        found.variant_latencies[("hour", hour, *parts)] = counts
-        variant_day = ("day", hour.replace(hour=0), *parts)
-        previous = found.variant_latencies.get(variant_day)
-        found.variant_latencies[variant_day] = counts if previous is None else previous + counts
     for (hour_text, version, environment), values in times.items():
-        hour, version_id, counts = bucket_start(hour_text), as_uuid(version), histogram.of_values(values)
-        found.latencies[("hour", hour, version_id, environment)] = counts
-        day = ("day", hour.replace(hour=0), version_id, environment)
-        found.latencies[day] = found.latencies[day] + counts if day in found.latencies else counts
+        _add_hour_and_day(found.latencies, hour_text, (as_uuid(version), environment), values)
+    # The executions that name an A/B test's variant, read again on their own: most batches hold none, and
+    # every row above need not carry two more columns for the few that do.
+    variant_times: dict[tuple[str, str, str, str, str], list[float]] = defaultdict(list)
+    tagged = (
+        rows.filter(ab_test_id__isnull=False)
+        .exclude(variant_id="")
+        .values_list(
+            hour_of_row,
+            Cast("ab_test_id", CharField()),
+            "variant_id",
+            Cast("version_id", CharField()),
+            "environment",
+            "response_time_ms",
+        )
+    )
+    for hour_text, test, variant, version, environment, response_time in driver_rows(tagged):
+        variant_times[(hour_text, test, variant, version, environment)].append(response_time)
+    for (hour_text, test, variant, version, environment), values in variant_times.items():
+        parts = (as_uuid(test), variant, as_uuid(version), environment)
+        _add_hour_and_day(found.variant_latencies, hour_text, parts, values)
 
     # One group per distinct message, in order of first appearance: the first few become the samples.
     by_message: Iterable[Mapping[str, Any]] = (
@@ -187,6 +192,14 @@ def _aggregate(batch_ids: Sequence[UUID]) -> Aggregates:
             if message and message not in entry.samples and len(entry.samples) < SAMPLE_MESSAGES:
                 entry.samples.append(message)
     return found
+
+
+def _add_hour_and_day(latencies: dict[Any, np.ndarray], hour_text: str, parts: tuple, values: list[float]) -> None:
+    """The histogram of `values` (one hour's, of the key `parts`) as that hour's, and added to its day's."""
+    hour, counts = bucket_start(hour_text), histogram.of_values(values)
+    latencies[("hour", hour, *parts)] = counts
+    day = ("day", hour.replace(hour=0), *parts)
+    latencies[day] = latencies[day] + counts if day in latencies else counts
 
 
 def _merge(batch_ids: Sequence[UUID], aggregates: Aggregates) -> None:
