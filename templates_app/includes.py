@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from templates_app.placeholders import PlaceholderError, position_of
 from templates_app.semver import SemVer
 
 INCLUDE_OPEN = "{{>"
@@ -27,16 +28,8 @@ INCLUDE_CLOSE = "}}"
 MAX_REFERENCE_NAME_LENGTH = 200  # a template's name, as PromptTemplate.name allows
 
 
-@dataclass(frozen=True)
-class IncludeError(Exception):
-    """A broken include reference, at a 1-based line and column of the text."""
-
-    line: int
-    column: int
-    problem: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}, column {self.column}: {self.problem}"
+class IncludeError(PlaceholderError):
+    """A broken include reference, at a 1-based line and column of the text (as a broken placeholder)."""
 
 
 @dataclass(frozen=True)
@@ -56,12 +49,6 @@ class IncludeRef:
         return self.name if self.version is None else f"{self.name}@{self.version}"
 
 
-def _position(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    column = index - (text.rfind("\n", 0, index) + 1) + 1
-    return line, column
-
-
 def find_includes(text: str) -> tuple[IncludeRef, ...]:
     """The include references of `text`, in order; IncludeError at the first broken one."""
     found: list[IncludeRef] = []
@@ -70,7 +57,7 @@ def find_includes(text: str) -> tuple[IncludeRef, ...]:
         if start > 0 and text[start - 1] == "\\":
             cursor = start + len(INCLUDE_OPEN)
             continue
-        line, column = _position(text, start)
+        line, column = position_of(text, start)
         end = text.find(INCLUDE_CLOSE, start + len(INCLUDE_OPEN))
         following = text.find("{{", start + len(INCLUDE_OPEN))
         if end == -1 or (following != -1 and following < end):

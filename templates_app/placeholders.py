@@ -40,7 +40,8 @@ class ParsedText:
         return frozenset(self.pieces[1::2])
 
 
-def _position(text: str, index: int) -> tuple[int, int]:
+def position_of(text: str, index: int) -> tuple[int, int]:
+    """The 1-based line and column of `text[index]`."""
     line = text.count("\n", 0, index) + 1
     column = index - (text.rfind("\n", 0, index) + 1) + 1
     return line, column
@@ -64,11 +65,11 @@ def parse_text(text: str) -> ParsedText:
         end = text.find("}}", start + 2)
         following = text.find("{{", start + 2)
         if end == -1 or (following != -1 and following < end):
-            line, column = _position(text, start)
+            line, column = position_of(text, start)
             raise PlaceholderError(line, column, "'{{' is not closed by '}}' (write '\\{{' for literal braces)")
         match = _PLACEHOLDER_BODY.fullmatch(text, start + 2, end)
         if match is None:
-            line, column = _position(text, start)
+            line, column = position_of(text, start)
             shown = text[start : end + 2]
             if len(shown) > 40:
                 shown = shown[:37] + "..."
@@ -83,7 +84,7 @@ def parse_text(text: str) -> ParsedText:
         literal = []
         name = match.group(1)
         pieces.append(name)
-        placements.append((name, *_position(text, start)))
+        placements.append((name, *position_of(text, start)))
         cursor = end + 2
     pieces.append("".join(literal))
     return ParsedText(pieces=tuple(pieces), placements=tuple(placements))
