@@ -19,12 +19,12 @@ from abtesting import services
 from abtesting.models import ABTest, Variant
 from abtesting.permissions import may_run_tests
 from abtesting.results import results_for
-from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin, json_shown, username_of
+from lifecycle.core.admin import AuditedAdmin, NoEditing, ReadOnlyAdmin, json_shown, username_of
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.roles import acting_user
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(NoEditing, admin.TabularInline):
     model = Variant
     fields = readonly_fields = ("key", "name", "version", "traffic_percentage", "is_control", "description")
     extra = 0
@@ -33,15 +33,6 @@ class VariantInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("template_version")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="version")
     def version(self, variant: Variant) -> str:

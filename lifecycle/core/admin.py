@@ -13,8 +13,9 @@ from django.utils.safestring import SafeString
 from simple_history.admin import SimpleHistoryAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """To look things up: what it shows changes only through the services (never by an admin form)."""
+class NoEditing:
+    """No add, change or delete from the admin, for a page or an inline whose rows change only through the
+    services (never by an admin form)."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -24,6 +25,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(NoEditing, admin.ModelAdmin):
+    """To look things up: what it shows changes only through the services (never by an admin form)."""
 
 
 class QueueAdmin(ReadOnlyAdmin):

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from lifecycle.core.admin import ReadOnlyAdmin, json_shown
+from lifecycle.core.admin import NoEditing, ReadOnlyAdmin, json_shown
 from lifecycle.core.outbox.models import Delivery, DeliveryAttempt
 
 
@@ -20,22 +20,13 @@ def _superuser(request: HttpRequest) -> bool:
     return request.user.is_active and request.user.is_superuser
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(NoEditing, admin.TabularInline):
     model = DeliveryAttempt
     fields = ("number", "attempted_at", "status_code", "error", "duration_ms")
     readonly_fields = fields
     ordering = ("number",)
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return _superuser(request)
