@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -24,6 +23,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+# Run as a script, bench/ comes first on the path: the project must, for its apps (one is named analytics).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.in_process import django_setup, say, state_path, user_with_roles
+
+STATE = "abtesting-bench.json"
 DAYS = 30
 BATCH = 1000  # reports per stored batch: the API's largest
 BATCHES_LEFT_PENDING = 3
@@ -31,33 +35,6 @@ EXECUTIONS_PER_SUBJECT = 5  # on average: subjects come back
 # The variant converts a little better and answers a little faster: a real difference, found at 1M.
 CONVERSION = {"control": 0.10, "variant-a": 0.104}
 LATENCY_MEDIAN_MS = {"control": 900.0, "variant-a": 880.0}
-
-
-def say(text: str) -> None:
-    """Progress, on stderr: stdout's last line is the result."""
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
-
-
-def django_setup() -> None:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifecycle.settings")
-    django.setup()
-
-
-def state_path() -> Path:
-    return Path(os.environ["LIFECYCLE_DATA_DIR"]) / "abtesting-bench.json"
-
-
-def _user(name: str, groups: str) -> Any:
-    import io
-
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-
-    call_command("create_api_token", name, groups=groups, stdout=io.StringIO(), stderr=io.StringIO())
-    return get_user_model().objects.get(username=name)
 
 
 def setup(args: argparse.Namespace) -> dict[str, Any]:
@@ -69,8 +46,8 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
     from abtesting.models import ABTest
     from lifecycle.releases.services import create_template_live_in_development, create_version_live_in_development
 
-    author = _user("bench-author", "author")
-    deployer = _user("bench-deployer", "deployer")
+    author = user_with_roles("bench-author", "author")
+    deployer = user_with_roles("bench-deployer", "deployer")
     template = create_template_live_in_development(
         actor=author,
         name="bench-abtesting support answer",
@@ -105,7 +82,7 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
     services.start_test(actor=deployer, test_id=test.pk)
     ABTest.objects.filter(pk=test.pk).update(started_at=timezone.now() - timedelta(days=DAYS))
     versions = {"control": str(first.pk), "variant-a": str(second.pk)}
-    state_path().write_text(json.dumps({"testId": str(test.pk), "versions": versions, "reported": 0}))
+    state_path(STATE).write_text(json.dumps({"testId": str(test.pk), "versions": versions, "reported": 0}))
     return {"testId": str(test.pk), "vendor": connection.vendor}
 
 
@@ -163,8 +140,8 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.rollups import roll_up_pending
     from analytics.services import read_reports, record_executions
 
-    state = json.loads(state_path().read_text())
-    reporter = _user("bench-integration", "integration")
+    state = json.loads(state_path(STATE).read_text())
+    reporter = user_with_roles("bench-integration", "integration")
     started = time.perf_counter()
     batches = _batches(state, args.executions, args.seed)
     stored = 0
@@ -179,7 +156,7 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
     if stored != args.executions:
         raise SystemExit(f"stored {stored:,} executions of {args.executions:,} (duplicate request ids?)")
     state["reported"] += args.executions
-    state_path().write_text(json.dumps(state))
+    state_path(STATE).write_text(json.dumps(state))
     return {
         "executions": Execution.objects.count(),
         "subjects": VariantSubject.objects.count(),
@@ -196,8 +173,6 @@ def main() -> None:
     reporting.add_argument("--executions", type=int, required=True)
     reporting.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    # Run as a script, bench/ comes first on the path: the project must, for its apps (one is named analytics).
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     run = {"setup": setup, "report": report}[args.command]
     sys.stdout.write(json.dumps(run(args)) + "\n")
 

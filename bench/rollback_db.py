@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import io
 import json
-import os
 import random
 import statistics
 import sys
@@ -31,6 +29,8 @@ from typing import Any
 
 # Run as a script, bench/ comes first on the path: the project must, for its apps (one is named analytics).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import in_process
+from bench.in_process import django_setup, say, user_with_roles
 from bench.seed_registry import definition_for
 
 DAYS = 30
@@ -73,22 +73,9 @@ BREACHING_EVERY = 20
 BREACHING_RULE = {"metric": "p95_response_time", "operator": "gt", "threshold": 100.0, "consecutive_breaches": 100}
 
 
-def say(text: str) -> None:
-    """Progress, on stderr: stdout's last line is the result."""
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
-
-
-def django_setup() -> None:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifecycle.settings")
-    django.setup()
-
-
 def state_path() -> Path:
     """The seeded templates' ids, kept beside the database for the next commands."""
-    return Path(os.environ["LIFECYCLE_DATA_DIR"]) / "rollback-bench.json"
+    return in_process.state_path("rollback-bench.json")
 
 
 def rule_for(index: int, previous_version: bool) -> dict[str, Any]:
@@ -105,15 +92,6 @@ def rule_for(index: int, previous_version: bool) -> dict[str, Any]:
         "action": "rollback" if index % 2 else "alert",
         **fields,
     }
-
-
-def _user(name: str, groups: str) -> Any:
-    """A user with these roles, made by the same command as the benchmark's other users."""
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-
-    call_command("create_api_token", name, groups=groups, stdout=io.StringIO(), stderr=io.StringIO())
-    return get_user_model().objects.get(username=name)
 
 
 def _backdate(deployment_id: Any, deployed_at: datetime) -> None:
@@ -144,9 +122,9 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     started = time.perf_counter()
-    author = _user("bench", "author")
-    deployer = _user("bench-deployer", "deployer")
-    reviewers = [_user(f"bench-{role}", role) for role in REVIEWERS]
+    author = user_with_roles("bench", "author")
+    deployer = user_with_roles("bench-deployer", "deployer")
+    reviewers = [user_with_roles(f"bench-{role}", role) for role in REVIEWERS]
     now = timezone.now()
     first_at, switch_at = now - timedelta(days=DEPLOYED_DAYS_AGO), now - timedelta(days=SWITCHED_DAYS_AGO)
 
@@ -251,7 +229,7 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.services import read_reports, record_executions
 
     state = json.loads(state_path().read_text())
-    reporter = _user("bench-integration", "integration")
+    reporter = user_with_roles("bench-integration", "integration")
     started = time.perf_counter()
     batches = _reports(state["templates"], args.executions, state["reported"], timezone.now(), args.seed)
     generated = time.perf_counter()
