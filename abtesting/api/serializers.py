@@ -4,7 +4,6 @@ wrong field by its path in the body."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -35,37 +34,19 @@ from lifecycle.core.api.inputs import (
     StrictIntegerField,
     StrictNumberField,
     StrictUUIDField,
+    ZonedDateTimeField,
 )
 from lifecycle.core.api.outputs import UsernameField
 from lifecycle.core.environments import Environment
 
 _TEXT: dict[str, Any] = {"required": False, "allow_blank": True, "max_length": MAX_TEXT_LENGTH}
-# Far enough for any plan, near enough that every moment converts to UTC and back.
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-class ZonedDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 time with a zone (a time without one would be read in the server's zone), as UTC."""
-
+class PlanDateTimeField(ZonedDateTimeField):
     default_error_messages = {
+        **ZonedDateTimeField.default_error_messages,
         "invalid": "must be an ISO 8601 time with a zone, e.g. 2025-01-10T00:00:00Z",
-        "naive": "needs a time zone (e.g. Z or +02:00)",
-        "out_of_reach": "must be from the year 2000 to 9000",
     }
-
-    def to_internal_value(self, value: Any) -> datetime:
-        if not isinstance(value, str):
-            self.fail("invalid")
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            self.fail("invalid")
-        if moment.utcoffset() is None:
-            self.fail("naive")
-        if not _EARLIEST <= moment <= _LATEST:
-            self.fail("out_of_reach")
-        return moment.astimezone(UTC)
 
 
 class VariantInput(serializers.Serializer):
@@ -108,8 +89,8 @@ class ABTestCreateInput(serializers.Serializer):
         required=False,
         help_text="each variant's id and its percentage: must agree with trafficPercentage where both are given",
     )
-    startDate = ZonedDateTimeField(required=False, allow_null=True, help_text="when it is planned to start")
-    endDate = ZonedDateTimeField(required=False, allow_null=True, help_text="in the future; the test stops then")
+    startDate = PlanDateTimeField(required=False, allow_null=True, help_text="when it is planned to start")
+    endDate = PlanDateTimeField(required=False, allow_null=True, help_text="in the future; the test stops then")
     successMetrics = serializers.ListField(
         child=SuccessMetricInput(),
         required=False,
@@ -299,8 +280,13 @@ class VariantResultOutput(serializers.Serializer):
     templateVersionId = serializers.UUIDField()
     control = serializers.BooleanField()
     trafficPercentage = serializers.FloatField()
-    executions = serializers.IntegerField(help_text="Executions counted for the variant in its running periods.")
-    subjects = serializers.IntegerField(help_text="Distinct userIds among them.")
+    executions = serializers.IntegerField(
+        help_text="Executions counted for the variant in the test's environment and running periods: those "
+        "reporting its variantId, and those of its version that report no variantId."
+    )
+    subjects = serializers.IntegerField(
+        help_text="Distinct subjects (subjectId, else userId) of the executions that reported its variantId."
+    )
     successRate = serializers.FloatField(allow_null=True, help_text="Percent (0-100).")
     conversionRate = serializers.FloatField(allow_null=True, help_text="Percent of executions with converted true.")
     averageSatisfaction = serializers.FloatField(allow_null=True, help_text="Over the executions that report one.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from django.http import QueryDict
@@ -101,3 +102,33 @@ def errors_under(prefix: str) -> Iterator[None]:
         if not exc.fields:
             raise
         raise InvalidInput.of({f"{prefix}.{path}": messages for path, messages in exc.fields.items()}) from None
+
+
+class ZonedDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time with a zone (a time without one would be read in the server's zone), as UTC, within
+    reach(): subclasses set how far (and their messages say so)."""
+
+    default_error_messages = {
+        "invalid": "must be an ISO 8601 time with a zone, e.g. 2026-01-31T00:00:00Z",
+        "naive": "needs a time zone (e.g. Z or +02:00)",
+        "out_of_reach": "must be from the year 2000 to 9000",
+    }
+
+    def reach(self) -> tuple[datetime, datetime]:
+        # Far enough for any plan, near enough that every moment converts to UTC and back.
+        return datetime(2000, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if not isinstance(value, str):
+            self.fail("invalid")
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail("invalid")
+        if moment.utcoffset() is None:
+            self.fail("naive")
+        # Compared before converting: 0001-01-01T00:00:00+14:00 has no year in UTC to be converted into.
+        earliest, latest = self.reach()
+        if not earliest <= moment <= latest:
+            self.fail("out_of_reach")
+        return moment.astimezone(UTC)
