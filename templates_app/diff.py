@@ -10,6 +10,7 @@ from typing import Any
 from lifecycle.core.exceptions import InvalidInput
 from templates_app.definitions import VersionDefinition
 from templates_app.models import TemplateVersion
+from templates_app.selectors import parts_changed
 from templates_app.semver import classify_change
 
 
@@ -37,6 +38,9 @@ class VersionDiff:
     model_config: dict[str, Any] | None
     provider: dict[str, Any] | None
     changes: list[dict[str, str]]
+    # Included templates that changed version (templates_app.selectors.parts_changed): the flattened text
+    # above shows what they say; this says where it came from.
+    parts: list[dict[str, Any]]
 
 
 def diff_versions(against: TemplateVersion | None, version: TemplateVersion) -> VersionDiff:
@@ -91,4 +95,5 @@ def diff_versions(against: TemplateVersion | None, version: TemplateVersion) -> 
     if old_def is not None and old_def.provider != new_def.provider:
         provider = {"from": old_def.provider, "to": new_def.provider}
     changes = classify_change(old_def, new_def).summary() if old_def is not None else []
-    return VersionDiff(against, version, unified, variables, model_config, provider, changes)
+    parts = parts_changed(against, version)
+    return VersionDiff(against, version, unified, variables, model_config, provider, changes, parts)

@@ -93,6 +93,11 @@ class TemplateVersion(models.Model):
     fingerprint = models.CharField(max_length=64)
     # What changed from the previous version, and so why it got its number ([{level, change}]).
     change_summary = models.JSONField(default=list, blank=True)
+    # What the author wrote when it includes other templates (templates_app.composition):
+    # {"content" | "messages", "variables": the author's own, "environment": where unpinned parts were
+    # looked up}. Null when `content` or `messages` is the author's text as written. The version serves
+    # `content`/`messages`, flattened at creation, so rendering a composed prompt costs what any other costs.
+    source = models.JSONField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
@@ -137,3 +142,37 @@ class TemplateVersion(models.Model):
             model_config=self.model_config,
             provider=self.provider,
         )
+
+
+class VersionInclude(models.Model):
+    """One `{{> part}}` of a version, resolved when the version was created to an exact version of the part.
+
+    Written once with its version and never changed (a version's parts are part of what it says).
+    """
+
+    version = models.ForeignKey(TemplateVersion, on_delete=models.PROTECT, related_name="includes")
+    position = models.PositiveSmallIntegerField()  # the reference's order among the version's references
+    where = models.CharField(max_length=40)  # "content", or "messages[2].content"
+    line = models.PositiveIntegerField()
+    column = models.PositiveIntegerField()
+    reference = models.CharField(max_length=250)  # as the author wrote it: "house-style@2.1.0" or "house-style"
+    pinned = models.BooleanField()  # written with a version number
+    # Unpinned: the environment whose active version of the part was taken.
+    environment = models.CharField(max_length=20, blank=True)
+    part = models.ForeignKey(TemplateVersion, on_delete=models.PROTECT, related_name="included_by")
+    # The part's template, kept here so that "who includes this template" is one indexed lookup.
+    part_template = models.ForeignKey(PromptTemplate, on_delete=models.PROTECT, related_name="+")
+    part_fingerprint = models.CharField(max_length=64)  # the part's content hash, as the issue asks
+
+    class Meta:
+        ordering = ["version", "position"]
+        constraints = [models.UniqueConstraint(fields=["version", "position"], name="version_include_position")]
+        indexes = [models.Index(fields=["part_template", "version"], name="include_part_template")]
+
+    def __str__(self) -> str:
+        return f"{{{{> {self.reference}}}}}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableVersion("A version's parts cannot be changed; create a new version instead.")
+        super().save(*args, **kwargs)

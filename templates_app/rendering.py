@@ -26,6 +26,30 @@ def _join(pieces: tuple[str, ...], texts: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True)
+class IncludedPart:
+    """A template a version includes, at the exact version resolved when the version was created."""
+
+    reference: str
+    where: str
+    template_id: UUID
+    template_name: str
+    version_id: UUID
+    version: str
+    fingerprint: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "reference": self.reference,
+            "where": self.where,
+            "templateId": str(self.template_id),
+            "name": self.template_name,
+            "versionId": str(self.version_id),
+            "version": self.version,
+            "fingerprint": self.fingerprint,
+        }
+
+
+@dataclass(frozen=True)
 class RenderPlan:
     """A version ready to render: immutable, so safe to keep in memory for as long as the process lives."""
 
@@ -35,9 +59,19 @@ class RenderPlan:
     definition: VersionDefinition
     text_pieces: tuple[str, ...] | None
     message_pieces: tuple[tuple[str, tuple[str, ...]], ...] | None
+    # The parts its text was built from (already spliced into it): resolve lists them.
+    includes: tuple[IncludedPart, ...] = ()
 
     @classmethod
-    def compile(cls, *, version_id: UUID, template_id: UUID, version: str, definition: VersionDefinition) -> RenderPlan:
+    def compile(
+        cls,
+        *,
+        version_id: UUID,
+        template_id: UUID,
+        version: str,
+        definition: VersionDefinition,
+        includes: tuple[IncludedPart, ...] = (),
+    ) -> RenderPlan:
         parsed = definition.parsed_texts()
         if definition.messages is not None:
             message_pieces = tuple(
@@ -46,7 +80,7 @@ class RenderPlan:
             text_pieces = None
         else:
             message_pieces, text_pieces = None, parsed[0].pieces
-        return cls(version_id, template_id, version, definition, text_pieces, message_pieces)
+        return cls(version_id, template_id, version, definition, text_pieces, message_pieces, includes)
 
     @property
     def size(self) -> int:

@@ -15,8 +15,8 @@ from django.db.models import QuerySet
 from lifecycle.core.audit import AuditEntry, entries_from_history
 from lifecycle.core.roles import User
 from templates_app.exceptions import TemplateNotFound, VersionNotFound
-from templates_app.models import PromptTemplate, Tag, TemplateVersion
-from templates_app.rendering import RenderPlan
+from templates_app.models import PromptTemplate, Tag, TemplateVersion, VersionInclude
+from templates_app.rendering import IncludedPart, RenderPlan
 
 
 def templates_for_listing() -> QuerySet[PromptTemplate]:
@@ -96,7 +96,56 @@ def render_plan(version_id: UUID) -> RenderPlan:
         template_id=version.template_id,
         version=version.number,
         definition=version.definition(),
+        includes=tuple(included_part(include) for include in includes_of(version.pk)) if version.source else (),
     )
+
+
+def includes_of(version_id: UUID) -> QuerySet[VersionInclude]:
+    """The version's `{{> part}}` references as resolved at its creation, in the order they are written."""
+    return VersionInclude.objects.filter(version_id=version_id).select_related("part", "part_template")
+
+
+def included_part(include: VersionInclude) -> IncludedPart:
+    return IncludedPart(
+        reference=include.reference,
+        where=include.where,
+        template_id=include.part_template_id,
+        template_name=include.part_template.name,
+        version_id=include.part_id,
+        version=include.part.number,
+        fingerprint=include.part_fingerprint,
+    )
+
+
+def parts_changed(against: TemplateVersion | None, version: TemplateVersion) -> list[dict[str, Any]]:
+    """Which included templates changed version from `against` to `version` (added, removed, or another
+    version): what a reviewer of a composed prompt needs besides its flattened diff."""
+
+    def parts(of: TemplateVersion | None) -> dict[UUID, tuple[str, UUID, str]]:
+        if of is None or of.source is None:
+            return {}
+        return {
+            include.part_template_id: (include.part_template.name, include.part_id, include.part.number)
+            for include in includes_of(of.pk)
+        }
+
+    before, after = parts(against), parts(version)
+    changed = []
+    for template_id in [*after, *(key for key in before if key not in after)]:
+        old, new = before.get(template_id), after.get(template_id)
+        if old is not None and new is not None and old[1] == new[1]:
+            continue
+        changed.append(
+            {
+                "templateId": template_id,
+                "name": (new or old)[0],  # type: ignore[index]
+                "fromVersionId": old[1] if old else None,
+                "from": old[2] if old else None,
+                "toVersionId": new[1] if new else None,
+                "to": new[2] if new else None,
+            }
+        )
+    return changed
 
 
 def audit_entries_for_template(template_id: UUID) -> list[AuditEntry]:

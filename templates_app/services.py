@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.roles import Role, User, require_role
+from templates_app.composition import PINNED_ONLY, Composition, PartLookup, compose, save_includes, source_fields
 from templates_app.definitions import DefinitionInvalid, VersionDefinition
 from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, TemplateNotFound
 from templates_app.metadata import check_metadata, normalize_tags
@@ -113,6 +114,7 @@ def create_template(
     category: str = Category.OTHER,
     tags: Sequence[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    parts: PartLookup = PINNED_ONLY,
 ) -> PromptTemplate:
     """Create a template with its first version (`1.0.0`, or `metadata.version`).
 
@@ -120,10 +122,12 @@ def create_template(
     (create_template_live_in_development); this function knows nothing of deployments.
 
     `definition` holds the version's raw JSON fields: `content` or `messages`, `variables`, `modelConfig`,
-    `provider`.
+    `provider`; its text may include other templates (templates_app.composition; `parts` finds unpinned ones).
     """
     require_role(actor, Role.AUTHOR, to="create templates")
-    planned = plan_new_template(name=name, definition=definition, category=category, tags=tags, metadata=metadata)
+    planned = plan_new_template(
+        name=name, definition=definition, category=category, tags=tags, metadata=metadata, parts=parts
+    )
     template = PromptTemplate(
         name=planned.name,
         description=description,
@@ -140,6 +144,7 @@ def create_template(
         metadata=planned.version_metadata,
         change_summary=[],
         actor=actor,
+        composition=planned.composition,
     )
     return template
 
@@ -155,6 +160,7 @@ class NewTemplate:
     definition: VersionDefinition
     number: SemVer
     version_metadata: dict[str, Any]
+    composition: Composition
 
 
 def plan_new_template(
@@ -164,13 +170,15 @@ def plan_new_template(
     category: str = Category.OTHER,
     tags: Sequence[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    parts: PartLookup = PINNED_ONLY,
 ) -> NewTemplate:
     """Check a new template without writing anything (the admin shows the problems on its form).
 
     A duplicate name is only found on writing: the unique constraint decides, so that two authors
     racing for one name cannot both get it.
     """
-    parsed = parse_definition(definition)
+    composition = compose(definition, template_id=None, parts=parts)
+    parsed = parse_definition(composition.fields)
     metadata = check_metadata(metadata)
     return NewTemplate(
         name=_check_name(name),
@@ -180,6 +188,7 @@ def plan_new_template(
         definition=parsed,
         number=_requested_version(metadata) or FIRST_VERSION,
         version_metadata={key: metadata[key] for key in _VERSION_METADATA_KEYS if key in metadata},
+        composition=composition,
     )
 
 
@@ -217,6 +226,8 @@ def create_version(
     definition: Mapping[str, Any],
     metadata: dict[str, Any] | None = None,
     bump: Bump | None = None,
+    parts: PartLookup = PINNED_ONLY,
+    refresh_includes: bool = False,
 ) -> TemplateVersion:
     """Add the next version of a template, numbered from what changed since the latest one (active in
     development at once through lifecycle.releases.services.create_version_live_in_development).
@@ -225,6 +236,10 @@ def create_version(
     left out (or null) are carried over from the latest version, so an author may send only new text.
     `bump` may ask for a bigger step than the change needs, never a smaller one; `metadata.version` may
     name the number outright if it is at least the number the change needs.
+
+    The text may include other templates (templates_app.composition): `parts` says where unpinned
+    references find theirs. `refresh_includes` starts from the latest version's text as its author wrote
+    it (unless new text is given) with every part at its available update.
     """
     # Lock the template: two versions created at once must get distinct numbers, each computed from the
     # other (the unique constraint on the number is the backstop). The latest version is read in a query
@@ -234,7 +249,9 @@ def create_version(
     require_may_change(actor, template, to="create versions of this template")
     assert template.latest_version_id is not None  # every template is created with its first version
     latest = TemplateVersion.objects.get(pk=template.latest_version_id)
-    planned = plan_next_version(latest, definition=definition, metadata=metadata, bump=bump)
+    planned = plan_next_version(
+        latest, definition=definition, metadata=metadata, bump=bump, parts=parts, refresh_includes=refresh_includes
+    )
     return _add_version(
         template,
         planned.definition,
@@ -242,6 +259,7 @@ def create_version(
         metadata=planned.metadata,
         change_summary=planned.change.summary(),
         actor=actor,
+        composition=planned.composition,
     )
 
 
@@ -253,6 +271,7 @@ class NextVersion:
     number: SemVer
     change: Change
     metadata: dict[str, Any]
+    composition: Composition
 
 
 def plan_next_version(
@@ -261,14 +280,31 @@ def plan_next_version(
     definition: Mapping[str, Any],
     metadata: dict[str, Any] | None = None,
     bump: Bump | None = None,
+    parts: PartLookup = PINNED_ONLY,
+    refresh_includes: bool = False,
 ) -> NextVersion:
     """Check a new version against the latest one and number it, without writing anything.
 
     create_version calls it under the template's lock; the admin calls it to show problems on the form.
     """
     metadata = check_metadata(metadata)
-    parsed = parse_definition({**_carried_over(latest), **_given(definition)})
+    given = _given(definition)
+    carried = _carried_over(latest)
+    if refresh_includes and "content" not in given and "messages" not in given:
+        carried.update({key: value for key, value in source_fields(latest).items() if key != "variables"})
+    composition = compose(
+        {**carried, **given},
+        template_id=latest.template_id,
+        parts=parts,
+        refresh=refresh_includes,
+        previous_environment=(latest.source or {}).get("environment"),
+    )
+    parsed = parse_definition(composition.fields)
     if latest.fingerprint == parsed.fingerprint:
+        if refresh_includes:
+            raise IdenticalVersion(
+                f"Every part of {latest.number} is already at its available version: nothing to refresh."
+            )
         raise IdenticalVersion(f"This is identical to the latest version, {latest.number}: nothing to create.")
     change = classify_change(latest.definition(), parsed)
     assert change.bump is not None  # equal fingerprints were refused above
@@ -282,7 +318,9 @@ def plan_next_version(
             raise InvalidInput.at("metadata.version", f"must be {number} or later: the change needs that step")
         number = requested
     version_metadata = {key: value for key, value in metadata.items() if key != "version"}
-    return NextVersion(definition=parsed, number=number, change=change, metadata=version_metadata)
+    return NextVersion(
+        definition=parsed, number=number, change=change, metadata=version_metadata, composition=composition
+    )
 
 
 @transaction.atomic
@@ -317,7 +355,9 @@ def _given(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _carried_over(latest: TemplateVersion) -> dict[str, Any]:
-    return {"variables": latest.variables, "modelConfig": latest.model_config, "provider": latest.provider}
+    # The author's own variables: those its parts declared join again from the parts now included.
+    own = source_fields(latest)["variables"]
+    return {"variables": own, "modelConfig": latest.model_config, "provider": latest.provider}
 
 
 def _add_version(
@@ -328,6 +368,7 @@ def _add_version(
     metadata: dict[str, Any],
     change_summary: list[dict[str, str]],
     actor: User,
+    composition: Composition,
 ) -> TemplateVersion:
     version = TemplateVersion(
         template=template,
@@ -342,10 +383,12 @@ def _add_version(
         metadata=metadata,
         fingerprint=definition.fingerprint,
         change_summary=change_summary,
+        source=composition.source,
         created_by=actor,
     )
     version._history_user = actor  # type: ignore[attr-defined]
     version.save()
+    save_includes(version, composition)
     # Not a history-worthy change of the template itself: the version has its own audit record.
     PromptTemplate.objects.filter(pk=template.pk).update(latest_version=version, updated_at=timezone.now())
     template.latest_version = version
