@@ -8,5 +8,5 @@ urlpatterns = [
     *api_path("approval/cancel", views.CancelApi.as_view(), "approval-cancel"),
     *api_path("approval/comment", views.CommentApi.as_view(), "approval-comment"),
     *api_path("approval/pending", views.PendingApi.as_view(), "approval-pending"),
-    *api_path("approval/requests/<uuid:request_id>", views.RequestDetailApi.as_view(), "approval-request"),
+    # approval/requests/<id> is served by lifecycle.releases (with the reach of the request's template).
 ]

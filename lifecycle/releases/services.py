@@ -50,6 +50,7 @@ from lifecycle.releases.selectors import (
     rollback_event,
 )
 from templates_app import services as template_services
+from templates_app.composition import PartLookup
 from templates_app.models import Category, PromptTemplate, TemplateVersion
 from templates_app.permissions import require_may_change
 from templates_app.selectors import template_row, version_by_id
@@ -69,9 +70,11 @@ def create_template_live_in_development(
     category: str = Category.OTHER,
     tags: Sequence[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    include_environment: str | None = None,
 ) -> PromptTemplate:
     """Create a template (templates_app.services.create_template) with its first version active in
-    development: both or neither."""
+    development: both or neither. Unpinned `{{> part}}` references take the part's version active in
+    `include_environment` (production unless named)."""
     template = template_services.create_template(
         actor=actor,
         name=name,
@@ -80,6 +83,7 @@ def create_template_live_in_development(
         category=category,
         tags=tags,
         metadata=metadata,
+        parts=part_lookup(include_environment),
     )
     assert template.latest_version is not None
     _activate(template.latest_version, Environment.DEVELOPMENT, actor)
@@ -94,14 +98,30 @@ def create_version_live_in_development(
     definition: Mapping[str, Any],
     metadata: dict[str, Any] | None = None,
     bump: Bump | None = None,
+    include_environment: str | None = None,
+    refresh_includes: bool = False,
 ) -> TemplateVersion:
     """Create the template's next version (templates_app.services.create_version), active in development
-    at once: both or neither."""
+    at once: both or neither. Unpinned `{{> part}}` references take the part's version active in
+    `include_environment` (production unless named; on a refresh, where the latest version took them)."""
     version = template_services.create_version(
-        actor=actor, template_id=template_id, definition=definition, metadata=metadata, bump=bump
+        actor=actor,
+        template_id=template_id,
+        definition=definition,
+        metadata=metadata,
+        bump=bump,
+        parts=part_lookup(include_environment),
+        refresh_includes=refresh_includes,
     )
     _activate(version, Environment.DEVELOPMENT, actor)
     return version
+
+
+def part_lookup(environment: str | None) -> PartLookup:
+    """How a new version's unpinned references find their part: what is active in `environment`."""
+    if environment is not None:
+        check_environment(environment)
+    return PartLookup(environment=environment, active_version_of=active_version_id)
 
 
 def deploy_version(*, actor: User, version_id: UUID, environment: str) -> Deployment:

@@ -383,3 +383,19 @@ def test_rollback_endpoints__anonymous__401(api, cast):
     assert anonymous.get("/api/rollback/history").status_code == 401
     assert anonymous.get(f"/api/templates/{cast['template'].pk}/deployments").status_code == 401
     assert anonymous.post("/api/rollback/emergency", {}).status_code == 401
+
+
+@pytest.mark.parametrize("who", ["reader", "integration", "analyst", "outsider"])
+def test_dependents__anyone_signed_in_reads_them__anonymous_401(api, cast, who):
+    path = f"/api/templates/{cast['template'].pk}/dependents"
+    assert api.as_user(cast[who]).get(path).status_code == 200
+    assert api.anonymous().get(path).status_code == 401
+
+
+def test_refresh_includes__someone_who_may_not_change_the_template__403_nothing_made(api, cast):
+    before = cast["template"].versions.count()
+    response = api.as_user(cast["outsider"]).post(
+        "/api/versions/create", {"templateId": str(cast["template"].pk), "refreshIncludes": True}
+    )
+    assert response.status_code == 403
+    assert cast["template"].versions.count() == before

@@ -14,11 +14,11 @@ from rest_framework import serializers
 from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField, StrictUUIDField
 from lifecycle.core.api.outputs import UsernameField
 from lifecycle.core.api.schema import declare_field
-from lifecycle.core.environments import Environment
 from templates_app.definitions import MAX_MESSAGES, MAX_PROVIDER_LENGTH, MAX_TEXT_LENGTH
 from templates_app.metadata import MAX_METADATA_CHARS, MAX_TAG_LENGTH, MAX_TAGS
 from templates_app.models import Category, PromptTemplate, TemplateVersion
 from templates_app.placeholders import NAME_PATTERN
+from templates_app.selectors import included_part, includes_of
 from templates_app.semver import Bump
 from templates_app.variables import MAX_PATTERN_LENGTH, MAX_VARIABLES, TYPES
 
@@ -163,13 +163,18 @@ class TemplateCreateInput(DefinitionInput):
     metadata = MetadataField(
         required=False, default=dict, help_text=f"at most {MAX_METADATA_CHARS:,} characters; `version` numbers 1.0.0"
     )
+    environment = EnvironmentField(
+        required=False, help_text="where unpinned `{{> part}}` references take their part (default production)"
+    )
 
 
 class VersionDataInput(DefinitionInput):
     metadata = MetadataField(required=False, default=dict)
     environment = EnvironmentField(
-        default=Environment.DEVELOPMENT,
-        help_text="accepted for compatibility: every new version starts active in development",
+        required=False,
+        help_text="where unpinned `{{> part}}` references take their part: the version active there (default "
+        "production; on a refresh, where the latest version took them). Every new version starts active in "
+        "development whatever this says",
     )
     bump = serializers.ChoiceField(
         choices=[bump.label for bump in Bump], required=False, help_text="ask for a bigger step than computed"
@@ -178,7 +183,20 @@ class VersionDataInput(DefinitionInput):
 
 class VersionCreateInput(serializers.Serializer):
     templateId = StrictUUIDField()
-    data = VersionDataInput()  # type: ignore[assignment]  # the API's key (DRF keeps .data working)
+    data = VersionDataInput(  # type: ignore[assignment]  # the API's key (DRF keeps .data working)
+        required=False, help_text="required, unless refreshIncludes is true (then it may change the text too)"
+    )
+    refreshIncludes = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="make the next version from the latest one's text, with every included part at its available "
+        "update (GET /api/templates/{id} lists them as updatesAvailable)",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "data" not in attrs and not attrs["refreshIncludes"]:
+            raise serializers.ValidationError({"data": ["This field is required."]})
+        return attrs
 
 
 # -- output --
@@ -200,6 +218,34 @@ class VersionSummaryOutput(serializers.Serializer):
         return version.metadata.get("changelog")
 
 
+class PartChangeOutput(serializers.Serializer):
+    templateId = serializers.UUIDField()
+    name = serializers.CharField(help_text="the included template's name")
+    fromVersionId = serializers.UUIDField(allow_null=True)
+    toVersionId = serializers.UUIDField(allow_null=True)
+    to = serializers.CharField(allow_null=True, help_text="the version included now (null: no longer included)")
+
+
+declare_field(PartChangeOutput, "from", serializers.CharField(allow_null=True, help_text="the version included before"))
+
+
+class IncludedPartOutput(serializers.Serializer):
+    reference = serializers.CharField(help_text="as written: house-style@2.1.0, or house-style")
+    where = serializers.CharField(help_text="content, or messages[i].content")
+    templateId = serializers.UUIDField()
+    name = serializers.CharField()
+    versionId = serializers.UUIDField(help_text="the part's exact version, resolved when this version was created")
+    version = serializers.CharField()
+    fingerprint = serializers.CharField(help_text="the part's content hash (sha256 of its definition)")
+
+
+class VersionSourceOutput(serializers.Serializer):
+    content = ContentField(required=False, help_text="the text with its `{{> part}}` references")
+    messages = MessagesField(required=False)
+    variables = VariablesField(help_text="the variables the author declared (parts add theirs)")
+    environment = serializers.CharField(help_text="where unpinned references took their part")
+
+
 class VersionOutput(serializers.Serializer):
     id = serializers.UUIDField()
     templateId = serializers.UUIDField(source="template_id")
@@ -213,8 +259,20 @@ class VersionOutput(serializers.Serializer):
     changes = VersionChangeOutput(
         source="change_summary", many=True, help_text="what changed from the version before, and the step each needs"
     )
+    source = VersionSourceOutput(  # type: ignore[assignment]  # the API's key (DRF keeps .source working)
+        allow_null=True,
+        help_text="what the author wrote, when it includes other templates (content or messages above are "
+        "flattened: what it serves); null when it includes none",
+    )
+    includes = serializers.SerializerMethodField()
     createdBy = UsernameField(source="created_by")
     createdAt = serializers.DateTimeField(source="created_at")
+
+    @extend_schema_field(IncludedPartOutput(many=True))
+    def get_includes(self, version: TemplateVersion) -> list[dict[str, str]]:
+        if version.source is None:
+            return []
+        return [included_part(include).to_json() for include in includes_of(version.pk)]
 
 
 class LatestVersionOutput(serializers.Serializer):
@@ -314,3 +372,8 @@ class VersionDiffOutput(serializers.Serializer):
     modelConfig = ValueChangeOutput(source="model_config", allow_null=True, help_text="null: unchanged")
     provider = ValueChangeOutput(allow_null=True, help_text="null: unchanged")
     changes = VersionChangeOutput(many=True, help_text="each change with the version step it needs")
+    parts = PartChangeOutput(
+        many=True,
+        help_text="included templates that changed version (added: from null; no longer included: to null); "
+        "`diff` shows the flattened text they make",
+    )

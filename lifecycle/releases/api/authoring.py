@@ -18,6 +18,7 @@ from lifecycle.core.api.schema import errors
 from lifecycle.core.roles import acting_user
 from lifecycle.releases import selectors
 from lifecycle.releases.api.serializers import TemplateDetailOutput, VersionDetailOutput
+from lifecycle.releases.parts import updates_available
 from lifecycle.releases.services import create_template_live_in_development, create_version_live_in_development
 from templates_app.api.filters import TemplateFilter
 from templates_app.api.serializers import DefinitionInput, TemplateCreateInput, TemplateOutput, VersionCreateInput
@@ -27,7 +28,11 @@ from templates_app.semver import Bump
 
 
 def template_detail(template: PromptTemplate) -> dict[str, Any]:
-    context = {"versions": versions_of(template.pk), "active": selectors.active_deployments_of(template.pk)}
+    context = {
+        "versions": versions_of(template.pk),
+        "active": selectors.active_deployments_of(template.pk),
+        "updates": updates_available(template.latest_version) if template.latest_version is not None else [],
+    }
     return TemplateDetailOutput(template, context=context).data  # type: ignore[return-value]
 
 
@@ -62,6 +67,7 @@ class TemplateListCreateApi(generics.GenericAPIView):
             tags=data["tags"],
             metadata=data["metadata"],
             definition=DefinitionInput.fields_of(data),
+            include_environment=data.get("environment"),
         )
         return Response(template_detail(template_by_id(template.pk)), status=status.HTTP_201_CREATED)
 
@@ -82,14 +88,16 @@ class VersionCreateApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(VersionCreateInput, request.data)
-        fields = data["data"]
+        fields = data.get("data", {})
         with errors_under("data"):
             version = create_version_live_in_development(
                 actor=acting_user(request),
                 template_id=data["templateId"],
                 definition=DefinitionInput.fields_of(fields),
-                metadata=fields["metadata"],
+                metadata=fields.get("metadata"),
                 bump=Bump.from_label(fields["bump"]) if "bump" in fields else None,
+                include_environment=fields.get("environment"),
+                refresh_includes=data["refreshIncludes"],
             )
         return Response(version_detail(version_by_id(version.pk)), status=status.HTTP_201_CREATED)
 

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from abtesting.api.serializers import ABTestOutput
 from analytics.models import SUBJECT_ID_MAX_LENGTH
+from approvals.api.serializers import ApprovalRequestDetailOutput
 from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField, StrictUUIDField
 from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
@@ -20,6 +21,7 @@ from lifecycle.releases.selectors import RollbackValidation, VersionLiveState
 from templates_app.api.serializers import (
     AnyValueField,
     ContentField,
+    IncludedPartOutput,
     MessagesField,
     ModelConfigField,
     TemplateContentOutput,
@@ -101,6 +103,11 @@ class ResolveOutput(serializers.Serializer):
     variables = VariablesField()
     modelConfig = ModelConfigField()
     provider = serializers.CharField()
+    includes = IncludedPartOutput(
+        many=True,
+        help_text="the templates `content` (or `messages`) was built from, at the exact versions resolved when "
+        "the version was created; already spliced in: render `content` as it is",
+    )
 
 
 class DeploymentOutput(serializers.Serializer):
@@ -216,11 +223,35 @@ ActiveVersionsOutput = type(
 )
 
 
+class PartUpdateOutput(serializers.Serializer):
+    reference = serializers.CharField(help_text="as written in the latest version")
+    where = serializers.CharField(help_text="content, or messages[i].content")
+    templateId = serializers.UUIDField()
+    name = serializers.CharField()
+    pinned = serializers.BooleanField(help_text="written with a version: a refresh rewrites it to the newest")
+    environment = serializers.CharField(allow_null=True, help_text="unpinned: where the part is looked up")
+    includedVersionId = serializers.UUIDField()
+    includedVersion = serializers.CharField()
+    availableVersionId = serializers.UUIDField()
+    availableVersion = serializers.CharField()
+
+
 class TemplateDetailOutput(TemplateContentOutput):
     """A template, its latest version and every version, and what each environment serves (the context's
-    `active`: the active deployment by environment)."""
+    `active`: the active deployment by environment; `updates`: its latest version's parts with an update)."""
 
     activeVersions = serializers.SerializerMethodField()
+    updatesAvailable = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        PartUpdateOutput(
+            many=True,
+            help_text="the latest version's included parts that have another version to offer; "
+            'POST /api/versions/create with "refreshIncludes": true makes a version with them (for review)',
+        )
+    )
+    def get_updatesAvailable(self, template: PromptTemplate) -> list[dict[str, Any]]:
+        return [update.to_json() for update in self.context["updates"]]
 
     @extend_schema_field(ActiveVersionsOutput(help_text="each environment's active version, or null"))
     def get_activeVersions(self, template: PromptTemplate) -> dict[str, Any]:
@@ -229,6 +260,38 @@ class TemplateDetailOutput(TemplateContentOutput):
             environment: ActiveVersionOutput(active[environment]).data if environment in active else None
             for environment in Environment.values
         }
+
+
+class DependentOutput(serializers.Serializer):
+    templateId = serializers.UUIDField()
+    name = serializers.CharField()
+    versionId = serializers.UUIDField(help_text="the dependent template's version")
+    version = serializers.CharField()
+    includedVersionId = serializers.UUIDField(help_text="the version of this template it includes")
+    includedVersion = serializers.CharField()
+    via = serializers.ListField(
+        child=serializers.CharField(), help_text="the parts in between, outermost first (empty: included directly)"
+    )
+
+
+class EnvironmentDependentsOutput(serializers.Serializer):
+    environment = serializers.ChoiceField(choices=Environment.choices)
+    dependents = DependentOutput(many=True, help_text="the versions served there that include this template")
+
+
+class DependentsOutput(serializers.Serializer):
+    templateId = serializers.UUIDField()
+    name = serializers.CharField()
+    environments = EnvironmentDependentsOutput(many=True, help_text="every environment, in order")
+    latest = DependentOutput(
+        many=True, help_text="templates whose newest version includes this template (what their next deploy carries)"
+    )
+
+
+class ApprovalRequestWithReachOutput(ApprovalRequestDetailOutput):
+    dependents = DependentsOutput(
+        help_text="the templates that include this request's template: what a new version of it could reach"
+    )
 
 
 # -- rollback --

@@ -11,6 +11,7 @@ urlpatterns = [
     *api_path(
         "templates/<uuid:template_id>/deployments", views.TemplateDeploymentsApi.as_view(), "template-deployments"
     ),
+    *api_path("templates/<uuid:template_id>/dependents", views.DependentsApi.as_view(), "template-dependents"),
     *api_path("versions/create", authoring.VersionCreateApi.as_view(), "version-create"),
     *api_path("versions/<uuid:version_id>", authoring.VersionDetailApi.as_view(), "version-detail"),
     *api_path("versions/<uuid:version_id>/deploy", views.DeployApi.as_view(), "version-deploy"),
@@ -20,6 +21,8 @@ urlpatterns = [
     *api_path("rollback/initiate", views.RollbackInitiateApi.as_view(), "rollback-initiate"),
     *api_path("rollback/emergency", views.RollbackEmergencyApi.as_view(), "rollback-emergency"),
     *api_path("rollback/history", views.RollbackHistoryApi.as_view(), "rollback-history"),
+    # approvals' request detail with the reach of its template (composition needs deployments, known here).
+    *api_path("approval/requests/<uuid:request_id>", views.ApprovalRequestWithReachApi.as_view(), "approval-request"),
     # Rollback triggers and the alerts they fire (lifecycle.releases.rules).
     *rules_urls.urlpatterns,
 ]

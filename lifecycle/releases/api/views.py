@@ -14,6 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from approvals.api.serializers import ApprovalRequestDetailOutput
+from approvals.api.views import RequestDetailApi
+from approvals.selectors import request_by_id
 from lifecycle.core.api.fastpath import FastPathMixin
 from lifecycle.core.api.inputs import validated
 from lifecycle.core.api.negotiation import JSONOnly
@@ -22,7 +25,9 @@ from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.roles import acting_user
 from lifecycle.releases import selectors
 from lifecycle.releases.api.serializers import (
+    ApprovalRequestWithReachOutput,
     AuditEntryOutput,
+    DependentsOutput,
     DeploymentOutput,
     DeploymentsQuery,
     EnvironmentInput,
@@ -41,6 +46,7 @@ from lifecycle.releases.api.serializers import (
     validation_json,
 )
 from lifecycle.releases.models import Deployment, Rollback
+from lifecycle.releases.parts import dependents_of
 from lifecycle.releases.services import deploy_version, initiate_rollback, promote_variant, roll_back_in_emergency
 from templates_app.models import PromptTemplate
 from templates_app.selectors import template_by_id
@@ -134,8 +140,32 @@ class ResolveApi(APIView):
             "variables": definition.variables_json(),
             "modelConfig": definition.model_config,
             "provider": definition.provider,
+            "includes": [part.to_json() for part in plan.includes],
         }
         return Response(body, headers=headers)
+
+
+class DependentsApi(APIView):
+    @extend_schema(
+        responses={200: DependentsOutput, **errors(404)},
+        summary="The templates that include this one, per environment: the reach of a change to it",
+    )
+    def get(self, request: Request, template_id: UUID) -> Response:
+        return Response(dependents_of(template_id).to_json())
+
+
+class ApprovalRequestWithReachApi(RequestDetailApi):
+    """approvals' request detail, with the reach of the version's template when others include it: who
+    reviews a shared part sees which prompts would take it up (each through its own review)."""
+
+    @extend_schema(
+        responses={200: ApprovalRequestWithReachOutput, **errors(404)},
+        summary="A request, its stages, comments, history, and the templates that include its template",
+    )
+    def get(self, request: Request, request_id: UUID) -> Response:
+        approval = request_by_id(request_id)
+        body = ApprovalRequestDetailOutput(approval).data
+        return Response({**body, "dependents": dependents_of(approval.version.template_id).to_json()})
 
 
 class DeployApi(APIView):
