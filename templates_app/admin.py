@@ -35,14 +35,16 @@ from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
 
 from lifecycle.core.admin import AuditedAdmin, ReadOnlyAdmin, username_of
+from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.forms import StrictJSONFormField
 from lifecycle.core.roles import Role, User, acting_user, has_role
+from templates_app.composition import PartLookup, source_fields
 from templates_app.diff import diff_versions
 from templates_app.diff_display import NOTHING, diff_html, shown, variables_table
 from templates_app.models import PromptTemplate, Tag, TemplateVersion
 from templates_app.permissions import may_change, templates_changeable_by
-from templates_app.selectors import template_name_taken, version_before, versions_of
+from templates_app.selectors import includes_of, template_name_taken, version_before, versions_of
 from templates_app.semver import Bump
 from templates_app.services import plan_new_template, plan_next_version, set_maintainers, update_template
 
@@ -133,6 +135,23 @@ class _DefinitionFields(forms.Form):
         required=False, label="Model config", help_text='{"model": "...", "temperature": 0.2}'
     )
     provider = forms.CharField(required=False, max_length=50)
+    include_environment = forms.ChoiceField(
+        choices=Environment.choices,
+        initial=Environment.PRODUCTION,
+        label="Parts from",
+        help_text="A {{> part}} reference without a version takes the part's version active in this environment "
+        "(write {{> part@1.2.0}} for an exact one).",
+    )
+
+
+def _part_lookup(environment: str | None) -> PartLookup:
+    """Without deployments to ask (lifecycle.releases.admin's classes give one that asks them)."""
+    return PartLookup(environment=environment)
+
+
+def _form_with_parts(form: type[forms.BaseForm], lookup: Any) -> type[forms.BaseForm]:
+    """The form class, finding unpinned parts with `lookup` when it checks a definition."""
+    return type(form.__name__, (form,), {"part_lookup": staticmethod(lookup)})
 
 
 class TemplateForm(forms.ModelForm):
@@ -189,6 +208,8 @@ class TemplateAddForm(TemplateForm):
     variables = _DefinitionFields.base_fields["variables"]
     model_config = _DefinitionFields.base_fields["model_config"]
     provider = _DefinitionFields.base_fields["provider"]
+    include_environment = _DefinitionFields.base_fields["include_environment"]
+    part_lookup = staticmethod(_part_lookup)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -201,6 +222,7 @@ class TemplateAddForm(TemplateForm):
                 category=data["category"],
                 tags=self.tag_names(),
                 metadata=data.get("metadata") or {},
+                parts=self.part_lookup(data.get("include_environment")),
             )
         except DomainError as exc:
             _show_domain_error(self, exc)
@@ -348,8 +370,13 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
     inlines = [VersionInline]
 
     def create_template(self, request: HttpRequest, **fields: Any) -> PromptTemplate:
-        """Create the template and its first version (the arguments of templates_app.services.create_template)."""
+        """Create the template and its first version (the arguments of templates_app.services.create_template,
+        with `include_environment` for its unpinned parts)."""
         raise NotImplementedError
+
+    def part_lookup(self, environment: str | None) -> PartLookup:
+        """How the add form finds unpinned parts (lifecycle.releases.admin asks what is active there)."""
+        return _part_lookup(environment)
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("latest_version", "created_by")
@@ -381,14 +408,26 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
         return username_of(template.created_by)
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        kwargs["form"] = TemplateAddForm if obj is None else TemplateChangeForm
+        kwargs["form"] = _form_with_parts(TemplateAddForm, self.part_lookup) if obj is None else TemplateChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return [
                 (None, {"fields": ["name", "description", "category", "tags", "metadata"]}),
-                ("First version", {"fields": ["content", "messages", "variables", "model_config", "provider"]}),
+                (
+                    "First version",
+                    {
+                        "fields": [
+                            "content",
+                            "messages",
+                            "variables",
+                            "model_config",
+                            "provider",
+                            "include_environment",
+                        ]
+                    },
+                ),
             ]
         technical = [field for field in self.get_readonly_fields(request, obj) if field in self.technical_fields]
         shown = [field for field in self.get_readonly_fields(request, obj) if field not in technical]
@@ -471,6 +510,7 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
                 tags=tags,
                 metadata=data.get("metadata") or {},
                 definition=_definition_fields(data),
+                include_environment=data.get("include_environment"),
             )
         obj.pk = saved.pk
 
@@ -506,25 +546,31 @@ class VersionAddForm(forms.ModelForm):
         required=False,
         help_text="Ask for a bigger step than the change needs (never a smaller one).",
     )
+    include_environment = _DefinitionFields.base_fields["include_environment"]
+    part_lookup = staticmethod(_part_lookup)
 
     class Meta:
         model = TemplateVersion
         fields = ["template"]
 
     def planned_input(self) -> dict[str, Any]:
+        """The arguments of templates_app.services.create_version, but `include_environment` for `parts`."""
         data = self.cleaned_data
         return {
             "definition": _definition_fields(data),
             "metadata": {"changelog": data["changelog"]} if data.get("changelog") else {},
             "bump": Bump.from_label(data["bump"]) if data.get("bump") else None,
+            "include_environment": data.get("include_environment"),
         }
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if self.errors or data.get("template") is None:
             return data
+        planned = self.planned_input()
+        parts = self.part_lookup(planned.pop("include_environment"))
         try:
-            plan_next_version(data["template"].latest_version, **self.planned_input())
+            plan_next_version(data["template"].latest_version, parts=parts, **planned)
         except DomainError as exc:
             _show_domain_error(self, exc)
         return data
@@ -534,13 +580,16 @@ class VersionAddForm(forms.ModelForm):
 
 
 def _starting_point(latest: TemplateVersion) -> dict[str, Any]:
-    """The add-version form's fields as the latest version has them: an author edits what is there."""
+    """The add-version form's fields as the latest version's author wrote them (with its `{{> part}}`
+    references and own variables, not the flattened text): an author edits what is there."""
+    source = source_fields(latest)
     return {
-        "content": latest.content or "",
-        "messages": latest.messages,
-        "variables": latest.variables,
+        "content": source.get("content") or "",
+        "messages": source.get("messages"),
+        "variables": source["variables"],
         "model_config": latest.model_config,
         "provider": latest.provider,
+        "include_environment": (latest.source or {}).get("environment", Environment.PRODUCTION),
     }
 
 
@@ -560,6 +609,8 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
         "created_by_name",
         "created_at",
         "prompt",
+        "source_text",
+        "parts_table",
         "variables_table",
         "provider",
         "model_config_table",
@@ -569,7 +620,17 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
         "id",
         "fingerprint",
     ]
-    add_fields = ["template", "content", "messages", "variables", "model_config", "provider", "changelog", "bump"]
+    add_fields = [
+        "template",
+        "content",
+        "messages",
+        "variables",
+        "model_config",
+        "provider",
+        "include_environment",
+        "changelog",
+        "bump",
+    ]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.add_fields if obj is None else self.readonly_fields
@@ -577,9 +638,13 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return [(None, {"fields": self.add_fields})]
+        built_from_parts = (
+            [("Built from parts", {"fields": ["parts_table", "source_text"]})] if obj.source is not None else []
+        )
         return [
             (None, {"fields": ["template", "number", "changelog", "created_by_name", "created_at"]}),
             ("Prompt", {"fields": ["prompt"]}),
+            *built_from_parts,
             ("Variables", {"fields": ["variables_table"]}),
             ("Model", {"fields": ["provider", "model_config_table"]}),
             ("Changes from the version before", {"fields": ["changes_table", "diff_against_previous"]}),
@@ -602,7 +667,7 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
-            kwargs["form"] = VersionAddForm
+            kwargs["form"] = _form_with_parts(VersionAddForm, self.part_lookup)
             kwargs["fields"] = None
         return super().get_form(request, obj, change=change, **kwargs)
 
@@ -628,8 +693,12 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
         return super().has_add_permission(request) and _may_change_any(acting_user(request))
 
     def create_version(self, request: HttpRequest, **fields: Any) -> TemplateVersion:
-        """Create the next version (the arguments of templates_app.services.create_version)."""
+        """Create the next version (VersionAddForm.planned_input's arguments, and `template_id`)."""
         raise NotImplementedError
+
+    def part_lookup(self, environment: str | None) -> PartLookup:
+        """How the add form finds unpinned parts (lifecycle.releases.admin asks what is active there)."""
+        return _part_lookup(environment)
 
     def save_model(self, request: HttpRequest, obj: TemplateVersion, form: Any, change: bool) -> None:
         version = self.create_version(request, template_id=form.cleaned_data["template"].pk, **form.planned_input())
@@ -679,6 +748,39 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
             for message in version.messages
         ]
         return _table(["role", "content"], rows)
+
+    @admin.display(description="as its author wrote it")
+    def source_text(self, version: TemplateVersion) -> str:
+        source = source_fields(version)
+        if source.get("messages") is None:
+            return format_html('<pre class="prompt-content" id="source-text">{}</pre>', source.get("content"))
+        rows = [
+            (
+                format_html("<b>{}</b>", message["role"]),
+                format_html('<pre class="prompt-content">{}</pre>', message["content"]),
+            )
+            for message in source["messages"]
+        ]
+        return _table(["role", "content"], rows)
+
+    @admin.display(description="parts, as resolved when it was created")
+    def parts_table(self, version: TemplateVersion) -> str:
+        rows = [
+            (
+                format_html("<code>{{{{&gt; {}}}}}</code>", include.reference),
+                include.where,
+                f"{include.line}:{include.column}",
+                format_html(
+                    '<a href="{}">{} {}</a>',
+                    reverse("admin:templates_app_templateversion_change", args=[include.part_id]),
+                    include.part_template.name,
+                    include.part.number,
+                ),
+                f"active in {include.environment} at creation" if include.environment else "pinned",
+            )
+            for include in includes_of(version.pk)
+        ]
+        return _table(["reference", "in", "line:column", "version included", "how"], rows, css="parts-table")
 
     @admin.display(description="variables")
     def variables_table(self, version: TemplateVersion) -> str:

@@ -137,5 +137,6 @@ def diff_html(diff: VersionDiff, heading: str) -> SafeString:
         "settings": setting_rows(diff),
         "provider": (shown(before_provider), shown(diff.version.provider or None)),
         "provider_changed": diff.against is not None and before_provider != diff.version.provider,
+        "parts": diff.parts,
     }
     return SafeString(render_to_string("admin/templates_app/version_diff.html", context))

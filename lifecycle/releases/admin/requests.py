@@ -14,6 +14,7 @@ from approvals.admin import ApprovalRequestAdmin, when
 from approvals.models import ApprovalRequest
 from lifecycle.core.roles import acting_user
 from lifecycle.releases import selectors, services
+from lifecycle.releases.parts import dependents_context
 from templates_app.models import TemplateVersion
 
 
@@ -37,6 +38,8 @@ class RequestAdmin(ApprovalRequestAdmin):
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         approval = context.get("original")
+        if approval is not None:
+            context.update(dependents_context(approval.version.template_id))
         if approval is not None and approval.state == ApprovalRequest.State.APPROVED:
             deployment = selectors.deployment_of_request(approval)
             context["deployment"] = deployment

@@ -13,6 +13,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -23,7 +24,9 @@ from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.roles import acting_user
 from lifecycle.releases import selectors, services
+from lifecycle.releases.parts import dependents_context, updates_available
 from templates_app.admin import PromptTemplateAdmin, TemplateVersionAdmin
+from templates_app.composition import PartLookup
 from templates_app.models import PromptTemplate, TemplateVersion
 from templates_app.permissions import may_change
 
@@ -42,11 +45,101 @@ class TrailRow:
 
 @admin.register(PromptTemplate)
 class TemplateAdmin(PromptTemplateAdmin):
-    readonly_fields = [*PromptTemplateAdmin.readonly_fields, "live_where", "deployments"]
+    readonly_fields = [
+        *PromptTemplateAdmin.readonly_fields,
+        "live_where",
+        "deployments",
+        "parts_updates",
+        "included_by",
+    ]
     trail_per_page = 100
 
     def create_template(self, request: HttpRequest, **fields: Any) -> PromptTemplate:
         return services.create_template_live_in_development(actor=acting_user(request), **fields)
+
+    def part_lookup(self, environment: str | None) -> PartLookup:
+        return services.part_lookup(environment)
+
+    def get_urls(self) -> list[Any]:
+        refresh = path(
+            "<path:object_id>/refresh-parts/",
+            self.admin_site.admin_view(self.refresh_parts_view),
+            name="templates_app_prompttemplate_refresh_parts",
+        )
+        return [refresh, *super().get_urls()]
+
+    def refresh_parts_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The next version with every part at its available update (as `refreshIncludes` over the API):
+        on its page, ready to be submitted for review. A refusal is a message on the template's page."""
+        if request.method != "POST":
+            raise DjangoPermissionDenied
+        template = self.get_object(request, unquote(object_id))
+        if template is None:
+            raise Http404
+        page = reverse("admin:templates_app_prompttemplate_change", args=[template.pk])
+        updates = updates_available(template.latest_version) if template.latest_version is not None else []
+        try:
+            version = services.create_version_live_in_development(
+                actor=acting_user(request), template_id=template.pk, definition={}, refresh_includes=True
+            )
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return HttpResponseRedirect(page)
+        moved = ", ".join(
+            f"{update.include.part_template.name} {update.include.part.number} → {update.available.number}"
+            for update in updates
+        )
+        messages.success(
+            request,
+            f"Version {version.number} made with its parts refreshed ({moved}). It serves development only: "
+            "submit it for review to take it further.",
+        )
+        return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[version.pk]))
+
+    @admin.display(description="updates available")
+    def parts_updates(self, template: PromptTemplate) -> str:
+        if template.latest_version is None or template.latest_version.source is None:
+            return "It includes no other template."
+        updates = updates_available(template.latest_version)
+        if not updates:
+            return format_html("Every part of {} is at its available version.", template.latest_version.number)
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    update.include.reference,
+                    update.include.part.number,
+                    update.available.number,
+                    "newest version" if update.include.pinned else f"active in {update.include.environment}",
+                )
+                for update in updates
+            ),
+        )
+        return format_html(
+            '<table id="updates-available"><thead><tr><th scope="col">part</th><th scope="col">included</th>'
+            '<th scope="col">available</th><th scope="col">from</th></tr></thead><tbody>{}</tbody></table>',
+            rows,
+        )
+
+    @admin.display(description="included by")
+    def included_by(self, template: PromptTemplate) -> str:
+        return render_to_string("admin/releases/dependents.html", dependents_context(template.pk))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], add: bool = False, change: bool = False, **kwargs: Any
+    ) -> Any:
+        template = context.get("original")
+        if (
+            template is not None
+            and template.latest_version is not None
+            and may_change(acting_user(request), template)
+            and updates_available(template.latest_version)
+        ):
+            context["refresh_parts_url"] = reverse(
+                "admin:templates_app_prompttemplate_refresh_parts", args=[template.pk]
+            )
+        return super().render_change_form(request, context, add=add, change=change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))
@@ -148,6 +241,9 @@ class VersionAdmin(TemplateVersionAdmin):
 
     def create_version(self, request: HttpRequest, **fields: Any) -> TemplateVersion:
         return services.create_version_live_in_development(actor=acting_user(request), **fields)
+
+    def part_lookup(self, environment: str | None) -> PartLookup:
+        return services.part_lookup(environment)
 
     def get_urls(self) -> list[Any]:
         submit = path(
