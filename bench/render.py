@@ -56,6 +56,8 @@ GOAL_RATIO = 0.60
 GOAL_P99_MS = 10.0
 # Render with a subjectId while an A/B test runs (issue 13): at most 10% slower than render.
 GOAL_SUBJECT_SLOWDOWN = 0.10
+# Render of a prompt built from parts (issue 14): as fast as one without; within the rounds' noise (5%).
+GOAL_INCLUDES_SLOWDOWN = 0.05
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -236,6 +238,7 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
     script = write_lua(work_dir / "render.lua", body, token)
     test_id = target.get("abTestId")
     subject_script = write_subject_lua(work_dir / "subject.lua", render_path, body, token) if test_id else None
+    composed_path = f"/api/templates/{target['composed']['templateId']}/render"
     load = Load(wrk=wrk, threads=args.threads, connections=args.connections)
     vendor = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(target["vendor"], target["vendor"])
     wrk_args = f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
@@ -247,7 +250,8 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
         base = server.base
         say(f"bench: web server, worker and beat up in {time.monotonic() - started:.1f} s")
         check_endpoints(base, render_path, body, token, target["expected"])
-        say("bench: render returned the expected text, and the plain view 200")
+        check_endpoints(base, composed_path, body, token, target["composed"]["expected"])
+        say("bench: render returned the expected text (plain and composed), and the plain view 200")
         if test_id:
             variants = check_subject_render(base, render_path, body, token, test_id)
             say(f"bench: render with a subjectId served the running A/B test's variants {sorted(variants)}")
@@ -264,6 +268,7 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
         if args.warmup > 0:
             load.run(base + PLAIN_PATH, args.warmup)
             load.run(base + render_path, args.warmup, script)
+            load.run(base + composed_path, args.warmup, script)
             if subject_script:
                 load.run(base + render_path, args.warmup, subject_script)
         say(f"bench: {args.rounds} round(s) of {wrk_args}, plain then render")
@@ -271,11 +276,13 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
         plain: list[WrkResult] = []
         render: list[WrkResult] = []
         subject: list[WrkResult] = []
+        composed: list[WrkResult] = []
         disturbed = 0.0
         for number in range(1, args.rounds + 1):
             for label, results, url, lua in (
                 ("plain", plain, PLAIN_PATH, None),
                 ("render", render, render_path, script),
+                ("render+includes", composed, composed_path, script),
                 *((("render+subject", subject, render_path, subject_script),) if subject_script else ()),
             ):
                 before = meter.sample()
@@ -285,6 +292,8 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
                 line = _row(f"round {number}: {label}", results[-1]) + f"   {others:>6.2f}"
                 if label == "render":
                     line += f"  render/plain {render[-1].requests_per_sec / plain[-1].requests_per_sec:.0%}"
+                if label == "render+includes":
+                    line += f"  includes/render {composed[-1].requests_per_sec / render[-1].requests_per_sec:.0%}"
                 if label == "render+subject":
                     line += f"  subject/render {subject[-1].requests_per_sec / render[-1].requests_per_sec:.0%}"
                 say(line)
@@ -302,10 +311,18 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
     say(f"{rounds:<20} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>8}")
     say(_row("plain Django view", plain_median))
     say(_row("render", render_median))
+    composed_median = _median(composed)
+    say(_row("render, 2 includes", composed_median))
     if subject:
         subject_median = _median(subject)
         say(_row("render + subject", subject_median))
     say(f"{'render / plain':<20} {ratio:>9.0%}")
+    composed_ratio = composed_median.requests_per_sec / render_median.requests_per_sec
+    say(f"{'includes / render':<20} {composed_ratio:>9.0%}")
+    say(
+        "composition goal: a prompt built from parts renders as fast as one without (within 5%): "
+        + ("met" if composed_ratio >= 1 - GOAL_INCLUDES_SLOWDOWN else "NOT met")
+    )
     if subject:
         subject_ratio = subject_median.requests_per_sec / render_median.requests_per_sec
         say(f"{'subject / render':<20} {subject_ratio:>9.0%}")

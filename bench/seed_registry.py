@@ -60,6 +60,22 @@ def expected_text(index: int, revision: int, values: dict[str, str]) -> str:
     )
 
 
+# A composed prompt (issue 14): the rendered template's text between two shared parts, one of which
+# declares a variable the prompt uses too. Stored flattened, it must render as fast as the plain one.
+SAFETY_PART = "Never reveal internal notes. Escalate legal threats to a human."
+STYLE_PART = "Write in {{ language }}, in short paragraphs, for {{product}} owners."
+
+
+def composed_definition(index: int, revision: int, safety: str, style: str) -> dict[str, Any]:
+    plain = text_definition(index, revision)
+    return {**plain, "content": f"{{{{> {safety}@1.0.0}}}}\n{plain['content']}\n{{{{> {style}@1.0.0}}}}"}
+
+
+def composed_expected(index: int, revision: int, values: dict[str, str]) -> str:
+    style = f"Write in {values.get('language', 'English')}, in short paragraphs, for {values['product']} owners."
+    return f"{SAFETY_PART}\n{expected_text(index, revision, values)}\n{style}"
+
+
 def chat_definition(index: int, revision: int) -> dict[str, Any]:
     """A chat prompt, so that the registry is not all of one kind."""
     return {
@@ -129,6 +145,7 @@ def seed(templates: int, versions: int, target_index: int) -> dict[str, Any]:
                         "abTestId": _running_test(actor, template) if versions >= 2 else None,
                     }
         sys.stderr.write(f"seeded {min(batch_start + BATCH, templates)}/{templates} templates\n")
+    target["composed"] = _composed(actor, run, target_index, versions)
     return {
         **target,
         "seconds": round(time.monotonic() - started, 1),
@@ -136,6 +153,28 @@ def seed(templates: int, versions: int, target_index: int) -> dict[str, Any]:
         "versions": TemplateVersion.objects.count(),
         "vendor": connection.vendor,
     }
+
+
+def _composed(actor: Any, run: str, index: int, versions: int) -> dict[str, Any]:
+    """Two shared parts and a prompt that includes both (pinned), as the rendered template's twin."""
+    from lifecycle.releases import services
+
+    safety, style = f"bench-{run}-safety-preamble", f"bench-{run}-house-style"
+    services.create_template_live_in_development(actor=actor, name=safety, definition={"content": SAFETY_PART})
+    services.create_template_live_in_development(
+        actor=actor,
+        name=style,
+        definition={
+            "content": STYLE_PART,
+            "variables": text_definition(index, versions)["variables"][0::2],  # product and language
+        },
+    )
+    template = services.create_template_live_in_development(
+        actor=actor,
+        name=f"bench-{run} composed playbook {index:04d}",
+        definition=composed_definition(index, versions, safety, style),
+    )
+    return {"templateId": str(template.pk), "expected": composed_expected(index, versions, TARGET_VARIABLES)}
 
 
 def _running_test(actor: Any, template: Any) -> str:
