@@ -47,4 +47,26 @@ def test_readme_first_steps__pasted_into_a_shell__work_as_a_new_user_would_run_t
     # 1.0.3 against 1.0.1 in an A/B test: 1,000 subjects rendered and reported, a winner shipped, promoted
     assert printed[23:28] == ["pending", "pending", "pending", "pending", "approved"]
     assert printed[28:31] == ["running", "1000", "ship"]
-    assert printed[31:] == ["completed", "1.0.3"]
+    assert printed[31:33] == ["completed", "1.0.3"]
+    # A prompt built from two shared parts: each part released, then the prompt, serving the flattened text
+    released = ["pending", "pending", "pending", "pending", "approved", "active"]
+    assert printed[33:51] == released * 3
+    safety = "Never share internal notes or data about other customers."
+    assert printed[51:54] == [
+        safety,
+        "Answer in French, in short and friendly sentences.",
+        "Customer: Where is my order?",
+    ]
+    # A new house style is released: an update for the prompt, which still serves 1.0.0 in production
+    assert printed[54:60] == released
+    assert printed[60:63] == ["1.0.1", "1.0.0", "Order Status Reply"]
+    # The refreshed prompt: its diff names the part that moved and the flattened line that changes
+    assert printed[63:66] == [
+        "1.0.1",
+        "-Answer in {{language}}, in short and friendly sentences.",
+        "+Answer in {{language}}, in short sentences, and end with the next step.",
+    ]
+    # Released through its own review, production serves it
+    assert printed[66:72] == released
+    new_style = "Answer in English, in short sentences, and end with the next step."
+    assert printed[72:] == [safety, new_style, "Customer: Where is my order?"]
