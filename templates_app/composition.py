@@ -19,7 +19,7 @@ What is decided here, once, for the API and the admin alike:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -121,10 +121,16 @@ def compose(
     parts: PartLookup,
     refresh: bool = False,
     previous_environment: str | None = None,
+    known_parts: Sequence[UUID] | None = None,
 ) -> Composition:
     """Resolve and splice the references of `fields` (a definition's raw JSON fields) for a version of
     `template_id` (None: a template being created); InvalidInput naming each broken reference with its
-    line and column."""
+    line and column.
+
+    `known_parts`: on a refresh of the latest version's own text, the template each of its references
+    resolved to, in order. They are found by id, not by name, so that a part renamed since is still found
+    (and the reference rewritten to its new name).
+    """
     problems = _Problems()
     found: list[tuple[str, IncludeRef]] = []
     for where, text in _texts(fields):
@@ -141,14 +147,19 @@ def compose(
         problems.raise_any()
 
     environment = parts.environment or (previous_environment if refresh else None) or Environment.PRODUCTION
-    templates = {
-        template.name_key: template
-        for template in PromptTemplate.objects.filter(name_key__in={name_key(ref.name) for _, ref in found})
-    }
+    by_position = known_parts is not None and len(known_parts) == len(found)
+    if by_position:
+        by_id = PromptTemplate.objects.in_bulk(known_parts)
+        templates_found = [by_id.get(template_id) for template_id in known_parts or ()]
+    else:
+        by_name = {
+            template.name_key: template
+            for template in PromptTemplate.objects.filter(name_key__in={name_key(ref.name) for _, ref in found})
+        }
+        templates_found = [by_name.get(name_key(ref.name)) for _, ref in found]
     resolved: list[ResolvedInclude] = []
     looked_up: dict[tuple[UUID, SemVer | None], tuple[TemplateVersion | None, str]] = {}
-    for where, ref in found:
-        template = templates.get(name_key(ref.name))
+    for (where, ref), template in zip(found, templates_found, strict=True):
         if template is None:
             problems.add(where, ref, f"there is no template named '{ref.name}'")
             continue
@@ -162,8 +173,10 @@ def compose(
         if part is None:
             problems.add(where, ref, problem)
             continue
-        # A refresh moves a pinned reference to the part's newest version: the source says so.
-        written = ref.written if ref.version in (None, part.semver) else f"{ref.name}@{part.number}"
+        # A refresh moves a pinned reference to the part's newest version, and follows a renamed part:
+        # the source says so.
+        name = ref.name if name_key(ref.name) == template.name_key else template.name
+        written = name if ref.version is None else f"{name}@{part.number}"
         resolved.append(ResolvedInclude(where, ref, written, "" if ref.version else environment, part))
     problems.raise_any()
 

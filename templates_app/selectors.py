@@ -105,6 +105,15 @@ def includes_of(version_id: UUID) -> QuerySet[VersionInclude]:
     return VersionInclude.objects.filter(version_id=version_id).select_related("part", "part_template")
 
 
+def parts_of(version_id: UUID) -> list[UUID]:
+    """The template each of the version's references resolved to, in the order they are written."""
+    return list(
+        VersionInclude.objects.filter(version_id=version_id)
+        .order_by("position")
+        .values_list("part_template_id", flat=True)
+    )
+
+
 def included_part(include: VersionInclude) -> IncludedPart:
     return IncludedPart(
         reference=include.reference,

@@ -19,7 +19,7 @@ from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, Te
 from templates_app.metadata import check_metadata, normalize_tags
 from templates_app.models import Category, PromptTemplate, Tag, TemplateVersion, template_history
 from templates_app.permissions import require_may_change, require_may_set_maintainers
-from templates_app.selectors import name_key, template_name_taken
+from templates_app.selectors import name_key, parts_of, template_name_taken
 from templates_app.semver import FIRST_VERSION, Bump, Change, SemVer, classify_change
 
 # The version's own metadata: what the original system keeps per version.
@@ -290,14 +290,17 @@ def plan_next_version(
     metadata = check_metadata(metadata)
     given = _given(definition)
     carried = _carried_over(latest)
+    known_parts = None
     if refresh_includes and "content" not in given and "messages" not in given:
         carried.update({key: value for key, value in source_fields(latest).items() if key != "variables"})
+        known_parts = parts_of(latest.pk)
     composition = compose(
         {**carried, **given},
         template_id=latest.template_id,
         parts=parts,
         refresh=refresh_includes,
         previous_environment=(latest.source or {}).get("environment"),
+        known_parts=known_parts,
     )
     parsed = parse_definition(composition.fields)
     if latest.fingerprint == parsed.fingerprint:

@@ -12,6 +12,7 @@ from lifecycle.releases.services import deploy_version, initiate_rollback
 from lifecycle.testing.api import create_template_over_api, create_version_over_api
 from lifecycle.testing.workflow import approve_for
 from templates_app.models import TemplateVersion, VersionInclude
+from templates_app.services import update_template
 
 pytestmark = pytest.mark.django_db
 
@@ -412,3 +413,15 @@ def test_including_another_authors_template__read_access_suffices(api, parts, ho
         {"name": "bea-prompt", "content": "{{> house-style}} {{inquiry}}", "variables": [{"name": "inquiry"}]},
     )
     assert response.status_code == 201, response.json()
+
+
+def test_refresh_includes__part_renamed_since__found_and_reference_follows_the_new_name(api, parts, house_style):
+    prompt = prompt_with(parts, "{{> house-style}} {{inquiry}}").json()
+    update_template(actor=parts.author, template_id=house_style["id"], name="acme-style")
+    parts.to_production(parts.version(house_style, STYLE_V2)["id"])
+    refreshed = api.as_user(parts.author).post(
+        "/api/versions/create", {"templateId": prompt["id"], "refreshIncludes": True}
+    )
+    assert refreshed.status_code == 201, refreshed.json()
+    assert refreshed.json()["source"]["content"] == "{{> acme-style}} {{inquiry}}"
+    assert refreshed.json()["content"] == f"{STYLE_V2} {{{{inquiry}}}}"
