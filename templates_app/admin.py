@@ -138,6 +138,7 @@ class _DefinitionFields(forms.Form):
     include_environment = forms.ChoiceField(
         choices=Environment.choices,
         initial=Environment.PRODUCTION,
+        required=False,  # left out: production
         label="Parts from",
         help_text="A {{> part}} reference without a version takes the part's version active in this environment "
         "(write {{> part@1.2.0}} for an exact one).",
@@ -222,7 +223,7 @@ class TemplateAddForm(TemplateForm):
                 category=data["category"],
                 tags=self.tag_names(),
                 metadata=data.get("metadata") or {},
-                parts=self.part_lookup(data.get("include_environment")),
+                parts=self.part_lookup(data.get("include_environment") or None),
             )
         except DomainError as exc:
             _show_domain_error(self, exc)
@@ -510,7 +511,7 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
                 tags=tags,
                 metadata=data.get("metadata") or {},
                 definition=_definition_fields(data),
-                include_environment=data.get("include_environment"),
+                include_environment=data.get("include_environment") or None,
             )
         obj.pk = saved.pk
 
@@ -560,7 +561,7 @@ class VersionAddForm(forms.ModelForm):
             "definition": _definition_fields(data),
             "metadata": {"changelog": data["changelog"]} if data.get("changelog") else {},
             "bump": Bump.from_label(data["bump"]) if data.get("bump") else None,
-            "include_environment": data.get("include_environment"),
+            "include_environment": data.get("include_environment") or None,
         }
 
     def clean(self) -> dict[str, Any]:
