@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
 from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import InvalidInput
+from templates_app.definitions import MAX_TEXT_LENGTH
 from templates_app.includes import IncludeError, IncludeRef, find_includes, splice
 from templates_app.models import PromptTemplate, TemplateVersion, VersionInclude
+from templates_app.placeholders import PlaceholderError, parse_text, position_of
 from templates_app.selectors import name_key
 from templates_app.semver import SemVer
 from templates_app.variables import VariablesInvalid, parse_variables
@@ -67,6 +69,9 @@ class ResolvedInclude:
     written: str  # the reference as it stands in the source (a refresh may have rewritten its version)
     environment: str  # unpinned: where the part was looked up; pinned: ""
     part: TemplateVersion
+    # Where the reference stands in the source as stored (a refresh may have rewritten what comes before).
+    line: int = 0
+    column: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,12 @@ def _texts(fields: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(path, text) of every text that may hold references; malformed fields are parse_definition's to report."""
     content, messages = fields.get("content"), fields.get("messages")
     if isinstance(content, str) and messages is None:
-        return [("content", content)]
-    if isinstance(messages, list) and content is None:
+        return [] if len(content) > MAX_TEXT_LENGTH else [("content", content)]
+    if isinstance(messages, list) and content is None and all(isinstance(message, dict) for message in messages):
         return [
             (f"messages[{index}].content", message["content"])
             for index, message in enumerate(messages)
-            if isinstance(message, dict) and isinstance(message.get("content"), str)
+            if isinstance(message.get("content"), str) and len(message["content"]) <= MAX_TEXT_LENGTH
         ]
     return []
 
@@ -135,7 +140,7 @@ def compose(
     found: list[tuple[str, IncludeRef]] = []
     for where, text in _texts(fields):
         try:
-            found.extend((where, ref) for ref in find_includes(text))
+            found.extend((where, ref) for ref in find_includes(text, limit=MAX_INCLUDES))
         except IncludeError as exc:
             problems.add(where, None, str(exc))
     problems.raise_any()
@@ -146,7 +151,7 @@ def compose(
         problems.add(where, ref, f"a version may include at most {MAX_INCLUDES} parts")
         problems.raise_any()
 
-    environment = parts.environment or (previous_environment if refresh else None) or Environment.PRODUCTION
+    environment = parts.environment or previous_environment or Environment.PRODUCTION
     by_position = known_parts is not None and len(known_parts) == len(found)
     if by_position:
         by_id = PromptTemplate.objects.in_bulk(known_parts)
@@ -185,25 +190,114 @@ def compose(
     variables = _joined_variables(fields.get("variables"), resolved, problems)
     problems.raise_any()
 
+    declared = {spec["name"] for spec in variables} if variables is not None else None
     flattened = dict(fields)
     source: dict[str, Any] = {"variables": fields.get("variables") or [], "environment": environment}
     if "messages" in fields and fields["messages"] is not None:
         source["messages"] = [dict(message) for message in fields["messages"]]
+    placed: list[ResolvedInclude] = []
     for where, text in _texts(fields):
         here = [item for item in resolved if item.where == where]
         refs = [item.ref for item in here]
-        # The source keeps each reference as the author wrote it, unless a refresh moved its version.
+        # The source keeps each reference as the author wrote it, unless a refresh rewrote it.
         as_written = {
             item.ref: text[item.ref.start : item.ref.end]
             if item.written == item.ref.written
             else f"{{{{> {item.written}}}}}"
             for item in here
         }
-        _put(flattened, where, splice(text, refs, {item.ref: item.part.content or "" for item in here}))
-        _put(source, where, splice(text, refs, as_written))
+        source_text = splice(text, refs, as_written)
+        flat = splice(text, refs, {item.ref: item.part.content or "" for item in here})
+        _check_joined(where, text, here, flat, declared, problems)
+        placed.extend(
+            replace(item, line=ref.line, column=ref.column)
+            for item, ref in zip(here, find_includes(source_text), strict=True)
+        )
+        _put(flattened, where, flat)
+        _put(source, where, source_text)
+    problems.raise_any()
     if variables is not None:
         flattened["variables"] = variables
-    return Composition(fields=flattened, source=source, includes=tuple(resolved))
+    return Composition(fields=flattened, source=source, includes=tuple(placed))
+
+
+def _segments(text: str, refs: Sequence[IncludeRef]) -> list[tuple[int, str]]:
+    """The author's own text around the references: (where it starts in `text`, the text)."""
+    segments, cursor = [], 0
+    for ref in refs:
+        segments.append((cursor, text[cursor : ref.start]))
+        cursor = ref.end
+    segments.append((cursor, text[cursor:]))
+    return segments
+
+
+def _literal_and_names(pieces_of_texts: Iterable[tuple[str, ...]]) -> list[tuple[bool, str]]:
+    """Parsed texts laid end to end as (is a placeholder, text or name), adjacent literal text merged."""
+    joined: list[tuple[bool, str]] = []
+    for pieces in pieces_of_texts:
+        for index, piece in enumerate(pieces):
+            is_name = index % 2 == 1
+            if not is_name and not piece:
+                continue
+            if not is_name and joined and not joined[-1][0]:
+                joined[-1] = (False, joined[-1][1] + piece)
+            else:
+                joined.append((is_name, piece))
+    return joined
+
+
+def _shifted(line0: int, column0: int, line: int, column: int) -> str:
+    """A position in a segment starting at (line0, column0) of its text, as a position in that text."""
+    if line == 1:
+        return f"line {line0}, column {column0 + column - 1}"
+    return f"line {line0 + line - 1}, column {column}"
+
+
+def _check_joined(
+    where: str,
+    text: str,
+    here: list[ResolvedInclude],
+    flat: str,
+    declared: set[str] | None,
+    problems: _Problems,
+) -> None:
+    """The author's own placeholders, checked where the author wrote them (line and column of the source);
+    the flattened text's length; and that splicing changed no placeholder (a part ending in a backslash
+    would escape the author's next `{{`; a `{` on each side of a join would make a new one)."""
+    pieces: list[tuple[str, ...]] = []
+    parts = iter(here)
+    for start, segment in _segments(text, [item.ref for item in here]):
+        line0, column0 = position_of(text, start)
+
+        try:
+            parsed = parse_text(segment)
+        except PlaceholderError as exc:
+            problems.add(where, None, f"{_shifted(line0, column0, exc.line, exc.column)}: {exc.problem}")
+            return
+        for name, line, column in parsed.placements:
+            if declared is not None and name not in declared:
+                problems.add(
+                    where, None, f"{_shifted(line0, column0, line, column)}: {{{{{name}}}}} is not a declared variable"
+                )
+        pieces.append(parsed.pieces)
+        item = next(parts, None)
+        if item is not None:
+            pieces.append(parse_text(item.part.content or "").pieces)  # valid: the part was checked
+    if len(flat) > MAX_TEXT_LENGTH:
+        problems.add(where, None, f"with its parts the text has {len(flat):,} characters; at most {MAX_TEXT_LENGTH:,}")
+        return
+    try:
+        same = _literal_and_names([parse_text(flat).pieces]) == _literal_and_names(pieces)
+    except PlaceholderError:
+        same = False
+    if not same:
+        first = here[0]
+        problems.add(
+            where,
+            first.ref,
+            "joined to the text around it, a part changes its placeholders (a '\\' or '{' where a part meets "
+            "the text): put a space or a line break between them",
+        )
 
 
 def _put(target: dict[str, Any], where: str, text: str) -> None:
@@ -293,7 +387,13 @@ def included_templates(version_ids: Iterable[UUID]) -> dict[UUID, tuple[set[UUID
 
 
 def _comparable(spec: dict[str, Any]) -> str:
-    return json.dumps({key: value for key, value in spec.items() if key != "description"}, sort_keys=True)
+    """A variable's type and rules, as text to compare (1 and 1.0 are one number)."""
+
+    def plain(value: Any) -> Any:
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    rules = {key: plain(value) for key, value in spec.items() if key != "description"}
+    return json.dumps(rules, sort_keys=True)
 
 
 def _joined_variables(own: Any, resolved: list[ResolvedInclude], problems: _Problems) -> list[dict[str, Any]] | None:
@@ -327,8 +427,8 @@ def save_includes(version: TemplateVersion, composition: Composition) -> None:
             version=version,
             position=position,
             where=item.where,
-            line=item.ref.line,
-            column=item.ref.column,
+            line=item.line,
+            column=item.column,
             reference=item.written,
             pinned=item.ref.version is not None,
             environment=item.environment,

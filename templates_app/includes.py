@@ -1,18 +1,18 @@
 """Include references in a version's text: `{{> house-style}}` and `{{> house-style@2.1.0}}` (issue 14).
 
-Not wired into version creation yet (issue 14 is in progress; its notes hold the plan). What this module
-decides, so that the rest can build on it:
+How they are found and spliced; templates_app.composition resolves and checks them.
 
 - A reference is `{{>`, the included template's name, optionally `@` and an exact version (semver), and
-  `}}`; spaces around the name and version are allowed, `\\{{>` is literal text (as `\\{{` is for a
-  placeholder). The name is matched as template names are (templates_app.selectors.name_key: case-folded).
+  `}}` (what follows the last `@` is the version when it is empty or starts with a digit, or `v` and a
+  digit; else the `@` is part of the name); spaces around the name and version are allowed, `\\{{>` is
+  literal text (as `\\{{` is for a placeholder). The name is matched as template names are
+  (templates_app.selectors.name_key: case-folded).
 - References are found in the author's text, with the line and column of each, before its placeholders
   are parsed; a broken reference is an IncludeError at its line and column (a 400 naming it).
 - splice() puts each part's text where its reference stood, as is: the part's own placeholders become
   placeholders of the including version (its variables join the interface) and its escapes stay escapes.
   Parts are versions, stored already flattened, so one level of splicing yields the whole text whatever
-  the nesting; the nesting depth and the included templates are recorded with each version to refuse a
-  cycle or a depth over the limit when the next version includes it.
+  the nesting (composition checks that a join changes no placeholder, and refuses cycles and depth).
 """
 
 from __future__ import annotations
@@ -49,11 +49,20 @@ class IncludeRef:
         return self.name if self.version is None else f"{self.name}@{self.version}"
 
 
-def find_includes(text: str) -> tuple[IncludeRef, ...]:
-    """The include references of `text`, in order; IncludeError at the first broken one."""
+def _meant_as_version(text: str) -> bool:
+    """Whether what follows a reference's last `@` is meant as a version (then it must be one): nothing,
+    or a digit first, or `v` and a digit (a common misspelling worth a clear error)."""
+    return not text or text[0].isdigit() or (text[0] in "vV" and text[1:2].isdigit())
+
+
+def find_includes(text: str, *, limit: int | None = None) -> tuple[IncludeRef, ...]:
+    """The include references of `text`, in order; IncludeError at the first broken one. With `limit`, stops
+    after limit + 1 references (enough to say there are too many, without reading the rest)."""
     found: list[IncludeRef] = []
     cursor = 0
     while (start := text.find(INCLUDE_OPEN, cursor)) != -1:
+        if limit is not None and len(found) > limit:
+            break
         if start > 0 and text[start - 1] == "\\":
             cursor = start + len(INCLUDE_OPEN)
             continue
@@ -64,6 +73,8 @@ def find_includes(text: str) -> tuple[IncludeRef, ...]:
             raise IncludeError(line, column, "'{{>' is not closed by '}}'")
         body = text[start + len(INCLUDE_OPEN) : end]
         name, at, version_text = body.rpartition("@") if "@" in body else (body, "", "")
+        if at and not _meant_as_version(version_text.strip()):
+            name, at, version_text = body, "", ""  # an "@" inside a template's name ("team@acme"), not a version
         name = name.strip()
         if not name:
             raise IncludeError(line, column, "names no template: write {{> template-name}} or {{> name@1.2.0}}")

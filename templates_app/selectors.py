@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from itertools import zip_longest
 from typing import Any
 from uuid import UUID
 
@@ -102,7 +103,11 @@ def render_plan(version_id: UUID) -> RenderPlan:
 
 def includes_of(version_id: UUID) -> QuerySet[VersionInclude]:
     """The version's `{{> part}}` references as resolved at its creation, in the order they are written."""
-    return VersionInclude.objects.filter(version_id=version_id).select_related("part", "part_template")
+    return (
+        VersionInclude.objects.filter(version_id=version_id)
+        .select_related("part", "part_template")
+        .order_by("position")
+    )
 
 
 def parts_of(version_id: UUID) -> list[UUID]:
@@ -115,11 +120,14 @@ def parts_of(version_id: UUID) -> list[UUID]:
 
 
 def included_part(include: VersionInclude) -> IncludedPart:
+    # The name as the reference has it, not the template's name now: a compiled version (which lists its
+    # parts) is cached for good, and a template may be renamed.
+    name = include.reference.rpartition("@")[0] if include.pinned else include.reference
     return IncludedPart(
         reference=include.reference,
         where=include.where,
         template_id=include.part_template_id,
-        template_name=include.part_template.name,
+        template_name=name.strip(),
         version_id=include.part_id,
         version=include.part.number,
         fingerprint=include.part_fingerprint,
@@ -128,32 +136,34 @@ def included_part(include: VersionInclude) -> IncludedPart:
 
 def parts_changed(against: TemplateVersion | None, version: TemplateVersion) -> list[dict[str, Any]]:
     """Which included templates changed version from `against` to `version` (added, removed, or another
-    version): what a reviewer of a composed prompt needs besides its flattened diff."""
+    version): what a reviewer of a composed prompt needs besides its flattened diff. A template included
+    several times is compared occurrence by occurrence, in the order of the text."""
 
-    def parts(of: TemplateVersion | None) -> dict[UUID, tuple[str, UUID, str]]:
-        if of is None or of.source is None:
-            return {}
-        return {
-            include.part_template_id: (include.part_template.name, include.part_id, include.part.number)
-            for include in includes_of(of.pk)
-        }
+    def parts(of: TemplateVersion | None) -> dict[UUID, list[tuple[str, UUID, str]]]:
+        found: dict[UUID, list[tuple[str, UUID, str]]] = {}
+        if of is not None and of.source is not None:
+            for include in includes_of(of.pk):
+                found.setdefault(include.part_template_id, []).append(
+                    (include.part_template.name, include.part_id, include.part.number)
+                )
+        return found
 
     before, after = parts(against), parts(version)
     changed = []
     for template_id in [*after, *(key for key in before if key not in after)]:
-        old, new = before.get(template_id), after.get(template_id)
-        if old is not None and new is not None and old[1] == new[1]:
-            continue
-        changed.append(
-            {
-                "templateId": template_id,
-                "name": (new or old)[0],  # type: ignore[index]
-                "fromVersionId": old[1] if old else None,
-                "from": old[2] if old else None,
-                "toVersionId": new[1] if new else None,
-                "to": new[2] if new else None,
-            }
-        )
+        for old, new in zip_longest(before.get(template_id, []), after.get(template_id, [])):
+            if old is not None and new is not None and old[1] == new[1]:
+                continue
+            changed.append(
+                {
+                    "templateId": template_id,
+                    "name": (new or old)[0],
+                    "fromVersionId": old[1] if old else None,
+                    "from": old[2] if old else None,
+                    "toVersionId": new[1] if new else None,
+                    "to": new[2] if new else None,
+                }
+            )
     return changed
 
 

@@ -304,6 +304,8 @@ def plan_next_version(
     )
     parsed = parse_definition(composition.fields)
     if latest.fingerprint == parsed.fingerprint:
+        if refresh_includes and latest.source is None and "content" not in given and "messages" not in given:
+            raise IdenticalVersion(f"Version {latest.number} includes no other template: nothing to refresh.")
         if refresh_includes:
             raise IdenticalVersion(
                 f"Every part of {latest.number} is already at its available version: nothing to refresh."

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from django.db.models import Q
+
 from lifecycle.core.environments import Environment
 from lifecycle.releases.models import Deployment
 from lifecycle.releases.selectors import active_version_id
@@ -101,50 +103,49 @@ class Dependents:
 def dependents_of(template_id: UUID) -> Dependents:
     """The templates whose versions include `template_id`, directly or through other parts: the version
     each environment serves and each template's newest version (what its next deploy would carry), with
-    the version of `template_id` each includes. A handful of queries however many there are."""
+    the version of `template_id` each includes.
+
+    One query per nesting level and three more, however many versions ever included it: the levels are
+    subqueries, never lists of ids sent back to the database.
+    """
     template = template_row(template_id)
-    # dependent version -> (the version of template_id it includes, the parts in between)
-    reach: dict[UUID, tuple[UUID, list[str]]] = {
-        version_id: (part_id, [])
-        for version_id, part_id in VersionInclude.objects.filter(part_template_id=template_id).values_list(
-            "version_id", "part_id"
-        )
-    }
-    frontier = set(reach)
+    levels = [VersionInclude.objects.filter(part_template_id=template_id)]
     for _ in range(MAX_INCLUDE_DEPTH - 1):
-        if not frontier:
-            break
-        rows = VersionInclude.objects.filter(part_id__in=frontier).values_list(
-            "version_id", "part_id", "part_template__name"
-        )
-        following = set()
-        for version_id, part_id, part_name in rows:
-            if version_id not in reach:
+        levels.append(VersionInclude.objects.filter(part_id__in=levels[-1].values("version_id")))
+    # dependent version -> (the version of template_id it includes, the parts in between, outermost first)
+    reach: dict[UUID, tuple[UUID, list[str]]] = {}
+    for depth, level in enumerate(levels):
+        for version_id, part_id, part_name in level.values_list("version_id", "part_id", "part_template__name"):
+            if version_id in reach:
+                continue
+            if depth == 0:
+                reach[version_id] = (part_id, [])
+            elif part_id in reach:
                 included, via = reach[part_id]
                 reach[version_id] = (included, [part_name, *via])
-                following.add(version_id)
-        frontier = following
 
-    versions = TemplateVersion.objects.select_related("template").in_bulk(
-        {*reach, *(included for included, _ in reach.values())}
-    )
+    def any_level(field_name: str) -> Q:
+        condition = Q()
+        for level in levels:
+            condition |= Q(**{f"{field_name}__in": level.values("version_id")})
+        return condition
 
-    def dependent(version_id: UUID) -> Dependent:
-        included, via = reach[version_id]
-        return Dependent(versions[version_id], versions[included], via)
+    its_versions = TemplateVersion.objects.filter(template_id=template_id).in_bulk()
+
+    def dependent(version: TemplateVersion) -> Dependent:
+        part_id, via = reach[version.pk]
+        return Dependent(version, its_versions[part_id], via)
 
     by_environment: dict[str, list[Dependent]] = {environment: [] for environment in Environment.values}
-    active = Deployment.objects.filter(state=Deployment.State.ACTIVE, version_id__in=reach).values_list(
-        "environment", "version_id"
+    active = Deployment.objects.filter(any_level("version_id"), state=Deployment.State.ACTIVE).select_related(
+        "version__template"
     )
-    for environment, version_id in active:
-        by_environment[environment].append(dependent(version_id))
-    latest = [
-        dependent(version_id)
-        for version_id in PromptTemplate.objects.filter(latest_version_id__in=reach).values_list(
-            "latest_version_id", flat=True
-        )
-    ]
+    for deployment in active:
+        by_environment[deployment.environment].append(dependent(deployment.version))
+    newest = TemplateVersion.objects.filter(
+        any_level("pk"), pk__in=PromptTemplate.objects.values("latest_version_id")
+    ).select_related("template")
+    latest = [dependent(version) for version in newest]
     for items in [*by_environment.values(), latest]:
         items.sort(key=lambda item: item.version.template.name.casefold())
     return Dependents(template, by_environment, latest)

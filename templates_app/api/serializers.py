@@ -233,7 +233,7 @@ class IncludedPartOutput(serializers.Serializer):
     reference = serializers.CharField(help_text="as written: house-style@2.1.0, or house-style")
     where = serializers.CharField(help_text="content, or messages[i].content")
     templateId = serializers.UUIDField()
-    name = serializers.CharField()
+    name = serializers.CharField(help_text="the included template's name, as the reference names it")
     versionId = serializers.UUIDField(help_text="the part's exact version, resolved when this version was created")
     version = serializers.CharField()
     fingerprint = serializers.CharField(help_text="the part's content hash (sha256 of its definition)")

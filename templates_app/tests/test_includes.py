@@ -52,3 +52,7 @@ def test_splice__each_reference_replaced_by_its_part_as_is():
 
 def test_splice__no_references__the_text_unchanged():
     assert splice("plain {{x}}", (), {}) == "plain {{x}}"
+
+
+def test_find_includes__limit__stops_after_one_more_than_the_limit():
+    assert len(find_includes("{{>a}}" * 1000, limit=50)) == 51

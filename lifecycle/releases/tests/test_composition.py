@@ -425,3 +425,114 @@ def test_refresh_includes__part_renamed_since__found_and_reference_follows_the_n
     assert refreshed.status_code == 201, refreshed.json()
     assert refreshed.json()["source"]["content"] == "{{> acme-style}} {{inquiry}}"
     assert refreshed.json()["content"] == f"{STYLE_V2} {{{{inquiry}}}}"
+
+
+# What a review of the first version of composition found (each failed before its fix).
+
+
+@pytest.mark.parametrize("odd", ["oops", [1], 7, None])
+def test_create__a_message_is_not_an_object__400_not_500(parts, house_style, odd):
+    response = prompt_with(parts, None, messages=[odd, {"role": "user", "content": "{{> house-style}} {{inquiry}}"}])
+    assert "must be an object with role and content" in problem_of(response)
+
+
+def test_create__megabyte_of_references__400_on_length(parts, house_style):
+    response = prompt_with(parts, "{{>a}}" * 170_000)
+    assert "must be at most 200000 characters" in problem_of(response)
+
+
+def test_create__part_ending_in_backslash_before_placeholder__400_instead_of_escaping_it(parts, api, integration):
+    slash = parts.template("slash", "Path: C:\\")
+    parts.to_production(slash["latestVersion"]["id"])
+    assert "a part changes its placeholders" in problem_of(prompt_with(parts, "{{> slash}}{{inquiry}}"))
+    response = prompt_with(parts, "{{> slash}} {{inquiry}}")  # a space between: the backslash stays literal
+    assert response.status_code == 201, response.json()
+    rendered = api.as_user(integration).post(
+        f"/api/templates/{response.json()['id']}/render", {"environment": "development", "variables": {"inquiry": "X"}}
+    )
+    assert rendered.json()["rendered"] == "Path: C:\\ X"
+
+
+def test_create__brace_on_each_side_of_a_join__400(parts):
+    brace = parts.template("brace", "{inquiry}} is literal here")
+    parts.to_production(brace["latestVersion"]["id"])
+    assert "a part changes its placeholders" in problem_of(prompt_with(parts, "{{{> brace}} {{inquiry}}"))
+
+
+def test_create__undeclared_placeholder_after_a_reference__position_in_the_authors_text(parts, house_style):
+    response = prompt_with(parts, "{{> house-style}} {{undeclared}}\n  {{inquiry}} {{other}}")
+    problem = problem_of(response)
+    assert "line 1, column 19: {{undeclared}} is not a declared variable" in problem
+    assert "line 2, column 15: {{other}} is not a declared variable" in problem
+    response = prompt_with(parts, "{{> house-style}}\n  {{ bad-name }} {{inquiry}}")
+    assert "line 2, column 3: malformed placeholder" in problem_of(response)
+
+
+def test_create__template_name_with_at_sign__included_unpinned_and_pinned(parts):
+    team = parts.template("team@acme", "Hello from the team.")
+    parts.to_production(team["latestVersion"]["id"])
+    unpinned = prompt_with(parts, "{{> team@acme}} {{inquiry}}")
+    pinned = prompt_with(parts, "{{> team@acme@1.0.0}} {{inquiry}}", name="pinned")
+    assert (unpinned.status_code, pinned.status_code) == (201, 201)
+    assert unpinned.json()["content"] == pinned.json()["content"] == "Hello from the team. {{inquiry}}"
+
+
+def test_create__same_variable_rule_written_as_1_or_1_0__joined(parts):
+    counted = parts.template("counted", "{{count}} items", [{"name": "count", "type": "number", "minimum": 1}])
+    parts.to_production(counted["latestVersion"]["id"])
+    response = prompt_with(
+        parts, "{{> counted}} {{count}}", variables=[{"name": "count", "type": "number", "minimum": 1.0}]
+    )
+    assert response.status_code == 201, response.json()
+
+
+def test_new_version__no_environment_named__parts_from_where_the_latest_took_them(api, parts, house_style):
+    parts.version(house_style, STYLE_V2)  # 1.0.1, development only
+    prompt = prompt_with(parts, "{{> house-style}} {{inquiry}}", environment="development").json()
+    response = create_version_over_api(api, parts.author, prompt["id"], content="Hi. {{> house-style}} {{inquiry}}")
+    assert response.status_code == 201, response.json()
+    assert response.json()["content"] == f"Hi. {STYLE_V2} {{{{inquiry}}}}"
+    assert response.json()["source"]["environment"] == "development"
+
+
+def test_refresh_includes__nothing_included__409_saying_so(api, parts, house_style):
+    response = api.as_user(parts.author).post(
+        "/api/versions/create", {"templateId": house_style["id"], "refreshIncludes": True}
+    )
+    assert response.status_code == 409
+    assert "includes no other template: nothing to refresh" in response.json()["error"]["message"]
+
+
+def test_diff__same_part_included_twice__each_occurrence_compared(api, parts, house_style, reader):
+    parts.version(house_style, STYLE_V2)
+    prompt = prompt_with(parts, "{{> house-style@1.0.0}} {{> house-style@1.0.1}} {{inquiry}}").json()
+    newer = create_version_over_api(api, parts.author, prompt["id"], content="{{> house-style@1.0.1}} {{inquiry}}")
+    diff = api.as_user(reader).get(f"/api/versions/{newer.json()['id']}/diff").json()
+    assert [(part["from"], part["to"]) for part in diff["parts"]] == [("1.0.0", "1.0.1"), ("1.0.1", None)]
+
+
+def test_refresh_includes__renamed_part__positions_recorded_in_the_rewritten_text(api, parts, house_style):
+    prompt = prompt_with(parts, "{{> house-style}} and {{> house-style}} {{inquiry}}").json()
+    update_template(actor=parts.author, template_id=house_style["id"], name="s")
+    parts.to_production(parts.version(house_style, STYLE_V2)["id"])
+    refreshed = (
+        api.as_user(parts.author)
+        .post("/api/versions/create", {"templateId": prompt["id"], "refreshIncludes": True})
+        .json()
+    )
+    assert refreshed["source"]["content"] == "{{> s}} and {{> s}} {{inquiry}}"
+    assert list(VersionInclude.objects.filter(version_id=refreshed["id"]).values_list("line", "column")) == [
+        (1, 1),
+        (1, 13),
+    ]
+
+
+def test_dependents__more_including_versions_than_a_statement_takes_parameters__200(
+    api, parts, house_style, reader, parameter_limit
+):
+    prompt = prompt_with(parts, "{{> house-style}} {{inquiry}}").json()
+    for number in range(60):
+        parts.version(prompt, f"Take {number}: {{{{> house-style}}}} {{{{inquiry}}}}")
+    parameter_limit(50)
+    body = api.as_user(reader).get(f"/api/templates/{house_style['id']}/dependents").json()
+    assert [(d["name"], d["version"]) for d in body["latest"]] == [("support-reply", "1.0.60")]
