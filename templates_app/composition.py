@@ -3,8 +3,8 @@
 What is decided here, once, for the API and the admin alike:
 
 - References are resolved when a version is created, never later: a pinned one to that version of the part,
-  an unpinned one to the part's version active in the environment the author names (production unless they
-  name another). The version stores the flattened text as its `content` (or messages), which is what its
+  an unpinned one to the part's version active in the environment the author names (unless they name one:
+  where the template's latest version took its parts, else production). The version stores the flattened text as its `content` (or messages), which is what its
   reviewers see in its diff and what render, resolve, rollback and A/B tests serve; the author's text and
   the resolved parts are kept beside it (`TemplateVersion.source`, `VersionInclude`).
 - Only text templates can be included, in a text or in any chat message. A part's variables join the
@@ -51,8 +51,8 @@ def _nothing_active(template_id: UUID, environment: str) -> UUID | None:
 
 @dataclass(frozen=True)
 class PartLookup:
-    """How unpinned references find their part: the environment (None: production, or on a refresh the one
-    the latest version's parts came from) and who knows what is active there."""
+    """How unpinned references find their part: the environment (None: the one the latest version's parts
+    came from, else production) and who knows what is active there."""
 
     environment: str | None = None
     active_version_of: ActiveVersionOf = _nothing_active

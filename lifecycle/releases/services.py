@@ -103,7 +103,7 @@ def create_version_live_in_development(
 ) -> TemplateVersion:
     """Create the template's next version (templates_app.services.create_version), active in development
     at once: both or neither. Unpinned `{{> part}}` references take the part's version active in
-    `include_environment` (production unless named; on a refresh, where the latest version took them)."""
+    `include_environment` (unless named: where the latest version took its parts, else production)."""
     version = template_services.create_version(
         actor=actor,
         template_id=template_id,

@@ -172,8 +172,8 @@ class VersionDataInput(DefinitionInput):
     metadata = MetadataField(required=False, default=dict)
     environment = EnvironmentField(
         required=False,
-        help_text="where unpinned `{{> part}}` references take their part: the version active there (default "
-        "production; on a refresh, where the latest version took them). Every new version starts active in "
+        help_text="where unpinned `{{> part}}` references take their part: the version active there (default: "
+        "where the latest version took its parts, else production). Every new version starts active in "
         "development whatever this says",
     )
     bump = serializers.ChoiceField(
