@@ -3,10 +3,11 @@
 What is decided here, once, for the API and the admin alike:
 
 - References are resolved when a version is created, never later: a pinned one to that version of the part,
-  an unpinned one to the part's version active in the environment the author names (unless they name one:
-  where the template's latest version took its parts, else production). The version stores the flattened text as its `content` (or messages), which is what its
-  reviewers see in its diff and what render, resolve, rollback and A/B tests serve; the author's text and
-  the resolved parts are kept beside it (`TemplateVersion.source`, `VersionInclude`).
+  an unpinned one to the part's version active in the environment the author names (when they name none:
+  where the template's latest version took its parts, else production). The version stores the flattened
+  text as its `content` (or messages), which is what its reviewers see in its diff and what render,
+  resolve, rollback and A/B tests serve; the author's text and the resolved parts are kept beside it
+  (`TemplateVersion.source`, `VersionInclude`). A join that would change a placeholder is refused.
 - Only text templates can be included, in a text or in any chat message. A part's variables join the
   including version's interface; the same name declared with a different type or rule is refused.
 - Parts may include parts, up to MAX_INCLUDE_DEPTH levels; a template may not include itself, directly or
