@@ -210,3 +210,55 @@ def test_admin__a_model_settings_only_change__the_reviewer_sees_it(browser, serv
     assert "temperature\t0.2\t0.7" in diff
     screenshot(reviewer, "review-page-model-settings")
     reviewer.context.close()
+
+
+def test_admin__a_part_updated__the_prompt_refreshed_from_its_page_with_the_part_named_in_the_diff(browser, server):
+    # Given a shared part in production and a prompt that includes it (made over the API by an author who
+    # also signs in to the admin)...
+    password = server.person("parts-alice", "author")
+    token = server.manage("create_api_token", "parts-alice").strip().splitlines()[-1]
+    tokens = server.tokens
+
+    def to_production(version_id: str) -> None:
+        submitted = {"versionId": version_id, "environment": "production"}
+        assert server.call("POST", "/api/approval/submit", submitted, token=token)[0] == 201
+        for index, role in enumerate(("technical", "qa", "security", "business")):
+            decision = {**submitted, "data": {"stageIndex": index}}
+            assert server.call("POST", "/api/approval/approve", decision, token=tokens[role])[0] == 200
+        deployed = {"environment": "production"}
+        assert server.call("PUT", f"/api/versions/{version_id}/deploy", deployed, token=tokens["deployer"])[0] == 200
+
+    status, part, _ = server.call(
+        "POST", "/api/templates", {"name": "browser-style", "content": "Be kind."}, token=token
+    )
+    assert status == 201, part
+    to_production(part["latestVersion"]["id"])
+    prompt_body = {"name": "Browser prompt", "content": "{{> browser-style}} {{q}}", "variables": [{"name": "q"}]}
+    status, prompt, _ = server.call("POST", "/api/templates", prompt_body, token=token)
+    assert (status, prompt["content"]) == (201, "Be kind. {{q}}"), prompt
+    # ...and a new version of the part in production
+    newer = {"templateId": part["id"], "data": {"content": "Be kind and brief."}}
+    status, part_v2, _ = server.call("POST", "/api/versions/create", newer, token=token)
+    to_production(part_v2["id"])
+
+    # The prompt's page shows the update; "Refresh parts" makes the next version, whose page names the part
+    page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    page.goto(f"{server.base}/admin/login/")
+    page.fill("#id_username", "parts-alice")
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_load_state()
+    page.goto(f"{server.base}/admin/templates_app/prompttemplate/{prompt['id']}/change/")
+    assert "1.0.1" in page.locator("#updates-available").inner_text()
+    page.click("#refresh-parts")
+    page.wait_for_load_state()
+    assert "/admin/templates_app/templateversion/" in page.url
+    assert "browser-style 1.0.0 → 1.0.1" in page.locator("ul.messagelist li").first.inner_text()
+    assert page.locator("#parts-changed").inner_text().split() == ["browser-style", "1.0.0", "→", "1.0.1"]
+    assert "Be kind and brief. {{q}}" in page.locator("pre.prompt-content").first.inner_text()
+    screenshot(page, "refreshed-parts-version")
+    # Like any new version, it serves development at once, and goes further only through its own review
+    body = {"environment": "development", "variables": {"q": "Hi"}}
+    status, rendered, _ = server.call("POST", f"/api/templates/{prompt['id']}/render", body, token=tokens["reader"])
+    assert (status, rendered["version"], rendered["rendered"]) == (200, "1.0.1", "Be kind and brief. Hi"), rendered
+    page.context.close()

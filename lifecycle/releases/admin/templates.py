@@ -118,7 +118,9 @@ class TemplateAdmin(PromptTemplateAdmin):
         )
         return format_html(
             '<table id="updates-available"><thead><tr><th scope="col">part</th><th scope="col">included</th>'
-            '<th scope="col">available</th><th scope="col">from</th></tr></thead><tbody>{}</tbody></table>',
+            '<th scope="col">available</th><th scope="col">from</th></tr></thead><tbody>{}</tbody></table>'
+            '<p class="help">“Refresh parts” (top right, for its maintainers) makes the next version with '
+            "them, for review.</p>",
             rows,
         )
 

@@ -110,16 +110,19 @@ def test_template_page__update_available__refresh_button_makes_next_version(alic
     )
     approve_for(newer, "production", reviewers)
     deploy_version(actor=deployer, version_id=newer.pk, environment="production")
-    page = text_of(alice.get(f"/admin/templates_app/prompttemplate/{reply.pk}/change/"))
-    assert "updates available" in page.lower()
-    assert "Refresh parts" in page
+    response = alice.get(f"/admin/templates_app/prompttemplate/{reply.pk}/change/")
+    assert "updates available" in text_of(response).lower()
+    assert 'id="refresh-parts"' in response.content.decode()
     response = alice.post(f"/admin/templates_app/prompttemplate/{reply.pk}/refresh-parts/")
     refreshed = PromptTemplate.objects.get(pk=reply.pk).latest_version
     assert response.status_code == 302
     assert response.url == f"/admin/templates_app/templateversion/{refreshed.pk}/change/"
     assert refreshed.number == "1.0.1"
     assert refreshed.content == "Be brief, in {{language}}.\nCustomer: {{inquiry}}"
-    assert "Refresh parts" not in text_of(alice.get(f"/admin/templates_app/prompttemplate/{reply.pk}/change/"))
+    assert (
+        'id="refresh-parts"'
+        not in alice.get(f"/admin/templates_app/prompttemplate/{reply.pk}/change/").content.decode()
+    )
     # The diff on the new version's page names the part that moved.
     page = text_of(alice.get(f"/admin/templates_app/templateversion/{refreshed.pk}/change/"))
     assert "Parts that changed version" in page
@@ -136,9 +139,9 @@ def test_template_page__someone_who_may_not_change_it__no_refresh_button_and_ref
     approve_for(newer, "production", reviewers)
     deploy_version(actor=deployer, version_id=newer.pk, environment="production")
     bob = person("bob", "author")
-    page = text_of(bob.get(f"/admin/templates_app/prompttemplate/{reply.pk}/change/"))
-    assert "updates available" in page.lower()
-    assert "Refresh parts" not in page
+    response = bob.get(f"/admin/templates_app/prompttemplate/{reply.pk}/change/")
+    assert "updates available" in text_of(response).lower()
+    assert 'id="refresh-parts"' not in response.content.decode()
     bob.post(f"/admin/templates_app/prompttemplate/{reply.pk}/refresh-parts/")
     assert TemplateVersion.objects.filter(template=reply).count() == 1
 
