@@ -150,6 +150,7 @@ APP = InProcessApp()
 UNKNOWN_ID = "0b5c3e4e-2f5d-4c38-9a51-3c8f2a7d9e10"  # swapped for seeded ids by use_seeded_values
 CONTENT = "Please respond to the customer inquiry: {{inquiry}}"
 VARIABLES = [{"name": "inquiry", "type": "string", "required": True, "description": "Customer inquiry text"}]
+LANGUAGE = {"name": "language", "type": "string", "required": False, "default": "English"}
 EXECUTION = {
     "templateVersionId": UNKNOWN_ID,
     "userId": "user-456",
@@ -357,6 +358,19 @@ def seed() -> Seeded:
     ab_draft = create_test(actor=author, name="Seeded draft test", template_id=support.pk, variants=variants)
     pending = submit_for_approval(actor=author, version_id=second.pk, environment="production")
     waiting = submit_for_approval(actor=author, version_id=chat.latest_version.pk, environment="staging")
+    # Composition (issue 14): a shared part in production, and a prompt built from it (pinned and unpinned),
+    # with a newer part version in production so that it has an update (refreshIncludes makes a version).
+    part = template("house-style", content="Answer in {{language}}, kindly.", variables=[LANGUAGE])
+    part_production = submit_for_approval(actor=author, version_id=part.latest_version.pk, environment="production")
+    for index, role in enumerate(("technical", "qa", "security", "business")):
+        approve_stage(actor=reviewers[role], request_id=part_production.pk, stage_index=index, comment="ok")
+    deploy_version(actor=deployer, version_id=part.latest_version.pk, environment="production")
+    composed = template(
+        "Composed Reply", content="{{> house-style}}\n{{> house-style@1.0.0}} {{inquiry}}", variables=VARIABLES
+    )
+    part_v2 = create_version_live_in_development(
+        actor=author, template_id=part.pk, definition={"content": "Answer in {{language}}, briefly."}
+    )
 
     now = datetime.now(UTC)
     record_executions(read_reports(_executions([first.pk, second.pk], now, 60, "support"), actor=integration))
@@ -367,8 +381,22 @@ def seed() -> Seeded:
 
     return Seeded(
         values={
-            "template": [str(support.pk), str(chat.pk), str(unused.pk)],
-            "version": [str(first.pk), str(second.pk), str(chat.latest_version.pk), str(unused.latest_version.pk)],
+            "template": [str(support.pk), str(chat.pk), str(unused.pk), str(part.pk), str(composed.pk)],
+            "version": [
+                str(first.pk),
+                str(second.pk),
+                str(chat.latest_version.pk),
+                str(unused.latest_version.pk),
+                str(composed.latest_version.pk),
+                str(part_v2.pk),
+            ],
+            # Texts that include parts: existing, pinned to a missing version, unknown, malformed.
+            "text": [
+                "{{> house-style}} {{inquiry}}",
+                "{{> house-style@1.0.0}}\n{{> Composed Reply}} {{inquiry}}",
+                "{{> house-style@9.9.9}} {{inquiry}}",
+                "{{> nowhere}} {{> }} {{inquiry}}",
+            ],
             "request": [str(approved.pk), str(pending.pk), str(waiting.pk)],
             "rule": [str(rule.pk)],
             "abtest": [str(ab_running.pk), str(ab_draft.pk)],
@@ -432,13 +460,14 @@ SEEDABLE: dict[str, dict[str, str]] = {
         "testId": "abtest",
         "abTestId": "abtest",
         "^name": "template_name",
+        "content": "text",
     },
 }
 UUID_KINDS = {"template", "version", "request", "rule", "abtest"}
 # How many cases in eight get a seeded value of each kind instead of the generated one: mostly, for ids and
 # moments (past "not found" is where most of the code is); now and then, for a name or a request id (a
 # duplicate: 409, or a repeated report).
-SWAPPED_IN_8 = {"template_name": 1, "execution_request": 2, "username": 4}
+SWAPPED_IN_8 = {"template_name": 1, "execution_request": 2, "username": 4, "text": 3}
 
 
 def _fits(kind: str, value: Any) -> bool:
