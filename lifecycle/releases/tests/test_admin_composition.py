@@ -17,7 +17,7 @@ from lifecycle.releases.services import (
     create_version_live_in_development,
     deploy_version,
 )
-from lifecycle.releases.tests.test_admin_templates import person
+from lifecycle.testing.admin_forms import person
 from lifecycle.testing.workflow import approve_for
 from templates_app.models import PromptTemplate, TemplateVersion
 

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from io import StringIO
 
 import pytest
-from django.contrib.auth.models import User
-from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,22 +16,13 @@ from approvals import services as approval_services
 from approvals.models import ApprovalRequest
 from lifecycle.releases import selectors
 from lifecycle.releases.services import create_version_live_in_development, deploy_version
+from lifecycle.testing.admin_forms import person
 from lifecycle.testing.factories import create_template
 from templates_app.services import update_template
 
 pytestmark = pytest.mark.django_db
 
 PRODUCTION_ROLES = ["technical", "qa", "security", "business"]
-
-
-def person(username: str, role: str | None = None, *, superuser: bool = False) -> Client:
-    """A signed-in browser for a user made by `manage.py create_api_token USERNAME --groups ROLE`."""
-    options = {"groups": role} if role else {}
-    call_command("create_api_token", username, superuser=superuser, stdout=StringIO(), stderr=StringIO(), **options)
-    client = Client()
-    client.user = User.objects.get(username=username)
-    client.force_login(client.user)
-    return client
 
 
 @pytest.fixture
