@@ -250,6 +250,7 @@ def test_admin__a_part_updated__the_prompt_refreshed_from_its_page_with_the_part
     page.wait_for_load_state()
     page.goto(f"{server.base}/admin/templates_app/prompttemplate/{prompt['id']}/change/")
     assert "1.0.1" in page.locator("#updates-available").inner_text()
+    screenshot(page, "template-parts-updates")
     page.click("#refresh-parts")
     page.wait_for_load_state()
     assert "/admin/templates_app/templateversion/" in page.url
