@@ -41,7 +41,7 @@ COLUMNS = (
     "id", "version_id", "template_id", "environment", "status", "executed_at", "received_at", "response_time_ms",
     "input_tokens", "output_tokens", "total_tokens", "cost", "provider", "region", "user_agent", "request_id",
     "user_ref", "user_satisfaction", "converted", "ab_test_id", "variant_id", "error_type", "error_message",
-    "input", "output", "batch_id",
+    "input", "output", "subject_ref", "batch_id",
 )  # fmt: skip
 
 
@@ -191,7 +191,8 @@ def stored_row(
         error.get("message", ""),
         "" if given_input is None else given_input if isinstance(given_input, str) else json.dumps(given_input),
         "" if given_output is None else given_output if isinstance(given_output, str) else json.dumps(given_output),
-        db.uuid(batch_id),
+        report.get("subjectId", ""),
+        db.uuid(batch_id),  # last: the caller deletes the rows by it
     )
 
 
