@@ -3,7 +3,8 @@
 - Reporting executions: the `integration` role (service accounts) and superusers, for any template; a
   template's maintainers, for that template. Reports steer the numbers that A/B results and automatic
   rollback act on, so nobody else may send them.
-- Reading a template's metrics and analytics: its maintainers, analysts and superusers.
+- Reading a template's numbers (metrics, analytics, A/B results, the dashboard): analysts and deployers
+  (who deploy, roll back and promote on them) and superusers, for every template; its maintainers, for it.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import UUID
 
+from django.db.models import QuerySet
+
 from lifecycle.core.exceptions import PermissionDenied
 from lifecycle.core.roles import Role, User, has_role
 from templates_app.models import PromptTemplate
-from templates_app.permissions import maintained_template_ids, maintains, maintains_any
+from templates_app.permissions import maintained_template_ids, maintains, maintains_any, templates_maintained_by
 
 _REPORTERS = "To report executions you need the 'integration' role, or to maintain the template"
 
@@ -37,10 +40,26 @@ def require_may_report(user: User, template_ids: Iterable[UUID]) -> None:
         raise PermissionDenied(f"{_REPORTERS}; you do not maintain {', '.join(repr(name) for name in names)}.")
 
 
+# Who reads every template's numbers (superusers hold every role).
+_READ_EVERY = (Role.ANALYST, Role.DEPLOYER)
+
+
+def may_read_numbers(user: User, template: PromptTemplate) -> bool:
+    """Whether the user may read the template's numbers."""
+    return has_role(user, *_READ_EVERY) or maintains(user, template)
+
+
 def require_may_read_numbers(user: User, template: PromptTemplate) -> None:
     """PermissionDenied unless the user may read the template's metrics and analytics."""
-    if has_role(user, Role.ANALYST) or maintains(user, template):
-        return
-    raise PermissionDenied(
-        f"To read the numbers of template '{template.name}' you need the 'analyst' role or to maintain it."
-    )
+    if not may_read_numbers(user, template):
+        raise PermissionDenied(
+            f"To read the numbers of template '{template.name}' you need the 'analyst' or 'deployer' role, "
+            "or to maintain it."
+        )
+
+
+def templates_with_numbers_for(user: User) -> QuerySet[PromptTemplate]:
+    """The templates whose numbers the user may read: every one, or those they maintain."""
+    if has_role(user, *_READ_EVERY):
+        return PromptTemplate.objects.all()
+    return templates_maintained_by(user)

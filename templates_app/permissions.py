@@ -72,6 +72,13 @@ def require_may_set_maintainers(user: User | AnonymousUser, template: PromptTemp
         raise PermissionDenied(f"Only the maintainers of template '{template.name}' or a superuser can change them.")
 
 
+def templates_maintained_by(user: User | AnonymousUser) -> QuerySet[PromptTemplate]:
+    """The templates the user maintains (one query when read; distinct, however many groups they share)."""
+    if not isinstance(user, User) or not user.is_active:
+        return PromptTemplate.objects.none()
+    return PromptTemplate.objects.filter(pk__in=PromptTemplate.objects.filter(_maintained_by(user)).values("pk"))
+
+
 def templates_changeable_by(user: User) -> QuerySet[PromptTemplate]:
     """The templates the user may change (the admin offers only these when adding a version)."""
     if not user.is_active:
@@ -80,4 +87,4 @@ def templates_changeable_by(user: User) -> QuerySet[PromptTemplate]:
         return PromptTemplate.objects.all()
     if not has_role(user, Role.AUTHOR):
         return PromptTemplate.objects.none()
-    return PromptTemplate.objects.filter(pk__in=PromptTemplate.objects.filter(_maintained_by(user)).values("pk"))
+    return templates_maintained_by(user)

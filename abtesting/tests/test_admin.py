@@ -174,11 +174,16 @@ def test_list__running_test__its_recommendation_and_winner(measured, analyst_dep
     assert "ship, winner variant-a (600 executions)" in page
 
 
-def test_detail__deployer_who_may_not_read_numbers__told_why_and_still_offered_promotion(measured, runner):
+def test_detail__deployer__reads_the_results_and_is_offered_promotion(measured, runner):
     page = signed_in(runner).get(f"{TESTS}{measured.pk}/change/").content.decode()
+    assert 'id="variant-results"' in page  # deployers read every template's numbers (issue 15)
+    assert 'id="promote-variant-a"' in page
+
+
+def test_detail__author_who_does_not_maintain_the_template__told_why_no_numbers(measured, make_user):
+    page = signed_in(make_user("author")).get(f"{TESTS}{measured.pk}/change/").content.decode()
     assert 'id="results-refused"' in page
     assert 'id="variant-results"' not in page
-    assert 'id="promote-variant-a"' in page
 
 
 def test_detail__author__no_promote_link(measured, subject, make_user):

@@ -386,9 +386,11 @@ def test_results__draft__the_shape_with_not_started(api, subject, author, analys
     assert "not started" in body["recommendation"]["reason"]
 
 
-def test_results__without_the_analyst_role_or_maintaining__403(api, running, make_user, author):
+def test_results__without_the_analyst_or_deployer_role_or_maintaining__403(api, running, make_user, author):
     test, _, _ = running()
-    assert api.as_user(make_user("deployer")).get(f"/api/abtests/{test.pk}/results").status_code == 403
+    assert api.as_user(make_user("qa")).get(f"/api/abtests/{test.pk}/results").status_code == 403
+    assert api.as_user(make_user("author")).get(f"/api/abtests/{test.pk}/results").status_code == 403
+    assert api.as_user(make_user("deployer")).get(f"/api/abtests/{test.pk}/results").status_code == 200
     assert api.as_user(author).get(f"/api/abtests/{test.pk}/results").status_code == 200  # maintains it
 
 

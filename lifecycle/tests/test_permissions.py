@@ -271,7 +271,7 @@ def test_report__no_right_to_report_anything__403_before_the_report_is_checked(a
     assert response.status_code == 403
 
 
-# -- reading the numbers: maintainers, analysts, superusers -----------------------------------------
+# -- reading the numbers: maintainers, analysts, deployers, superusers --------------------------------
 
 
 @pytest.mark.parametrize(
@@ -285,10 +285,10 @@ def test_report__no_right_to_report_anything__403_before_the_report_is_checked(a
         ("outsider", 403),
         ("reader", 403),
         ("integration", 403),
-        ("deployer", 403),
+        ("deployer", 200),  # deploys, rolls back and promotes on them (issue 15)
     ],
 )
-def test_metrics_and_analytics__maintainers_analysts_and_superusers(api, cast, who, status):
+def test_metrics_and_analytics__maintainers_analysts_deployers_and_superusers(api, cast, who, status):
     client = api.as_user(cast[who])
     metrics = client.get("/api/performance/metrics", data={"versionId": str(cast["version"].pk)})
     analytics = client.get("/api/performance/analytics", data={"templateId": str(cast["template"].pk)})
