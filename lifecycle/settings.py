@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "csp",
     # Ours, from the bottom layer up (DESIGN.md, "Parts").
     "lifecycle.core",
     "templates_app",
@@ -87,7 +88,29 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "lifecycle.core.csp.PagesCSPMiddleware",
 ]
+
+# Pages that need a signed-in user (the dashboard) send visitors to its sign-in page.
+LOGIN_URL = "dashboard-login"
+
+# The dashboard's Content-Security-Policy (lifecycle.core.csp): our own scripts, styles and images only, no
+# inline code, no other origin; nothing may frame it.
+CSP_PATH_PREFIXES = ("/dashboard/",)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 TEMPLATES = [
     {

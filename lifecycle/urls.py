@@ -28,6 +28,7 @@ admin.site.site_url = "/api/docs/"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("lifecycle.releases.dashboard.urls")),
 ]
 
 if settings.BENCH_VIEWS:

@@ -1,0 +1,14 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from lifecycle.releases.dashboard import views
+
+urlpatterns = [
+    path("", views.overview, name="dashboard-overview"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="dashboard/login.html", redirect_authenticated_user=True),
+        name="dashboard-login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(next_page="dashboard-login"), name="dashboard-logout"),
+]
