@@ -319,22 +319,35 @@ def _part_for(
     refresh: bool,
 ) -> tuple[TemplateVersion | None, str]:
     """The version a reference names, or None and why there is none."""
-    versions = TemplateVersion.objects.select_related("template")
-    if ref.version is None:
-        version_id = parts.active_version_of(template.pk, environment)
-        if version_id is None:
+    if ref.version is None or refresh:
+        target = refresh_target(template, pinned=ref.version, environment=environment, parts=parts)
+        if target is not None:
+            return target, ""
+        if ref.version is None:
             return None, f"'{template.name}' has no version active in {environment}"
-        return versions.get(pk=version_id), ""
-    if refresh and template.latest_version_id is not None:
-        newest = versions.get(pk=template.latest_version_id)
-        if newest.semver > ref.version:
-            return newest, ""
-    part = versions.filter(
-        template=template, major=ref.version.major, minor=ref.version.minor, patch=ref.version.patch
-    ).first()
+    part = (
+        TemplateVersion.objects.select_related("template")
+        .filter(template=template, major=ref.version.major, minor=ref.version.minor, patch=ref.version.patch)
+        .first()
+    )
     if part is None:
         return None, f"'{template.name}' has no version {ref.version}"
     return part, ""
+
+
+def refresh_target(
+    template: PromptTemplate, *, pinned: SemVer | None, environment: str, parts: PartLookup
+) -> TemplateVersion | None:
+    """The version of `template` that a reference to it takes on a refresh: unpinned, the version active in
+    `environment` (None: nothing is); pinned to `pinned`, the template's newest version when it is newer
+    (None: the reference stays). The one rule behind `refreshIncludes` and "updates available"."""
+    if pinned is None:
+        version_id = parts.active_version_of(template.pk, environment)
+        if version_id is None:
+            return None
+        return TemplateVersion.objects.select_related("template").get(pk=version_id)
+    newest = template.latest_version
+    return newest if newest is not None and newest.semver > pinned else None
 
 
 def _check_parts(resolved: list[ResolvedInclude], template_id: UUID | None, problems: _Problems) -> None:

@@ -13,7 +13,7 @@ from django.db.models import Q
 from lifecycle.core.environments import Environment
 from lifecycle.releases.models import Deployment
 from lifecycle.releases.selectors import active_version_id
-from templates_app.composition import MAX_INCLUDE_DEPTH
+from templates_app.composition import MAX_INCLUDE_DEPTH, PartLookup, refresh_target
 from templates_app.models import PromptTemplate, TemplateVersion, VersionInclude
 from templates_app.selectors import template_row
 
@@ -49,16 +49,17 @@ def updates_available(version: TemplateVersion) -> list[PartUpdate]:
     includes = VersionInclude.objects.filter(version=version).select_related(
         "part", "part_template", "part_template__latest_version"
     )
+    lookup = PartLookup(active_version_of=active_version_id)
     updates = []
     for include in includes:
-        if include.pinned:
-            newest = include.part_template.latest_version
-            if newest is not None and newest.semver > include.part.semver:
-                updates.append(PartUpdate(include, newest))
-            continue
-        active_id = active_version_id(include.part_template_id, include.environment)
-        if active_id is not None and active_id != include.part_id:
-            updates.append(PartUpdate(include, TemplateVersion.objects.get(pk=active_id)))
+        target = refresh_target(
+            include.part_template,
+            pinned=include.part.semver if include.pinned else None,
+            environment=include.environment,
+            parts=lookup,
+        )
+        if target is not None and target.pk != include.part_id:
+            updates.append(PartUpdate(include, target))
     return updates
 
 
