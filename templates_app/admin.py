@@ -145,6 +145,10 @@ class _DefinitionFields(forms.Form):
     )
 
 
+# The fields of a version's definition on the add forms (a template's first version, the next version).
+DEFINITION_FIELDS = ["content", "messages", "variables", "model_config", "provider", "include_environment"]
+
+
 def _part_lookup(environment: str | None) -> PartLookup:
     """Without deployments to ask (lifecycle.releases.admin's classes give one that asks them)."""
     return PartLookup(environment=environment)
@@ -416,19 +420,7 @@ class PromptTemplateAdmin(DomainErrorsAsMessages, AuditedAdmin):
         if obj is None:
             return [
                 (None, {"fields": ["name", "description", "category", "tags", "metadata"]}),
-                (
-                    "First version",
-                    {
-                        "fields": [
-                            "content",
-                            "messages",
-                            "variables",
-                            "model_config",
-                            "provider",
-                            "include_environment",
-                        ]
-                    },
-                ),
+                ("First version", {"fields": DEFINITION_FIELDS}),
             ]
         technical = [field for field in self.get_readonly_fields(request, obj) if field in self.technical_fields]
         shown = [field for field in self.get_readonly_fields(request, obj) if field not in technical]
@@ -621,17 +613,7 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
         "id",
         "fingerprint",
     ]
-    add_fields = [
-        "template",
-        "content",
-        "messages",
-        "variables",
-        "model_config",
-        "provider",
-        "include_environment",
-        "changelog",
-        "bump",
-    ]
+    add_fields = ["template", *DEFINITION_FIELDS, "changelog", "bump"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.add_fields if obj is None else self.readonly_fields
