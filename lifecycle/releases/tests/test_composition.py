@@ -37,6 +37,12 @@ class Parts:
         assert response.status_code == 201, response.json()
         return response.json()
 
+    def refresh(self, template_id: str) -> Any:
+        """POST /api/versions/create with refreshIncludes, as the author: the response."""
+        return self.api.as_user(self.author).post(
+            "/api/versions/create", {"templateId": template_id, "refreshIncludes": True}
+        )
+
     def to_production(self, version_id: str) -> None:
         version = TemplateVersion.objects.get(pk=version_id)
         approve_for(version, "production", self.reviewers)
@@ -230,9 +236,7 @@ def test_new_part_version__changes_no_prompt__shows_as_update_available(api, par
 def test_refresh_includes__next_version_with_part_updated_and_diff_names_it(api, parts, house_style, reader):
     prompt = prompt_with(parts, "{{> house-style}} {{inquiry}}").json()
     parts.to_production(parts.version(house_style, STYLE_V2)["id"])
-    response = api.as_user(parts.author).post(
-        "/api/versions/create", {"templateId": prompt["id"], "refreshIncludes": True}
-    )
+    response = parts.refresh(prompt["id"])
     assert response.status_code == 201, response.json()
     refreshed = response.json()
     assert refreshed["version"] == "1.0.1"  # the text changed: a patch
@@ -243,9 +247,7 @@ def test_refresh_includes__next_version_with_part_updated_and_diff_names_it(api,
     assert "+Answer politely and briefly" in diff["diff"]
     assert [(part["name"], part["from"], part["to"]) for part in diff["parts"]] == [("house-style", "1.0.0", "1.0.1")]
     assert api.as_user(reader).get(f"/api/templates/{prompt['id']}").json()["updatesAvailable"] == []
-    again = api.as_user(parts.author).post(
-        "/api/versions/create", {"templateId": prompt["id"], "refreshIncludes": True}
-    )
+    again = parts.refresh(prompt["id"])
     assert again.status_code == 409
     assert "nothing to refresh" in again.json()["error"]["message"]
 
@@ -254,11 +256,7 @@ def test_refresh_includes__pinned_reference_rewritten_to_newest_version(api, par
     prompt = prompt_with(parts, "{{> house-style@1.0.0}} {{inquiry}}").json()
     parts.version(house_style, STYLE_V2)  # 1.0.1, in development only: pinned references take the newest
     assert api.as_user(parts.author).get(f"/api/templates/{prompt['id']}").json()["updatesAvailable"][0]["pinned"]
-    refreshed = (
-        api.as_user(parts.author)
-        .post("/api/versions/create", {"templateId": prompt["id"], "refreshIncludes": True})
-        .json()
-    )
+    refreshed = parts.refresh(prompt["id"]).json()
     assert refreshed["source"]["content"] == "{{> house-style@1.0.1}} {{inquiry}}"
     assert refreshed["content"].startswith("Answer politely and briefly")
 
@@ -269,11 +267,7 @@ def test_refresh_includes__part_adds_required_variable__major_version(api, parts
         house_style, "In {{language}}, sign as {{agent}}.", variables=[LANGUAGE, {"name": "agent", "type": "string"}]
     )
     parts.to_production(newer["id"])
-    refreshed = (
-        api.as_user(parts.author)
-        .post("/api/versions/create", {"templateId": prompt["id"], "refreshIncludes": True})
-        .json()
-    )
+    refreshed = parts.refresh(prompt["id"]).json()
     assert refreshed["version"] == "2.0.0"
     assert {variable["name"] for variable in refreshed["variables"]} == {"inquiry", "language", "agent"}
 
@@ -333,11 +327,7 @@ def test_rollback__restores_flattened_content_that_was_live(api, parts, house_st
     prompt = prompt_with(parts, "{{> house-style}} {{inquiry}}").json()
     parts.to_production(prompt["latestVersion"]["id"])
     parts.to_production(parts.version(house_style, STYLE_V2)["id"])
-    refreshed = (
-        api.as_user(parts.author)
-        .post("/api/versions/create", {"templateId": prompt["id"], "refreshIncludes": True})
-        .json()
-    )
+    refreshed = parts.refresh(prompt["id"]).json()
     parts.to_production(refreshed["id"])
 
     def rendered() -> str:
@@ -363,11 +353,7 @@ def test_abtest__variants_are_composed_versions__each_subject_gets_its_variant_t
     prompt = prompt_with(parts, "{{> house-style}} {{inquiry}}").json()
     parts.to_production(prompt["latestVersion"]["id"])
     parts.to_production(parts.version(house_style, STYLE_V2)["id"])
-    refreshed = (
-        api.as_user(parts.author)
-        .post("/api/versions/create", {"templateId": prompt["id"], "refreshIncludes": True})
-        .json()
-    )
+    refreshed = parts.refresh(prompt["id"]).json()
     approve_for(TemplateVersion.objects.get(pk=refreshed["id"]), "production", parts.reviewers)
     test = create_test(
         actor=deployer,
@@ -419,9 +405,7 @@ def test_refresh_includes__part_renamed_since__found_and_reference_follows_the_n
     prompt = prompt_with(parts, "{{> house-style}} {{inquiry}}").json()
     update_template(actor=parts.author, template_id=house_style["id"], name="acme-style")
     parts.to_production(parts.version(house_style, STYLE_V2)["id"])
-    refreshed = api.as_user(parts.author).post(
-        "/api/versions/create", {"templateId": prompt["id"], "refreshIncludes": True}
-    )
+    refreshed = parts.refresh(prompt["id"])
     assert refreshed.status_code == 201, refreshed.json()
     assert refreshed.json()["source"]["content"] == "{{> acme-style}} {{inquiry}}"
     assert refreshed.json()["content"] == f"{STYLE_V2} {{{{inquiry}}}}"
@@ -496,9 +480,7 @@ def test_new_version__no_environment_named__parts_from_where_the_latest_took_the
 
 
 def test_refresh_includes__nothing_included__409_saying_so(api, parts, house_style):
-    response = api.as_user(parts.author).post(
-        "/api/versions/create", {"templateId": house_style["id"], "refreshIncludes": True}
-    )
+    response = parts.refresh(house_style["id"])
     assert response.status_code == 409
     assert "includes no other template: nothing to refresh" in response.json()["error"]["message"]
 
@@ -515,11 +497,7 @@ def test_refresh_includes__renamed_part__positions_recorded_in_the_rewritten_tex
     prompt = prompt_with(parts, "{{> house-style}} and {{> house-style}} {{inquiry}}").json()
     update_template(actor=parts.author, template_id=house_style["id"], name="s")
     parts.to_production(parts.version(house_style, STYLE_V2)["id"])
-    refreshed = (
-        api.as_user(parts.author)
-        .post("/api/versions/create", {"templateId": prompt["id"], "refreshIncludes": True})
-        .json()
-    )
+    refreshed = parts.refresh(prompt["id"]).json()
     assert refreshed["source"]["content"] == "{{> s}} and {{> s}} {{inquiry}}"
     assert list(VersionInclude.objects.filter(version_id=refreshed["id"]).values_list("line", "column")) == [
         (1, 1),
