@@ -25,20 +25,10 @@ class PartUpdate:
     include: VersionInclude
     available: TemplateVersion
 
-    def to_json(self) -> dict[str, Any]:
-        include = self.include
-        return {
-            "reference": include.reference,
-            "where": include.where,
-            "templateId": str(include.part_template_id),
-            "name": include.part_template.name,
-            "pinned": include.pinned,
-            "environment": include.environment or None,
-            "includedVersionId": str(include.part_id),
-            "includedVersion": include.part.number,
-            "availableVersionId": str(self.available.pk),
-            "availableVersion": self.available.number,
-        }
+    @property
+    def environment(self) -> str | None:
+        """Unpinned: the environment the part is looked up in; pinned: None."""
+        return self.include.environment or None
 
 
 def updates_available(version: TemplateVersion) -> list[PartUpdate]:
@@ -71,17 +61,6 @@ class Dependent:
     included: TemplateVersion
     via: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "templateId": str(self.version.template_id),
-            "name": self.version.template.name,
-            "versionId": str(self.version.pk),
-            "version": self.version.number,
-            "includedVersionId": str(self.included.pk),
-            "includedVersion": self.included.number,
-            "via": self.via,
-        }
-
 
 @dataclass(frozen=True)
 class Dependents:
@@ -89,16 +68,10 @@ class Dependents:
     by_environment: dict[str, list[Dependent]]
     latest: list[Dependent]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "templateId": str(self.template.pk),
-            "name": self.template.name,
-            "environments": [
-                {"environment": environment, "dependents": [item.to_json() for item in items]}
-                for environment, items in self.by_environment.items()
-            ],
-            "latest": [item.to_json() for item in self.latest],
-        }
+    @property
+    def environments(self) -> list[dict[str, Any]]:
+        """Every environment in order, with the dependents it serves."""
+        return [{"environment": name, "dependents": items} for name, items in self.by_environment.items()]
 
 
 def dependents_of(template_id: UUID) -> Dependents:

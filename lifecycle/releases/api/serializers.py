@@ -224,16 +224,20 @@ ActiveVersionsOutput = type(
 
 
 class PartUpdateOutput(serializers.Serializer):
-    reference = serializers.CharField(help_text="as written in the latest version")
-    where = serializers.CharField(help_text="content, or messages[i].content")
-    templateId = serializers.UUIDField()
-    name = serializers.CharField()
-    pinned = serializers.BooleanField(help_text="written with a version: a refresh rewrites it to the newest")
+    """A lifecycle.releases.parts.PartUpdate."""
+
+    reference = serializers.CharField(source="include.reference", help_text="as written in the latest version")
+    where = serializers.CharField(source="include.where", help_text="content, or messages[i].content")
+    templateId = serializers.UUIDField(source="include.part_template_id")
+    name = serializers.CharField(source="include.part_template.name")
+    pinned = serializers.BooleanField(
+        source="include.pinned", help_text="written with a version: a refresh rewrites it to the newest"
+    )
     environment = serializers.CharField(allow_null=True, help_text="unpinned: where the part is looked up")
-    includedVersionId = serializers.UUIDField()
-    includedVersion = serializers.CharField()
-    availableVersionId = serializers.UUIDField()
-    availableVersion = serializers.CharField()
+    includedVersionId = serializers.UUIDField(source="include.part_id")
+    includedVersion = serializers.CharField(source="include.part.number")
+    availableVersionId = serializers.UUIDField(source="available.pk")
+    availableVersion = serializers.CharField(source="available.number")
 
 
 class TemplateDetailOutput(TemplateContentOutput):
@@ -251,7 +255,7 @@ class TemplateDetailOutput(TemplateContentOutput):
         )
     )
     def get_updatesAvailable(self, template: PromptTemplate) -> list[dict[str, Any]]:
-        return [update.to_json() for update in self.context["updates"]]
+        return PartUpdateOutput(self.context["updates"], many=True).data  # type: ignore[return-value]
 
     @extend_schema_field(ActiveVersionsOutput(help_text="each environment's active version, or null"))
     def get_activeVersions(self, template: PromptTemplate) -> dict[str, Any]:
@@ -263,12 +267,16 @@ class TemplateDetailOutput(TemplateContentOutput):
 
 
 class DependentOutput(serializers.Serializer):
-    templateId = serializers.UUIDField()
-    name = serializers.CharField()
-    versionId = serializers.UUIDField(help_text="the dependent template's version")
-    version = serializers.CharField()
-    includedVersionId = serializers.UUIDField(help_text="the version of this template it includes")
-    includedVersion = serializers.CharField()
+    """A lifecycle.releases.parts.Dependent."""
+
+    templateId = serializers.UUIDField(source="version.template_id")
+    name = serializers.CharField(source="version.template.name")
+    versionId = serializers.UUIDField(source="version.pk", help_text="the dependent template's version")
+    version = serializers.CharField(source="version.number")
+    includedVersionId = serializers.UUIDField(
+        source="included.pk", help_text="the version of this template it includes"
+    )
+    includedVersion = serializers.CharField(source="included.number")
     via = serializers.ListField(
         child=serializers.CharField(), help_text="the parts in between, outermost first (empty: included directly)"
     )
@@ -280,8 +288,10 @@ class EnvironmentDependentsOutput(serializers.Serializer):
 
 
 class DependentsOutput(serializers.Serializer):
-    templateId = serializers.UUIDField()
-    name = serializers.CharField()
+    """A lifecycle.releases.parts.Dependents."""
+
+    templateId = serializers.UUIDField(source="template.pk")
+    name = serializers.CharField(source="template.name")
     environments = EnvironmentDependentsOutput(many=True, help_text="every environment, in order")
     latest = DependentOutput(
         many=True, help_text="templates whose newest version includes this template (what their next deploy carries)"

@@ -151,7 +151,7 @@ class DependentsApi(APIView):
         summary="The templates that include this one, per environment: the reach of a change to it",
     )
     def get(self, request: Request, template_id: UUID) -> Response:
-        return Response(dependents_of(template_id).to_json())
+        return Response(DependentsOutput(dependents_of(template_id)).data)
 
 
 class ApprovalRequestWithReachApi(RequestDetailApi):
@@ -165,7 +165,8 @@ class ApprovalRequestWithReachApi(RequestDetailApi):
     def get(self, request: Request, request_id: UUID) -> Response:
         approval = request_by_id(request_id)
         body = ApprovalRequestDetailOutput(approval).data
-        return Response({**body, "dependents": dependents_of(approval.version.template_id).to_json()})
+        reach = DependentsOutput(dependents_of(approval.version.template_id)).data
+        return Response({**body, "dependents": reach})
 
 
 class DeployApi(APIView):
