@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast lint bench bench-analytics bench-rollback bench-abtesting setup setup-dev check-python clean
+.PHONY: run test test-fast lint bench bench-analytics bench-rollback bench-abtesting setup setup-dev check-python clean \
+	dashboard-assets dashboard-assets-check
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
@@ -67,6 +68,18 @@ bench-rollback: setup-dev
 ## The A/B results part of `make bench` alone (BENCH_ARGS, e.g. --executions 200000, or --quick).
 bench-abtesting: setup-dev
 	$(PY) bench/abtesting.py $(BENCH_ARGS)
+
+## The dashboard's browser libraries (Chart.js), pinned by frontend/package-lock.json, copied into the static
+## files. Needs npm; the copies are committed, so `make run` and `make test` need only Python.
+DASHBOARD_VENDOR := analytics/static/dashboard/vendor
+dashboard-assets:
+	cd frontend && npm ci --ignore-scripts --no-audit --no-fund
+	cp frontend/node_modules/chart.js/dist/chart.umd.min.js frontend/node_modules/chart.js/dist/chart.umd.min.js.map $(DASHBOARD_VENDOR)/
+	cp frontend/node_modules/chart.js/LICENSE.md $(DASHBOARD_VENDOR)/chart.js.LICENSE.md
+
+## Fails when the committed copies differ from what the lock file builds (CI runs it where npm is).
+dashboard-assets-check: dashboard-assets
+	git diff --exit-code -- $(DASHBOARD_VENDOR)
 
 clean:
 	rm -rf $(VENV) staticfiles var/test-db-*
