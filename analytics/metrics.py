@@ -14,7 +14,7 @@ from django.utils import timezone
 from analytics import histogram
 from analytics.aggregates import STAT_FIELDS
 from analytics.forecast import forecast
-from analytics.permissions import require_may_read_numbers
+from analytics.permissions import require_may_read_numbers, templates_with_numbers_for
 from analytics.selectors import Scope, Totals, error_summaries, fold, latency_histograms, raw_rows, stat_totals
 from analytics.windows import DAY, Window, floor_day, iso
 from lifecycle.core.db.snapshots import one_snapshot
@@ -111,6 +111,7 @@ def template_analytics(
     by_version = fold(keys, matrix, lambda key: (key[0],))
     by_region = fold(keys, matrix, lambda key: (key[1],))
     series = fold(keys, matrix, lambda key: (key[2],))
+    version_series = fold(keys, matrix, lambda key: (key[0], key[2]))
     daily = fold(keys, matrix, lambda key: (key[2].replace(hour=0),))
     all_latency = histogram.empty()
     version_latency: dict[tuple, np.ndarray] = defaultdict(histogram.empty)
@@ -170,8 +171,107 @@ def template_analytics(
             }
             for (bucket,), totals in sorted(series.items())
         ],
+        "versionSeries": _version_series(version_series, latencies, versions),
         "forecast": forecast(_history(daily, window, now or timezone.now())),
     }
+
+
+# Templates an overview answers for at once; a name filter narrows them.
+OVERVIEW_LIMIT = 500
+
+
+def templates_overview(
+    *,
+    actor: User,
+    window: Window,
+    granularity: str,
+    environment: str | None = None,
+    name_contains: str = "",
+    limit: int = OVERVIEW_LIMIT,
+) -> dict[str, Any]:
+    """The numbers of every template the actor may read (analytics.permissions), by name, up to `limit`:
+    executions, success rate, p95, cost and satisfaction in the window, and executions per bucket (a
+    trend). One pass over the rollups for all of them, grouped by template, as template_analytics reads."""
+    visible = templates_with_numbers_for(actor).order_by("name")
+    if name_contains:
+        visible = visible.filter(name__icontains=name_contains)
+    listed = list(visible.values_list("pk", "name")[: limit + 1])
+    shown = listed[:limit]
+    ids = [template_id for template_id, _ in shown]
+    scope: Scope = {"template_id__in": ids}
+    if environment:
+        scope["environment"] = environment
+    template_of = dict(TemplateVersion.objects.filter(template_id__in=ids).values_list("pk", "template_id"))
+    grouped: dict[tuple, Totals] = {}
+    latencies: dict[tuple, np.ndarray] = {}
+    if ids:  # none visible or matching: nothing to ask (an empty IN is no query to the driver)
+        with one_snapshot():  # rollups and pending rows as one moment saw them (see analytics.services)
+            raw = raw_rows(scope, window)
+            grouped = stat_totals(scope, window, by=["template_id"], bucket=granularity, raw=raw)
+            latencies = latency_histograms(scope, window, by_version=True, raw=raw)
+    keys = list(grouped)  # (template_id, bucket)
+    matrix = np.array([totals.sums for totals in grouped.values()], dtype=np.float64).reshape(
+        len(keys), len(STAT_FIELDS)
+    )
+    by_template = fold(keys, matrix, lambda key: (key[0],))
+    trends: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
+    for (template_id, bucket), totals in sorted(grouped.items(), key=lambda item: item[0][1]):
+        trends[template_id].append({"start": _iso(bucket), "executions": int(totals.executions)})
+    template_latency: dict[UUID, np.ndarray] = defaultdict(histogram.empty)
+    for (version_id,), counts in latencies.items():
+        template_latency[template_of[version_id]] += counts
+    rows = []
+    for template_id, name in shown:
+        totals = by_template.get((template_id,), Totals())
+        rows.append(
+            {
+                "templateId": str(template_id),
+                "name": name,
+                "executions": int(totals.executions),
+                "successRate": totals.rate(totals.successes, totals.executions),
+                "p95ResponseTime": histogram.percentile(template_latency.get(template_id, histogram.empty()), 95),
+                "totalCost": round(totals.cost, 6),
+                "averageSatisfaction": totals.average(totals.satisfaction_sum, totals.satisfaction_count, 3),
+                "trend": trends.get(template_id, []),
+            }
+        )
+    return {
+        "environment": environment,
+        "startDate": _iso(window.start),
+        "endDate": _iso(window.end),
+        "granularity": granularity,
+        "templates": rows,
+        "more": len(listed) > limit,
+    }
+
+
+def _point(bucket: datetime, totals: Totals, latency: np.ndarray) -> dict[str, Any]:
+    return {
+        "start": _iso(bucket),
+        "executions": int(totals.executions),
+        "successRate": totals.rate(totals.successes, totals.executions),
+        "p50ResponseTime": histogram.percentile(latency, 50),
+        "p95ResponseTime": histogram.percentile(latency, 95),
+        "totalTokens": int(totals.total_tokens),
+        "cost": round(totals.cost, 6),
+    }
+
+
+def _version_series(
+    by_version_bucket: dict[tuple, Totals], latencies: dict[tuple, np.ndarray], versions: dict[UUID, str]
+) -> list[dict[str, Any]]:
+    """Each version's time series (its buckets with executions), oldest version first: the dashboard's
+    charts draw one line per version."""
+    points: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
+    for (version_id, bucket), totals in sorted(by_version_bucket.items(), key=lambda item: item[0][1]):
+        points[version_id].append(_point(bucket, totals, latencies.get((version_id, bucket), histogram.empty())))
+    oldest_first = {version_id: position for position, version_id in enumerate(reversed(list(versions)))}
+    return [
+        {"versionId": str(version_id), "version": versions.get(version_id), "points": version_points}
+        for version_id, version_points in sorted(
+            points.items(), key=lambda item: oldest_first.get(item[0], len(oldest_first))
+        )
+    ]
 
 
 def _history(daily: dict[tuple, Totals], window: Window, now: datetime) -> list[tuple[Any, float, float]]:

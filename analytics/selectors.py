@@ -276,7 +276,7 @@ def _periods(window: Window, bucket: str | None = None) -> list[tuple[str, list[
 
 def _plain_key_part(name: str, value: Any) -> Any:
     """A grouping column's driver value as the rest of the code knows it."""
-    if name == "version_id":
+    if name in ("version_id", "template_id"):
         return as_uuid(value)
     if name == "bucket":
         return bucket_start(value)

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
+from analytics.metrics import OVERVIEW_LIMIT
 from analytics.models import SUBJECT_ID_MAX_LENGTH, Execution
 from analytics.reports import MAX_COST, MAX_RESPONSE_TIME_MS, MAX_TOKENS, STATUSES, ExecutionReport
 from analytics.services import MAX_BATCH
@@ -147,14 +148,9 @@ class MetricsQuery(WindowQuery):
 HOURLY_UP_TO = timedelta(days=31)
 
 
-class AnalyticsQuery(WindowQuery):
-    DEFAULT_DAYS = 30
+class BucketedWindowQuery(WindowQuery):
+    """A window whose answer has a time series, in hours or days (`granularity`)."""
 
-    templateId = serializers.UUIDField()
-    startDate = MomentField(
-        required=False,
-        help_text=f"included: the window is [startDate, endDate); {_WINDOW_REACH}; default: 30 days before endDate",
-    )
     granularity = serializers.ChoiceField(
         choices=["hour", "day"],
         required=False,
@@ -172,6 +168,28 @@ class AnalyticsQuery(WindowQuery):
             raise serializers.ValidationError({"granularity": "hour is for windows of up to 31 days"})
         attrs["granularity"] = granularity
         return attrs
+
+
+class AnalyticsQuery(BucketedWindowQuery):
+    DEFAULT_DAYS = 30
+
+    templateId = serializers.UUIDField()
+    startDate = MomentField(
+        required=False,
+        help_text=f"included: the window is [startDate, endDate); {_WINDOW_REACH}; default: 30 days before endDate",
+    )
+
+
+class OverviewQuery(BucketedWindowQuery):
+    DEFAULT_DAYS = 7
+
+    startDate = MomentField(
+        required=False,
+        help_text=f"included: the window is [startDate, endDate); {_WINDOW_REACH}; default: 7 days before endDate",
+    )
+    name = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="only templates whose name contains this"
+    )
 
 
 # Answers
@@ -371,6 +389,17 @@ class AnalyticsPointOutput(serializers.Serializer):
     cost = serializers.FloatField()
 
 
+class VersionPointOutput(AnalyticsPointOutput):
+    p50ResponseTime = serializers.FloatField(allow_null=True, help_text=_PERCENTILE)
+    totalTokens = serializers.IntegerField()
+
+
+class VersionSeriesOutput(serializers.Serializer):
+    versionId = serializers.UUIDField()
+    version = serializers.CharField(allow_null=True, help_text="its number, e.g. 1.2.0")
+    points = VersionPointOutput(many=True, help_text="the version's buckets with executions, in time order")
+
+
 class ForecastDayOutput(serializers.Serializer):
     date = serializers.DateField()
     executions = serializers.FloatField()
@@ -394,6 +423,36 @@ class ForecastOutput(serializers.Serializer):
     days = ForecastDayOutput(many=True, help_text="the next 7 days; empty when not available")
 
 
+class TrendPointOutput(serializers.Serializer):
+    start = serializers.DateTimeField(help_text="the bucket's start (UTC hour or day)")
+    executions = serializers.IntegerField()
+
+
+class OverviewTemplateOutput(serializers.Serializer):
+    templateId = serializers.UUIDField()
+    name = serializers.CharField()
+    executions = serializers.IntegerField()
+    successRate = serializers.FloatField(allow_null=True, help_text=_RATE)
+    p95ResponseTime = serializers.FloatField(allow_null=True, help_text=_PERCENTILE)
+    totalCost = serializers.FloatField()
+    averageSatisfaction = serializers.FloatField(allow_null=True, help_text="null without reported satisfaction")
+    trend = TrendPointOutput(many=True, help_text="executions per bucket, the buckets with executions, in time order")
+
+
+class OverviewOutput(serializers.Serializer):
+    """The numbers of every template the caller may read, by name: zeros and nulls for those without
+    executions in the window."""
+
+    environment = serializers.ChoiceField(
+        choices=Environment.choices, allow_null=True, help_text="null: every environment"
+    )
+    startDate = serializers.DateTimeField()
+    endDate = serializers.DateTimeField(help_text="excluded")
+    granularity = serializers.ChoiceField(choices=["hour", "day"], help_text="the trends' buckets")
+    templates = OverviewTemplateOutput(many=True, help_text=f"by name, at most {OVERVIEW_LIMIT}")
+    more = serializers.BooleanField(help_text=f"true when more than {OVERVIEW_LIMIT} matched: narrow by name")
+
+
 class AnalyticsOutput(serializers.Serializer):
     """A template's numbers over a window; zeros, nulls and empty lists when it holds no executions."""
 
@@ -410,4 +469,7 @@ class AnalyticsOutput(serializers.Serializer):
     byRegion = AnalyticsRegionOutput(many=True, help_text="regions with executions in the window, most first")
     errorAnalysis = AnalyticsErrorOutput(many=True, help_text="error types in the window, most frequent first")
     timeSeries = AnalyticsPointOutput(many=True, help_text="the buckets with executions, in time order")
+    versionSeries = VersionSeriesOutput(
+        many=True, help_text="each version's own time series (the versions with executions), oldest version first"
+    )
     forecast = ForecastOutput()

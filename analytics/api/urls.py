@@ -6,4 +6,5 @@ urlpatterns = [
     *api_path("executions/batch", views.ExecutionBatchApi.as_view(), "execution-batch"),
     *api_path("performance/metrics", views.MetricsApi.as_view(), "performance-metrics"),
     *api_path("performance/analytics", views.AnalyticsApi.as_view(), "performance-analytics"),
+    *api_path("performance/overview", views.OverviewApi.as_view(), "performance-overview"),
 ]

@@ -18,10 +18,12 @@ from analytics.api.serializers import (
     ExecutionReceiptOutput,
     MetricsOutput,
     MetricsQuery,
+    OverviewOutput,
+    OverviewQuery,
     execution_json,
     receipt_json,
 )
-from analytics.metrics import template_analytics, version_metrics
+from analytics.metrics import template_analytics, templates_overview, version_metrics
 from analytics.services import read_batch, read_single_report, record_execution, record_executions
 from lifecycle.core.api.inputs import validated
 from lifecycle.core.api.schema import errors
@@ -91,5 +93,23 @@ class AnalyticsApi(APIView):
             window=query["window"],
             environment=query.get("environment"),
             granularity=query["granularity"],
+        )
+        return Response(answer)
+
+
+class OverviewApi(APIView):
+    @extend_schema(
+        parameters=[OverviewQuery],
+        responses={200: OverviewOutput, **errors()},
+        summary="Every template's numbers you may read, side by side (default window: the last 7 days)",
+    )
+    def get(self, request: Request) -> Response:
+        query = validated(OverviewQuery, request.query_params)
+        answer = templates_overview(
+            actor=acting_user(request),
+            window=query["window"],
+            granularity=query["granularity"],
+            environment=query.get("environment"),
+            name_contains=query.get("name", ""),
         )
         return Response(answer)
