@@ -452,6 +452,26 @@ def deployments_of_template(template_id: UUID, environment: str | None = None) -
     return deployments.select_related("version", "deployed_by", "ended_by", "rollback").order_by("-deployed_at")
 
 
+def earlier_versions_by_deployment(deployments: Iterable[Deployment]) -> dict[UUID, list[TemplateVersion]]:
+    """For each active deployment, the other versions deployed before in its environment, newest first: the
+    targets a manual rollback may choose from (check_rollback still decides). One query."""
+    listed = list(deployments)
+    if not listed:
+        return {}
+    condition = Q()
+    for deployment in listed:
+        condition |= Q(template_id=deployment.template_id, environment=deployment.environment)
+    earlier = Deployment.objects.filter(condition).select_related("version").order_by("-deployed_at")
+    found: dict[UUID, list[TemplateVersion]] = {deployment.pk: [] for deployment in listed}
+    by_place = {(deployment.template_id, deployment.environment): deployment for deployment in listed}
+    for row in earlier:
+        current = by_place[(row.template_id, row.environment)]
+        targets = found[current.pk]
+        if row.version_id != current.version_id and all(version.pk != row.version_id for version in targets):
+            targets.append(row.version)
+    return found
+
+
 def rollbacks_for_listing() -> QuerySet[Rollback]:
     """Rollbacks, newest first, with what a list shows of them (a fixed number of queries)."""
     return Rollback.objects.select_related("template", "from_version", "to_version", "initiated_by").order_by(

@@ -27,7 +27,9 @@ def signed_in(user) -> Client:
 
 def names_on(response) -> list[str]:
     assert response.status_code == 200
-    found = re.findall(r'<tr data-template="[^"]+">\s*<th scope="row">([^<]+)</th>', response.content.decode())
+    found = re.findall(
+        r'<tr data-template="[^"]+">\s*<th scope="row"><a [^>]+>([^<]+)</a></th>', response.content.decode()
+    )
     return [unescape(name) for name in found]
 
 
@@ -98,7 +100,7 @@ def test_overview__what_each_environment_serves(make_user, reviewers, deployer):
     deploy_version(actor=deployer, version_id=template.latest_version.pk, environment="production")
     page = signed_in(make_user("analyst")).get(OVERVIEW).content.decode()
     row = re.search(r'<tr data-template="[^"]+">(.*?)</tr>', page, re.DOTALL).group(1)
-    cells = re.findall(r"<td[^>]*>([^<]+)</td>", row)
+    cells = re.findall(r'<td(?: class="none")?>([^<]+)</td>', row)
     assert cells == ["1.0.0", "nothing active", "1.0.0"]  # development, staging, production
 
 
@@ -126,3 +128,132 @@ def test_sign_out__post__back_to_sign_in(make_user):
     response = client.post("/dashboard/logout/")
     assert (response.status_code, response.url) == (302, "/dashboard/login/")
     assert client.get(OVERVIEW).status_code == 302
+
+
+# The template page, the period selector and the rollbacks page
+
+
+def template_page(template) -> str:
+    return f"/dashboard/templates/{template.pk}/"
+
+
+def test_template_page__another_authors_template__403_and_unknown_404(two_authors_templates):
+    alice, _, alices, bobs = two_authors_templates
+    client = signed_in(alice)
+    assert client.get(template_page(alices)).status_code == 200
+    assert client.get(template_page(bobs)).status_code == 403
+    assert client.get("/dashboard/templates/00000000-0000-0000-0000-000000000000/").status_code == 404
+
+
+def test_template_page__no_executions__said_and_no_chart(two_authors_templates, make_user):
+    page = signed_in(make_user("analyst")).get(template_page(two_authors_templates[2])).content.decode()
+    assert "No executions in this period." in page
+    assert 'id="series-charts"' not in page
+    assert "No forecast:" in page
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        ({"period": "custom", "from": "2026-11-05", "to": "2026-11-01"}, "the first day must not be after the last"),
+        ({"period": "custom", "from": "yesterday"}, "custom days need a first and a last day"),
+        ({"period": "custom", "from": "1990-01-01", "to": "1990-01-02"}, "startDate: must be between"),
+        ({"period": "week"}, "unknown period 'week'"),
+    ],
+)
+def test_period__one_that_cannot_be__said_and_the_last_7_days_shown(make_user, query, problem):
+    page = signed_in(make_user("analyst")).get(OVERVIEW, query).content.decode()
+    assert problem in unescape(page)
+    assert "showing the last 7 days" in page
+
+
+def test_period__custom_days__their_window_in_utc(make_user):
+    page = signed_in(make_user("analyst")).get(OVERVIEW, {"period": "custom", "from": "2026-11-01", "to": "2026-11-02"})
+    assert "2026-11-01 to 2026-11-02 (UTC)" in page.content.decode()
+
+
+ROLLBACKS = "/dashboard/rollbacks/"
+
+
+@pytest.fixture
+def in_production(make_user, reviewers, deployer):
+    """A template whose 1.0.1 serves production, after 1.0.0."""
+    from lifecycle.releases.services import create_version_live_in_development
+
+    author = make_user("author")
+    template = create_template(author, name="Rolled")
+    first = template.latest_version
+    approve_for(first, "production", reviewers)
+    deploy_version(actor=deployer, version_id=first.pk, environment="production")
+    second = create_version_live_in_development(
+        actor=author, template_id=template.pk, definition={"content": first.content + " Briefly."}
+    )
+    approve_for(second, "production", reviewers)
+    deploy_version(actor=deployer, version_id=second.pk, environment="production")
+    return template, first, second
+
+
+def rollback_form(template, first, second, **overrides):
+    return {
+        "kind": "manual",
+        "template": str(template.pk),
+        "environment": "production",
+        "current": str(second.pk),
+        "target": str(first.pk),
+        "reason": "too curt",
+        "confirm": "yes",
+        **overrides,
+    }
+
+
+def serving(template) -> str:
+    from lifecycle.releases.selectors import active_versions_by_template
+
+    return active_versions_by_template([template.pk])[(template.pk, "production")]
+
+
+def test_rollbacks__an_analyst__no_button_and_a_post_refused(in_production, make_user):
+    template, first, second = in_production
+    client = signed_in(make_user("analyst"))
+    assert "manual-rollback" not in client.get(ROLLBACKS).content.decode()
+    page = client.post(ROLLBACKS, rollback_form(template, first, second), follow=True).content.decode()
+    assert "Nothing rolled back: " in page
+    assert "deployer" in page
+    assert serving(template) == "1.0.1"
+
+
+def test_rollbacks__not_confirmed__nothing_rolled_back(in_production, deployer):
+    template, first, second = in_production
+    client = signed_in(deployer)
+    page = client.post(ROLLBACKS, rollback_form(template, first, second, confirm=""), follow=True).content.decode()
+    assert "tick the box to confirm" in page
+    assert serving(template) == "1.0.1"
+
+
+def test_rollbacks__a_deployer__manual_rollback_through_the_service(in_production, deployer):
+    template, first, second = in_production
+    client = signed_in(deployer)
+    assert "manual-rollback" in client.get(ROLLBACKS).content.decode()
+    page = client.post(ROLLBACKS, rollback_form(template, first, second), follow=True).content.decode()
+    assert "Rolled back Rolled in production: 1.0.1 → 1.0.0." in page
+    assert serving(template) == "1.0.0"
+    # The same form again: what it rolls back no longer serves, the API's 409 said on the page
+    page = client.post(ROLLBACKS, rollback_form(template, first, second), follow=True).content.decode()
+    assert "Nothing rolled back: Cannot roll back" in unescape(page)
+    assert serving(template) == "1.0.0"
+
+
+def test_rollbacks__a_deployer__emergency_rollback_to_the_last_good(in_production, deployer):
+    template, _first, _second = in_production
+    form = {"kind": "emergency", "template": str(template.pk), "environment": "production"}
+    page = signed_in(deployer).post(ROLLBACKS, {**form, "reason": "on fire", "confirm": "yes"}, follow=True)
+    assert "Rolled back Rolled in production: 1.0.1 → 1.0.0." in page.content.decode()
+    assert serving(template) == "1.0.0"
+
+
+def test_rollbacks__a_form_without_csrf_token__refused(in_production, deployer):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(deployer)
+    template, first, second = in_production
+    assert client.post(ROLLBACKS, rollback_form(template, first, second)).status_code == 403
+    assert serving(template) == "1.0.1"

@@ -1,0 +1,132 @@
+"""Presentation helpers of the dashboard's pages: how a number is drawn, never what it is (the numbers are
+the API's, from analytics.metrics)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from analytics.windows import DAY, HOUR, Window, floor_day, floor_hour, iso
+
+SPARK_WIDTH, SPARK_HEIGHT = 120, 28
+
+
+def _buckets(window: Window, granularity: str) -> list[datetime]:
+    assert window.start is not None
+    step: timedelta = HOUR if granularity == "hour" else DAY
+    moment = floor_hour(window.start) if granularity == "hour" else floor_day(window.start)
+    buckets = []
+    while moment < window.end:
+        buckets.append(moment)
+        moment += step
+    return buckets
+
+
+def sparkline(trend: list[dict[str, Any]], window: Window, granularity: str) -> str:
+    """The SVG polyline points of a trend's executions over every bucket of the window (zero where a
+    bucket had none), scaled to SPARK_WIDTH x SPARK_HEIGHT; empty for an empty window."""
+    buckets = _buckets(window, granularity)
+    if not buckets:
+        return ""
+    by_start = {point["start"]: point["executions"] for point in trend}
+    values = [by_start.get(iso(bucket), 0) for bucket in buckets]
+    top = max(values) or 1
+    step = SPARK_WIDTH / max(len(values) - 1, 1)
+    return " ".join(
+        f"{index * step:.1f},{SPARK_HEIGHT - 2 - (value / top) * (SPARK_HEIGHT - 4):.1f}"
+        for index, value in enumerate(values)
+    )
+
+
+SORTABLE = {
+    "name": "template",
+    "executions": "executions",
+    "successRate": "success rate",
+    "p95ResponseTime": "p95",
+    "totalCost": "cost",
+    "averageSatisfaction": "satisfaction",
+}
+
+
+def sorted_rows(rows: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
+    """Rows by one of their figures (SORTABLE); rows without it (no executions) last either way."""
+    if key not in SORTABLE:
+        key = "name"
+    known = [row for row in rows if row["numbers"][key] is not None]
+    unknown = [row for row in rows if row["numbers"][key] is None]
+    known.sort(key=lambda row: (row["numbers"][key], row["numbers"]["name"]), reverse=descending)
+    return known + unknown
+
+
+# The template page's time-series charts: (id, title, the point's figure, its unit).
+SERIES = [
+    ("executions", "Executions", "executions", ""),
+    ("success-rate", "Success rate", "successRate", "%"),
+    ("p50", "p50 latency", "p50ResponseTime", "ms"),
+    ("p95", "p95 latency", "p95ResponseTime", "ms"),
+    ("tokens", "Tokens", "totalTokens", ""),
+    ("cost", "Cost", "cost", ""),
+]
+
+
+def _ms(iso_text: str) -> int:
+    return int(datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def markers(deployments: list[Any], rollbacks: list[Any], window: Window, environment: str | None) -> list[dict]:
+    """Deploys and rollbacks inside the window (of the environment, if one is chosen), for the time axis."""
+    found = []
+    for deployment in deployments:
+        if environment and deployment.environment != environment:
+            continue
+        if window.start is not None and not window.start <= deployment.deployed_at < window.end:
+            continue
+        if deployment.kind.endswith("_rollback"):
+            continue  # drawn as its rollback
+        found.append(
+            {
+                "x": int(deployment.deployed_at.timestamp() * 1000),
+                "label": f"{deployment.version.number} deployed to {deployment.environment}",
+                "kind": "deploy",
+            }
+        )
+    for rollback in rollbacks:
+        if environment and rollback.environment != environment:
+            continue
+        if window.start is not None and not window.start <= rollback.requested_at < window.end:
+            continue
+        found.append(
+            {
+                "x": int(rollback.requested_at.timestamp() * 1000),
+                "label": f"{rollback.type} rollback in {rollback.environment}: "
+                f"{rollback.from_version.number} → {rollback.to_version.number}",
+                "kind": "rollback",
+            }
+        )
+    return sorted(found, key=lambda marker: marker["x"])
+
+
+def series_charts(analytics: dict[str, Any], marked: list[dict]) -> list[dict[str, Any]]:
+    """What each time-series chart draws: one line per version (points of the API's versionSeries), and the
+    deploy and rollback markers. Read by the page's script from a JSON block."""
+    charts = []
+    for chart_id, title, figure, unit in SERIES:
+        charts.append(
+            {
+                "id": chart_id,
+                "title": title,
+                "unit": unit,
+                "granularity": analytics["granularity"],
+                "start": _ms(analytics["startDate"]),
+                "end": _ms(analytics["endDate"]),
+                "lines": [
+                    {
+                        "label": series["version"] or series["versionId"],
+                        "points": [[_ms(point["start"]), point[figure]] for point in series["points"]],
+                    }
+                    for series in analytics["versionSeries"]
+                ],
+                "markers": marked,
+            }
+        )
+    return charts
