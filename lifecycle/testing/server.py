@@ -55,6 +55,25 @@ class Server:
             payload = error.read()
             return error.code, json.loads(payload) if payload else None, dict(error.headers)
 
+    def approve(self, version_id: str, environment: str = "production", submitter: str = "author") -> None:
+        """The version submitted (with the `submitter` token) and approved through its four stages."""
+        submitted = {"versionId": version_id, "environment": environment}
+        status, body, _ = self.call("POST", "/api/approval/submit", submitted, token=self.tokens[submitter])
+        assert status == 201, body
+        for index, role in enumerate(("technical", "qa", "security", "business")):
+            decision = {**submitted, "data": {"stageIndex": index}}
+            status, body, _ = self.call("POST", "/api/approval/approve", decision, token=self.tokens[role])
+            assert status == 200, body
+
+    def release(self, version_id: str, environment: str = "production", submitter: str = "author") -> None:
+        """Approved (approve) and deployed by the deployer."""
+        self.approve(version_id, environment, submitter)
+        deployed = {"environment": environment}
+        status, body, _ = self.call(
+            "PUT", f"/api/versions/{version_id}/deploy", deployed, token=self.tokens["deployer"]
+        )
+        assert status == 200, body
+
     def person(self, username: str, *roles: str) -> str:
         """A user with these roles, made the README's way (create_api_token), who can also sign in to the
         admin: their password."""
