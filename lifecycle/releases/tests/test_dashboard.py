@@ -257,3 +257,22 @@ def test_rollbacks__a_form_without_csrf_token__refused(in_production, deployer):
     template, first, second = in_production
     assert client.post(ROLLBACKS, rollback_form(template, first, second)).status_code == 403
     assert serving(template) == "1.0.1"
+
+
+def test_overview__needs_attention__approvals_waiting_of_visible_templates_only(two_authors_templates, make_user):
+    from approvals.services import submit_for_approval
+
+    alice, bob, alices, bobs = two_authors_templates
+    for author, template in ((alice, alices), (bob, bobs)):
+        submit_for_approval(actor=author, version_id=template.latest_version.pk, environment="production")
+    page = signed_in(alice).get(OVERVIEW).content.decode()
+    waiting = re.search(r'<div class="card" id="approvals-waiting">(.*?)</div>', page, re.DOTALL).group(1)
+    assert "1 approval waiting" in waiting
+    assert "Alice&#x27;s prompt 1.0.0" in waiting
+    assert "Bob" not in waiting
+    analysts = signed_in(make_user("analyst")).get(OVERVIEW).content.decode()
+    assert "2 approvals waiting" in analysts
+
+
+def test_overview__nothing_to_attend_to__said(make_user):
+    assert "Nothing: no alert or automatic rollback" in signed_in(make_user("analyst")).get(OVERVIEW).content.decode()
