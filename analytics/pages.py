@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as PageForbidden
 from django.http import Http404, HttpRequest, HttpResponse
 
-from lifecycle.core.exceptions import NotFound, PermissionDenied
+from lifecycle.core.exceptions import DomainError, NotFound, PermissionDenied
 
 
 def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -26,5 +26,7 @@ def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             raise PageForbidden(str(refusal)) from refusal
         except NotFound as missing:
             raise Http404(str(missing)) from missing
+        except DomainError as refusal:  # any other rule of the product: its status, said in plain text
+            return HttpResponse(refusal.message, status=refusal.status, content_type="text/plain; charset=utf-8")
 
     return wrapped

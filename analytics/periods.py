@@ -11,11 +11,13 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from analytics.api.serializers import OverviewQuery
-from analytics.windows import DAY, Window, iso
+from analytics.windows import AHEAD, DAY, Window, iso
 
 LAST = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 LABELS = {"24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days", "custom": "custom days"}
 DEFAULT = "7d"
+# Custom periods span at most this many days: a page draws a point per day of each trend.
+LONGEST_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ def period_from(params: dict[str, str], now: datetime | None = None) -> Period:
             return _last(DEFAULT, now, problem="custom days need a first and a last day (YYYY-MM-DD)")
         if first > last:
             return _last(DEFAULT, now, problem="the first day must not be after the last")
+        if (last - first).days >= LONGEST_DAYS:
+            return _last(DEFAULT, now, problem=f"custom periods span at most {LONGEST_DAYS} days")
+        if last > (now + AHEAD).date():
+            return _last(DEFAULT, now, problem="the last day must not be after tomorrow")
         start = datetime.combine(first, time(), tzinfo=UTC)
         try:
             window, granularity = _validated_window(start, datetime.combine(last, time(), tzinfo=UTC) + DAY)

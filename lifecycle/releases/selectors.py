@@ -461,7 +461,12 @@ def earlier_versions_by_deployment(deployments: Iterable[Deployment]) -> dict[UU
     condition = Q()
     for deployment in listed:
         condition |= Q(template_id=deployment.template_id, environment=deployment.environment)
-    earlier = Deployment.objects.filter(condition).select_related("version").order_by("-deployed_at")
+    earlier = (
+        Deployment.objects.filter(condition)
+        .select_related("version")
+        .only("template_id", "environment", "version_id", "version__major", "version__minor", "version__patch")
+        .order_by("-deployed_at")
+    )
     found: dict[UUID, list[TemplateVersion]] = {deployment.pk: [] for deployment in listed}
     by_place = {(deployment.template_id, deployment.environment): deployment for deployment in listed}
     for row in earlier:

@@ -10,6 +10,7 @@ from typing import Any
 
 from abtesting.models import ABTest
 from abtesting.results import results_of
+from abtesting.selectors import abtests_for_listing
 from analytics.permissions import templates_with_numbers_for
 from analytics.windows import Window
 from approvals.models import ApprovalRequest
@@ -41,6 +42,7 @@ class Attention:
     waiting: list[ApprovalRequest] = field(default_factory=list)  # each with waiting_since (its age)
     waiting_count: int = 0
     tests: list[TestToDecide] = field(default_factory=list)
+    tests_unchecked: int = 0  # running tests beyond TESTS_CHECKED, whose results were not computed
 
     @property
     def anything(self) -> bool:
@@ -69,7 +71,8 @@ def attention_for(user: User, window: Window, now: datetime) -> Attention:
         waiting=list(waiting[:SHOWN]),
         waiting_count=waiting.count(),
     )
-    running = ABTest.objects.filter(template__in=visible, state=ABTest.State.RUNNING).select_related("template")
+    running = abtests_for_listing().filter(template__in=visible, state=ABTest.State.RUNNING)
+    attention.tests_unchecked = max(0, running.count() - TESTS_CHECKED)
     for test in running.order_by("-pk")[:TESTS_CHECKED]:
         results = results_of(test, now=now)
         action = results["recommendation"]["action"]

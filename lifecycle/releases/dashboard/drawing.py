@@ -54,18 +54,20 @@ def sorted_rows(rows: list[dict[str, Any]], key: str, descending: bool) -> list[
         key = "name"
     known = [row for row in rows if row["numbers"][key] is not None]
     unknown = [row for row in rows if row["numbers"][key] is None]
-    known.sort(key=lambda row: (row["numbers"][key], row["numbers"]["name"]), reverse=descending)
+    known.sort(key=lambda row: row["numbers"]["name"])  # ties by name, A to Z either way (the sort is stable)
+    known.sort(key=lambda row: row["numbers"][key], reverse=descending)
     return known + unknown
 
 
-# The template page's time-series charts: (id, title, the point's figure, its unit).
+# The template page's time-series charts: (id, title, the point's figure, its unit, whether it is a count:
+# a bucket without executions counts 0 of it, while a rate or a percentile has no value there).
 SERIES = [
-    ("executions", "Executions", "executions", ""),
-    ("success-rate", "Success rate", "successRate", "%"),
-    ("p50", "p50 latency", "p50ResponseTime", "ms"),
-    ("p95", "p95 latency", "p95ResponseTime", "ms"),
-    ("tokens", "Tokens", "totalTokens", ""),
-    ("cost", "Cost", "cost", ""),
+    ("executions", "Executions", "executions", "", True),
+    ("success-rate", "Success rate", "successRate", "%", False),
+    ("p50", "p50 latency", "p50ResponseTime", "ms", False),
+    ("p95", "p95 latency", "p95ResponseTime", "ms", False),
+    ("tokens", "Tokens", "totalTokens", "", True),
+    ("cost", "Cost", "cost", "", True),
 ]
 
 
@@ -91,6 +93,8 @@ def markers(deployments: list[Any], rollbacks: list[Any], window: Window, enviro
             }
         )
     for rollback in rollbacks:
+        if rollback.state != "completed":  # a failed or unfinished one changed nothing that served
+            continue
         if environment and rollback.environment != environment:
             continue
         if window.start is not None and not window.start <= rollback.requested_at < window.end:
@@ -109,8 +113,11 @@ def markers(deployments: list[Any], rollbacks: list[Any], window: Window, enviro
 def series_charts(analytics: dict[str, Any], marked: list[dict]) -> list[dict[str, Any]]:
     """What each time-series chart draws: one line per version (points of the API's versionSeries), and the
     deploy and rollback markers. Read by the page's script from a JSON block."""
+    start = datetime.fromisoformat(analytics["startDate"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(analytics["endDate"].replace("Z", "+00:00"))
+    buckets = [iso(bucket) for bucket in _buckets(Window(start, end), analytics["granularity"])]
     charts = []
-    for chart_id, title, figure, unit in SERIES:
+    for chart_id, title, figure, unit, counted in SERIES:
         charts.append(
             {
                 "id": chart_id,
@@ -122,9 +129,14 @@ def series_charts(analytics: dict[str, Any], marked: list[dict]) -> list[dict[st
                 "lines": [
                     {
                         "label": series["version"] or series["versionId"],
-                        "points": [[_ms(point["start"]), point[figure]] for point in series["points"]],
+                        # Every bucket of the window: a line drops to 0, or breaks, where the version had none.
+                        "points": [
+                            [_ms(bucket), by_start[bucket][figure] if bucket in by_start else (0 if counted else None)]
+                            for bucket in buckets
+                        ],
                     }
                     for series in analytics["versionSeries"]
+                    for by_start in [{point["start"]: point for point in series["points"]}]
                 ],
                 "markers": marked,
             }

@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from abtesting.selectors import abtests_matching
 from analytics.metrics import template_analytics, templates_overview
 from analytics.pages import page
 from analytics.periods import LABELS, period_from
@@ -44,8 +45,9 @@ from templates_app.diff_display import diff_html
 from templates_app.selectors import template_row, versions_of
 
 SEARCH_MAX_LENGTH = 200
-# Versions shown with their diffs on a template's page, newest first.
+# Versions shown with their diffs on a template's page, newest first; deployments listed, newest first.
 VERSIONS_SHOWN = 10
+DEPLOYMENTS_SHOWN = 100
 
 
 @page
@@ -53,7 +55,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
     now = timezone.now()
     period = period_from(request.GET.dict(), now)
-    query = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:SEARCH_MAX_LENGTH]
     sort = request.GET.get("sort", "name")
     descending = request.GET.get("dir") == "desc"
     numbers = templates_overview(actor=user, window=period.window, granularity=period.granularity, name_contains=query)
@@ -81,6 +83,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     context = {
         "period": period,
         "periods": LABELS,
+        "period_query": urlencode(period.as_query()),
         "numbers": numbers,
         "query": query,
         "rows": sorted_rows(rows, sort, descending),
@@ -111,7 +114,7 @@ def template_page(request: HttpRequest, template_id: UUID) -> HttpResponse:
         granularity=period.granularity,
         now=now,
     )  # checks that the user may read the template's numbers
-    deployments = list(selectors.deployments_of_template(template_id))
+    deployments = list(selectors.deployments_of_template(template_id)[:DEPLOYMENTS_SHOWN])
     rollbacks = list(selectors.rollback_history(template_id))
     versions = list(versions_of(template_id)[: VERSIONS_SHOWN + 1])
     shown = versions[:VERSIONS_SHOWN]
@@ -121,9 +124,11 @@ def template_page(request: HttpRequest, template_id: UUID) -> HttpResponse:
     ]
     context = {
         "template": template_row(template_id),
+        "abtests": list(abtests_matching(template_id=template_id).order_by("-created_at")[:20]),
         "template_id": template_id,
         "period": period,
         "periods": LABELS,
+        "period_query": urlencode(period.as_query()),
         "environment": environment,
         "environments": Environment.values,
         "analytics": analytics,
@@ -154,7 +159,8 @@ def rollbacks_page(request: HttpRequest) -> HttpResponse:
     chosen = request.GET.get("template", "")
     if chosen:
         try:
-            visible = visible.filter(pk=UUID(chosen))
+            chosen = str(UUID(chosen))  # as URLs write it, whatever form was given
+            visible = visible.filter(pk=chosen)
         except ValueError:
             chosen = ""
     rollbacks = selectors.rollbacks_for_listing().filter(template__in=visible.values("pk"))

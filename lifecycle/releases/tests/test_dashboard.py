@@ -159,6 +159,8 @@ def test_template_page__no_executions__said_and_no_chart(two_authors_templates, 
         ({"period": "custom", "from": "yesterday"}, "custom days need a first and a last day"),
         ({"period": "custom", "from": "1990-01-01", "to": "1990-01-02"}, "startDate: must be between"),
         ({"period": "week"}, "unknown period 'week'"),
+        ({"period": "custom", "from": "2026-01-01", "to": "9999-12-31"}, "custom periods span at most 366 days"),
+        ({"period": "custom", "from": "9999-12-30", "to": "9999-12-31"}, "the last day must not be after tomorrow"),
     ],
 )
 def test_period__one_that_cannot_be__said_and_the_last_7_days_shown(make_user, query, problem):
@@ -276,3 +278,17 @@ def test_overview__needs_attention__approvals_waiting_of_visible_templates_only(
 
 def test_overview__nothing_to_attend_to__said(make_user):
     assert "Nothing: no alert or automatic rollback" in signed_in(make_user("analyst")).get(OVERVIEW).content.decode()
+
+
+def test_pages__odd_input__no_500(in_production, deployer):
+    template, first, second = in_production
+    client = signed_in(deployer)
+    assert client.get(OVERVIEW, {"q": "a\x00b"}).status_code == 200
+    # a template id written another way than URLs write it
+    response = client.get(ROLLBACKS, {"template": str(template.pk).replace("-", "").upper()})
+    assert response.status_code == 200
+    assert f'href="/dashboard/templates/{template.pk}/"' in response.content.decode()
+    page = client.post(ROLLBACKS, rollback_form(template, first, second, reason="a\x00b"), follow=True)
+    assert "must not contain NUL characters" in unescape(page.content.decode())
+    assert serving(template) == "1.0.1"
+    assert client.get(template_page(template), {"environment": "moon", "period": "30d"}).status_code == 200
