@@ -22,14 +22,18 @@ def _buckets(window: Window, granularity: str) -> list[datetime]:
     return buckets
 
 
-def sparkline(trend: list[dict[str, Any]], window: Window, granularity: str) -> str:
-    """The SVG polyline points of a trend's executions over every bucket of the window (zero where a
-    bucket had none), scaled to SPARK_WIDTH x SPARK_HEIGHT; empty for an empty window."""
-    buckets = _buckets(window, granularity)
+def bucket_keys(window: Window, granularity: str) -> list[str]:
+    """Every bucket start of the window, as the API writes it: worked out once per page."""
+    return [iso(bucket) for bucket in _buckets(window, granularity)]
+
+
+def sparkline(trend: list[dict[str, Any]], buckets: list[str]) -> str:
+    """The SVG polyline points of a trend's executions over every bucket (bucket_keys; zero where a bucket
+    had none), scaled to SPARK_WIDTH x SPARK_HEIGHT; empty for an empty window."""
     if not buckets:
         return ""
     by_start = {point["start"]: point["executions"] for point in trend}
-    values = [by_start.get(iso(bucket), 0) for bucket in buckets]
+    values = [by_start.get(bucket, 0) for bucket in buckets]
     top = max(values) or 1
     step = SPARK_WIDTH / max(len(values) - 1, 1)
     return " ".join(
@@ -115,7 +119,7 @@ def series_charts(analytics: dict[str, Any], marked: list[dict]) -> list[dict[st
     deploy and rollback markers. Read by the page's script from a JSON block."""
     start = datetime.fromisoformat(analytics["startDate"].replace("Z", "+00:00"))
     end = datetime.fromisoformat(analytics["endDate"].replace("Z", "+00:00"))
-    buckets = [iso(bucket) for bucket in _buckets(Window(start, end), analytics["granularity"])]
+    buckets = bucket_keys(Window(start, end), analytics["granularity"])
     charts = []
     for chart_id, title, figure, unit, counted in SERIES:
         charts.append(

@@ -32,6 +32,7 @@ from lifecycle.releases.dashboard.drawing import (
     SORTABLE,
     SPARK_HEIGHT,
     SPARK_WIDTH,
+    bucket_keys,
     markers,
     series_charts,
     sorted_rows,
@@ -60,11 +61,12 @@ def overview(request: HttpRequest) -> HttpResponse:
     descending = request.GET.get("dir") == "desc"
     numbers = templates_overview(actor=user, window=period.window, granularity=period.granularity, name_contains=query)
     serving = selectors.active_versions_by_template([row["templateId"] for row in numbers["templates"]])
+    buckets = bucket_keys(period.window, period.granularity)
     rows: list[dict[str, Any]] = [
         {
             "numbers": row,
             "serving": [serving.get((UUID(row["templateId"]), environment)) for environment in Environment.values],
-            "spark": sparkline(row["trend"], period.window, period.granularity),
+            "spark": sparkline(row["trend"], buckets),
         }
         for row in numbers["templates"]
     ]
