@@ -41,6 +41,7 @@ from bench.common import (
     say,
     setup_database,
 )
+from bench.pages import TimedPage, page_goals, page_rows, set_password, sign_in, time_page
 
 GOAL_P50_MS = 50.0
 WARMUP_CALLS = 10  # untimed first: every web worker loads its code paths and connections
@@ -56,6 +57,7 @@ class Size:
     seeding_seconds: float
     winner: str | None
     recommendation: str
+    page: TimedPage  # the test's dashboard page
 
 
 def time_results(port: int, token: str, test_id: str, calls: int, expected: int) -> tuple[list[float], dict]:
@@ -82,6 +84,7 @@ def run(args: argparse.Namespace, work_dir: Path) -> list[Size]:
     port = free_port()
     env = bench_env(work_dir / "abtesting", port)
     token = setup_database(env, "analyst")
+    password = set_password(env, "bench")
     script = "bench/abtesting_db.py"
     made = last_json_line(run_step([PYTHON, script, "setup"], env, script), script)
     say(f"bench: A/B results: a test running for 30 days ({made['vendor']}), id {made['testId']}")
@@ -100,6 +103,14 @@ def run(args: argparse.Namespace, work_dir: Path) -> list[Size]:
             before = meter.sample()
             times, body = time_results(port, token, made["testId"], args.calls, size)
             others = meter.cores_between(before, meter.sample())
+            page = time_page(
+                port,
+                f"A/B test page, {size:,} executions",
+                f"/dashboard/abtests/{made['testId']}/",
+                sign_in(port, "bench", password),
+                args.page_calls,
+                b'id="interval-charts"',
+            )
         sizes.append(
             Size(
                 size,
@@ -110,9 +121,11 @@ def run(args: argparse.Namespace, work_dir: Path) -> list[Size]:
                 stored["seconds"],
                 body["winner"],
                 body["recommendation"]["action"],
+                page,
             )
         )
         say(f"bench:   {args.calls} calls at {size:,} executions: p50 {percentile(times, 0.5):.1f} ms")
+        say(f"bench:   {args.page_calls} loads of the test's dashboard page: p50 {page.p50:.1f} ms")
     return sizes
 
 
@@ -131,6 +144,8 @@ def print_figures(sizes: list[Size], calls: int) -> list[str]:
         )
         if size.others > BUSY_WARNING_CORES:
             say(f"WARNING: other processes used {size.others:.2f} cores meanwhile: the latencies are higher for it")
+    for line in page_rows([size.page for size in sizes]):
+        say(line)
     largest = sizes[-1]
     p50 = percentile(largest.times_ms, 0.5)
     verdict = "PASS" if p50 < GOAL_P50_MS else "MISS"
@@ -145,6 +160,8 @@ def print_figures(sizes: list[Size], calls: int) -> list[str]:
             f"A/B results at {largest.executions / smallest.executions:g}x the executions: {ratio:.2f}x the p50 "
             f"({percentile(smallest.times_ms, 0.5):.1f} ms at {smallest.executions:,})"
         )
+    for goal, met in page_goals([largest.page]):
+        goals.append(f"{goal}: {'PASS' if met else 'MISS'}")
     return goals
 
 
@@ -153,14 +170,15 @@ def main() -> int:
     parser.add_argument("--executions", type=int, default=1_000_000, help="executions (default 1,000,000)")
     parser.add_argument("--small-executions", type=int, default=100_000, help="the smaller size (default 100,000)")
     parser.add_argument("--calls", type=int, default=200, help="timed calls per size (default 200)")
+    parser.add_argument("--page-calls", type=int, default=30, help="timed loads of the test's page (default 30)")
     parser.add_argument("--seed", type=int, default=20_261_129, help="random seed of the executions")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20,000 and 2,000 executions, 20 calls")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs)")
     args = parser.parse_args()
     if args.quick:
-        args.executions, args.small_executions, args.calls = 20_000, 5_000, 20
-    if min(args.executions, args.small_executions, args.calls) < 1:
-        parser.error("--executions, --small-executions and --calls must be >= 1")
+        args.executions, args.small_executions, args.calls, args.page_calls = 20_000, 5_000, 20, 10
+    if min(args.executions, args.small_executions, args.calls, args.page_calls) < 1:
+        parser.error("--executions, --small-executions, --calls and --page-calls must be >= 1")
     if args.small_executions > args.executions:
         parser.error("--small-executions must not exceed --executions")
     if not honcho_installed():

@@ -68,6 +68,8 @@ from bench.common import (
     say,
     setup_database,
 )
+from bench.pages import WARMUP_CALLS as PAGE_WARMUP_CALLS
+from bench.pages import TimedPage, page_goals, page_rows, set_password, sign_in, time_page
 
 BATCH_PATH = "/api/executions/batch"
 METRICS_PATH = "/api/performance/metrics"
@@ -665,6 +667,7 @@ class Outcome:
     disagreements: list[str]
     query_others: float  # cores other processes used while the queries were timed
     rollup_lag: float  # seconds from the last post until the worker had rolled up every batch
+    pages: list[TimedPage]  # the dashboard's pages over the same rows
 
     @property
     def end_to_end_rate(self) -> float:
@@ -698,7 +701,22 @@ class Outcome:
             goals.append(
                 (f"{label} >= {GOAL_SPEEDUP:.0f}x faster than the raw query ({speedup:.1f}x)", speedup >= GOAL_SPEEDUP)
             )
-        return goals
+        return goals + page_goals(self.pages)
+
+
+def time_dashboard(port: int, targets: Targets, password: str, calls: int) -> list[TimedPage]:
+    """Each dashboard page over the ingested rows, loaded as the signed-in `bench` user (analyst and deployer)."""
+    cookie = sign_in(port, "bench", password)
+    busy = f"/dashboard/templates/{targets.busy_template}/"
+    pages = (
+        ("overview, last 7 days", "/dashboard/?period=7d", b'class="spark"'),
+        (f"overview, last {DAYS} days", f"/dashboard/?period={DAYS}d", b'class="spark"'),
+        ("busy template, last 7 days", f"{busy}?period=7d", b'id="series-charts"'),
+        (f"busy template, last {DAYS} days", f"{busy}?period={DAYS}d", b'id="series-charts"'),
+        (f"rollbacks and alerts, last {DAYS} days", f"/dashboard/rollbacks/?period={DAYS}d", b"<h1"),
+    )
+    say(f"bench: dashboard: {len(pages)} pages, {PAGE_WARMUP_CALLS} warm-up loads, then {calls} timed loads each")
+    return [time_page(port, label, path, cookie, calls, marker) for label, path, marker in pages]
 
 
 def _agree(label: str, api: dict[str, Any], raw: Raw, count_key: str, avg: Any, p95: Any) -> list[str]:
@@ -721,7 +739,8 @@ def run_database(vendor: str, args: argparse.Namespace, work_dir: Path, database
     env = bench_env(work_dir / "data", port, database_url=database_url)
     # The API as integrations use it: a service account (integration) reports; the same token seeds
     # templates (author) and reads the numbers (analyst).
-    token = setup_database(env, "author,analyst,integration")
+    token = setup_database(env, "author,analyst,integration,deployer")
+    password = set_password(env, "bench")
     out = run_step([PYTHON, "bench/seed_analytics.py"], env, "bench/seed_analytics.py")
     seeded = last_json_line(out, "bench/seed_analytics.py")
     targets = Targets.from_json(seeded)
@@ -792,6 +811,7 @@ def run_database(vendor: str, args: argparse.Namespace, work_dir: Path, database
         analytics_raw = raw_query(env, "template", targets.busy_template, _iso(start), _iso(end))
         query_others = meter.cores_between(before, meter.sample())
         say(f"bench: queries done{_others(query_others)}")
+        pages = time_dashboard(port, targets, password, args.calls)
         if set(gunicorn_worker_pids(server)) != set(workers):
             say("bench: WARNING: the gunicorn workers changed during the run (restarted?): memory figures are partial")
 
@@ -827,6 +847,7 @@ def run_database(vendor: str, args: argparse.Namespace, work_dir: Path, database
         disagreements=disagreements,
         query_others=query_others,
         rollup_lag=lag,
+        pages=pages,
     )
 
 
@@ -882,6 +903,8 @@ def print_table(outcome: Outcome, args: argparse.Namespace) -> None:
         ("  peak while answering the queries", outcome.query_memory),
     ):
         say(f"{label:<46} {sampler.peak_worker_mb:>9.1f} {sampler.peak_sum_mb:>8.1f}")
+    for line in page_rows(outcome.pages):
+        say(line)
     disturbed = max(outcome.api.others, outcome.direct.others, outcome.direct_copy.others, outcome.query_others)
     if disturbed > BUSY_WARNING_CORES:
         say(
