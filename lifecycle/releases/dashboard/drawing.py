@@ -3,6 +3,7 @@ the API's, from analytics.metrics)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,11 +30,17 @@ def bucket_keys(window: Window, granularity: str) -> list[str]:
 
 def sparkline(trend: list[dict[str, Any]], buckets: list[str]) -> str:
     """The SVG polyline points of a trend's executions over every bucket (bucket_keys; zero where a bucket
-    had none), scaled to SPARK_WIDTH x SPARK_HEIGHT; empty for an empty window."""
+    had none), scaled to SPARK_WIDTH x SPARK_HEIGHT, at most a point per unit of width; empty for an empty
+    window."""
     if not buckets:
         return ""
     by_start = {point["start"]: point["executions"] for point in trend}
     values = [by_start.get(bucket, 0) for bucket in buckets]
+    # More buckets than pixels (30 days of hours): neighbours are added up, a point per pixel at most,
+    # so that a page of 500 rows stays small.
+    per_point = math.ceil(len(values) / SPARK_WIDTH)
+    if per_point > 1:
+        values = [sum(values[start : start + per_point]) for start in range(0, len(values), per_point)]
     top = max(values) or 1
     step = SPARK_WIDTH / max(len(values) - 1, 1)
     return " ".join(

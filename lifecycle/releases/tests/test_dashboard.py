@@ -292,3 +292,28 @@ def test_pages__odd_input__no_500(in_production, deployer):
     assert "must not contain NUL characters" in unescape(page.content.decode())
     assert serving(template) == "1.0.1"
     assert client.get(template_page(template), {"environment": "moon", "period": "30d"}).status_code == 200
+
+
+def test_sparkline__more_buckets_than_pixels__a_point_per_pixel_at_most_with_neighbours_added():
+    from lifecycle.releases.dashboard.drawing import SPARK_HEIGHT, SPARK_WIDTH, sparkline
+
+    # 30 days of hours: 720 buckets, executions only in the last 6 hours
+    buckets = [f"b{index:03d}" for index in range(720)]
+    trend = [{"start": bucket, "executions": 5} for bucket in buckets[-6:]]
+    points = [tuple(map(float, point.split(","))) for point in sparkline(trend, buckets).split()]
+    assert len(points) == SPARK_WIDTH  # 6 hours per point
+    assert points[0][0] == 0.0
+    assert points[-1][0] == pytest.approx(SPARK_WIDTH)
+    # the last point holds the 30 executions at the top; every earlier one is at the bottom
+    assert points[-1][1] == 2.0
+    assert {y for _, y in points[:-1]} == {SPARK_HEIGHT - 2.0}
+
+
+def test_sparkline__fewer_buckets_than_pixels__a_point_per_bucket():
+    from lifecycle.releases.dashboard.drawing import SPARK_WIDTH, sparkline
+
+    buckets = [f"d{index}" for index in range(7)]
+    points = sparkline([{"start": "d3", "executions": 2}], buckets).split()
+    assert len(points) == 7
+    assert points[3].endswith(",2.0")
+    assert SPARK_WIDTH > 7
