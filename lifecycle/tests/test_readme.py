@@ -1,14 +1,19 @@
 """The README's first steps, run as written: every ```sh block marked `first-steps`, in order, pasted into
-one bash against the real server (only the address is changed to the test server's)."""
+one bash against the real server (only the address is changed to the test server's); then the dashboard,
+as the README's analyst opens it after them, with their numbers."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from lifecycle.testing.browser import chromium, screenshot
+from lifecycle.testing.dashboard import Watched, charts_on, figure
 from lifecycle.testing.server import ROOT, VENV_BIN, Server
 
 pytestmark = pytest.mark.server
@@ -22,17 +27,24 @@ def first_steps() -> str:
     return "\n".join(blocks)
 
 
-def test_readme_first_steps__pasted_into_a_shell__work_as_a_new_user_would_run_them(server: Server):
+@pytest.fixture(scope="module")
+def ran_first_steps(server: Server) -> subprocess.CompletedProcess[str]:
+    """The README's first steps, pointed at the test server, run once in one shell from the repository's
+    folder, with `make run`'s environment (the server's database; `.venv/bin/python` is the virtualenv
+    running these tests)."""
     assert shutil.which("curl"), "the first steps use curl (.ci/run installs it)"
-    # Given the README's first steps, pointed at the test server
     script = first_steps().replace("localhost:8000", server.base.removeprefix("http://"))
-    # When they run, in one shell, from the repository's folder, with `make run`'s environment (the
-    # server's database; `.venv/bin/python` is the virtualenv running these tests)
     env = {**server.env, "PATH": f"{VENV_BIN}:{server.env['PATH']}"}
-    result = subprocess.run(
+    return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
-    # Then every command succeeded, and the key lines say what the README says they say
+
+
+def test_readme_first_steps__pasted_into_a_shell__work_as_a_new_user_would_run_them(
+    ran_first_steps: subprocess.CompletedProcess[str],
+):
+    result = ran_first_steps
+    # Every command succeeded, and the key lines say what the README says they say
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}"
     printed = result.stdout.splitlines()
     assert printed[0] == "Please respond to the customer inquiry: How do I reset my password?"
@@ -70,3 +82,65 @@ def test_readme_first_steps__pasted_into_a_shell__work_as_a_new_user_would_run_t
     assert printed[66:72] == released
     new_style = "Answer in English, in short sentences, and end with the next step."
     assert printed[72:] == [safety, new_style, "Customer: Where is my order?"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as started:
+        yield started
+
+
+@pytest.mark.browser
+def test_readme_first_steps__then_the_dashboard__shows_their_numbers_on_each_page(
+    ran_first_steps: subprocess.CompletedProcess[str], browser: Any, server: Server
+):
+    assert ran_first_steps.returncode == 0, ran_first_steps.stderr[-2000:]
+    # Given the README's analyst, ana, with a password (the README: `manage.py changepassword ana`), signed in
+    ana = Watched(browser, server, "ana", "analyst")
+    # The overview: the first steps' template with the API's figures for the same day, and what needs
+    # attention lists the rule's alert and its automatic rollback
+    page = ana.open("/dashboard/?period=24h&q=Customer+Support+Response")
+    table = page.locator("#templates")
+    numbers = ana.api(
+        "/api/performance/overview",
+        startDate=table.get_attribute("data-start"),
+        endDate=table.get_attribute("data-end"),
+        name="Customer Support Response",
+    )
+    (template,) = numbers["templates"]
+    row = f'#templates tr[data-template="{template["templateId"]}"]'
+    assert int(figure(page, f"{row} [data-figure=executions]")) == template["executions"] > 1000  # A/B + rule
+    assert figure(page, f"{row} [data-figure=successRate]") == f"{template['successRate']} %"
+    assert "Customer Support Response" in figure(page, "#automatic-rollbacks")
+    assert "success_rate < 95 %" in figure(page, "#alerts")  # the rule's alert before it rolled back
+    screenshot(page, "readme-dashboard-overview")
+
+    # Its page, from the overview's link: a line per version drawn, and the API's total
+    page.click(f"{row} th a")
+    page.wait_for_load_state("networkidle")
+    summary = page.locator("#summary")
+    analytics = ana.api(
+        "/api/performance/analytics",
+        templateId=template["templateId"],
+        startDate=summary.get_attribute("data-start"),
+        endDate=summary.get_attribute("data-end"),
+        granularity=summary.get_attribute("data-granularity"),
+    )
+    assert figure(page, "#summary [data-figure=totalExecutions]") == str(analytics["totalExecutions"])
+    executions_chart = next(chart for chart in charts_on(page) if chart["canvas"] == "chart-executions")
+    assert {"1.0.1", "1.0.2", "1.0.3"} <= set(executions_chart["series"])
+    assert executions_chart["drawn"]
+
+    # The A/B test, from the template's list: completed, 1.0.3's variant and its executions
+    page.click("#abtests a:has-text('Response Quality Test')")
+    page.wait_for_load_state("networkidle")
+    assert "completed" in figure(page, "main")
+    shown_executions = [int(cell) for cell in page.locator("#variants [data-figure=executions]").all_inner_texts()]
+    assert sum(shown_executions) == 1000
+
+    # Rollbacks: the rule's automatic rollback with its evidence
+    page = ana.open("/dashboard/rollbacks/")
+    history = figure(page, "#rollbacks")
+    assert "automatic" in history
+    assert "success_rate" in history
+    ana.close()
