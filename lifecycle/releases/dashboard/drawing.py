@@ -3,8 +3,8 @@ the API's, from analytics.metrics)."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from analytics.windows import DAY, HOUR, Window, floor_day, floor_hour, iso
@@ -30,17 +30,18 @@ def bucket_keys(window: Window, granularity: str) -> list[str]:
 
 def sparkline(trend: list[dict[str, Any]], buckets: list[str]) -> str:
     """The SVG polyline points of a trend's executions over every bucket (bucket_keys; zero where a bucket
-    had none), scaled to SPARK_WIDTH x SPARK_HEIGHT, at most a point per unit of width; empty for an empty
-    window."""
+    had none), scaled to SPARK_WIDTH x SPARK_HEIGHT, at most a point per unit of width (the mean of the
+    buckets it covers); empty for an empty window."""
     if not buckets:
         return ""
     by_start = {point["start"]: point["executions"] for point in trend}
     values = [by_start.get(bucket, 0) for bucket in buckets]
-    # More buckets than pixels (30 days of hours): neighbours are added up, a point per pixel at most,
-    # so that a page of 500 rows stays small.
-    per_point = math.ceil(len(values) / SPARK_WIDTH)
-    if per_point > 1:
-        values = [sum(values[start : start + per_point]) for start in range(0, len(values), per_point)]
+    # More buckets than units of width (custom periods of over 120 days, up to 366): a point per unit at
+    # most, the mean of the buckets it covers, so that a page of 500 rows stays small. Evenly spread
+    # edges and a mean, not a sum: a last, shorter group would otherwise look like a drop.
+    if len(values) > SPARK_WIDTH:
+        edges = [round(index * len(values) / SPARK_WIDTH) for index in range(SPARK_WIDTH + 1)]
+        values = [sum(values[start:end]) / (end - start) for start, end in pairwise(edges)]
     top = max(values) or 1
     step = SPARK_WIDTH / max(len(values) - 1, 1)
     return " ".join(

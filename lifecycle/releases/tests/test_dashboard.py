@@ -11,18 +11,13 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 
 from lifecycle.releases.services import deploy_version
+from lifecycle.testing.dashboard import signed_in
 from lifecycle.testing.factories import create_template
 from lifecycle.testing.workflow import approve_for
 
 pytestmark = pytest.mark.django_db
 
 OVERVIEW = "/dashboard/"
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def names_on(response) -> list[str]:
@@ -58,6 +53,17 @@ def test_sign_in__with_a_password__the_overview(make_user):
     )
     assert (response.status_code, response.url) == (302, OVERVIEW)
     assert client.get(OVERVIEW).status_code == 200
+
+
+def test_sign_in__from_the_login_page_itself__the_overview(make_user):
+    # Given someone who opened /dashboard/login/ directly (no `next`)
+    user = make_user("analyst")
+    user.set_password("a long passphrase 1")
+    user.save()
+    # When they sign in
+    response = Client().post("/dashboard/login/", {"username": user.username, "password": "a long passphrase 1"})
+    # Then they land on the overview (Django's default, /accounts/profile/, does not exist here)
+    assert (response.status_code, response.url) == (302, OVERVIEW)
 
 
 def test_sign_in__wrong_password__refused_on_the_page(make_user):
@@ -294,26 +300,38 @@ def test_pages__odd_input__no_500(in_production, deployer):
     assert client.get(template_page(template), {"environment": "moon", "period": "30d"}).status_code == 200
 
 
-def test_sparkline__more_buckets_than_pixels__a_point_per_pixel_at_most_with_neighbours_added():
-    from lifecycle.releases.dashboard.drawing import SPARK_HEIGHT, SPARK_WIDTH, sparkline
+@pytest.mark.parametrize("days", [121, 125, 183, 366])
+def test_sparkline__more_buckets_than_pixels__a_point_per_pixel_and_a_flat_trend_stays_flat(days):
+    from lifecycle.releases.dashboard.drawing import SPARK_WIDTH, sparkline
 
-    # 30 days of hours: 720 buckets, executions only in the last 6 hours
-    buckets = [f"b{index:03d}" for index in range(720)]
-    trend = [{"start": bucket, "executions": 5} for bucket in buckets[-6:]]
+    # Given a long custom period (a bucket per day), the same executions every day
+    buckets = [f"d{index:03d}" for index in range(days)]
+    trend = [{"start": bucket, "executions": 10} for bucket in buckets]
+    # When it is drawn
     points = [tuple(map(float, point.split(","))) for point in sparkline(trend, buckets).split()]
-    assert len(points) == SPARK_WIDTH  # 6 hours per point
+    # Then a point per unit of width, from one edge to the other, all at the same height (no last dip)
+    assert len(points) == SPARK_WIDTH
     assert points[0][0] == 0.0
     assert points[-1][0] == pytest.approx(SPARK_WIDTH)
-    # the last point holds the 30 executions at the top; every earlier one is at the bottom
-    assert points[-1][1] == 2.0
-    assert {y for _, y in points[:-1]} == {SPARK_HEIGHT - 2.0}
+    assert {y for _, y in points} == {2.0}
+
+
+def test_sparkline__more_buckets_than_pixels__a_busy_stretch_at_the_end_shows_at_the_end():
+    from lifecycle.releases.dashboard.drawing import SPARK_HEIGHT, SPARK_WIDTH, sparkline
+
+    buckets = [f"d{index:03d}" for index in range(366)]
+    trend = [{"start": bucket, "executions": 5} for bucket in buckets[-3:]]
+    points = [tuple(map(float, point.split(","))) for point in sparkline(trend, buckets).split()]
+    assert len(points) == SPARK_WIDTH
+    assert points[-1][1] == 2.0  # the top
+    assert {y for _, y in points[:-1]} == {SPARK_HEIGHT - 2.0}  # the bottom
 
 
 def test_sparkline__fewer_buckets_than_pixels__a_point_per_bucket():
     from lifecycle.releases.dashboard.drawing import SPARK_WIDTH, sparkline
 
+    assert SPARK_WIDTH > 7
     buckets = [f"d{index}" for index in range(7)]
     points = sparkline([{"start": "d3", "executions": 2}], buckets).split()
     assert len(points) == 7
     assert points[3].endswith(",2.0")
-    assert SPARK_WIDTH > 7
