@@ -11,7 +11,10 @@ urlpatterns = [
     path("rollbacks/", views.rollbacks_page, name="dashboard-rollbacks"),
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="dashboard/login.html", redirect_authenticated_user=True),
+        # Signed in from the login page itself (no `next`): the overview, not Django's /accounts/profile/.
+        auth_views.LoginView.as_view(
+            template_name="dashboard/login.html", redirect_authenticated_user=True, next_page="dashboard-overview"
+        ),
         name="dashboard-login",
     ),
     path("logout/", auth_views.LogoutView.as_view(next_page="dashboard-login"), name="dashboard-logout"),
