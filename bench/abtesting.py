@@ -102,7 +102,6 @@ def run(args: argparse.Namespace, work_dir: Path) -> list[Size]:
             meter = OthersMeter(server.groups)
             before = meter.sample()
             times, body = time_results(port, token, made["testId"], args.calls, size)
-            others = meter.cores_between(before, meter.sample())
             page = time_page(
                 port,
                 f"A/B test page, {size:,} executions",
@@ -111,6 +110,7 @@ def run(args: argparse.Namespace, work_dir: Path) -> list[Size]:
                 args.page_calls,
                 b'id="interval-charts"',
             )
+            others = meter.cores_between(before, meter.sample())  # over the API's calls and the page's loads
         sizes.append(
             Size(
                 size,

@@ -668,6 +668,7 @@ class Outcome:
     query_others: float  # cores other processes used while the queries were timed
     rollup_lag: float  # seconds from the last post until the worker had rolled up every batch
     pages: list[TimedPage]  # the dashboard's pages over the same rows
+    page_others: float  # cores other processes used while the pages were timed
 
     @property
     def end_to_end_rate(self) -> float:
@@ -713,7 +714,7 @@ def time_dashboard(port: int, targets: Targets, password: str, calls: int) -> li
         (f"overview, last {DAYS} days", f"/dashboard/?period={DAYS}d", b'class="spark"'),
         ("busy template, last 7 days", f"{busy}?period=7d", b'id="series-charts"'),
         (f"busy template, last {DAYS} days", f"{busy}?period={DAYS}d", b'id="series-charts"'),
-        (f"rollbacks and alerts, last {DAYS} days", f"/dashboard/rollbacks/?period={DAYS}d", b"<h1"),
+        (f"rollbacks and alerts, last {DAYS} days", f"/dashboard/rollbacks/?period={DAYS}d", b'id="rollbacks-title"'),
     )
     say(f"bench: dashboard: {len(pages)} pages, {PAGE_WARMUP_CALLS} warm-up loads, then {calls} timed loads each")
     return [time_page(port, label, path, cookie, calls, marker) for label, path, marker in pages]
@@ -811,7 +812,10 @@ def run_database(vendor: str, args: argparse.Namespace, work_dir: Path, database
         analytics_raw = raw_query(env, "template", targets.busy_template, _iso(start), _iso(end))
         query_others = meter.cores_between(before, meter.sample())
         say(f"bench: queries done{_others(query_others)}")
-        pages = time_dashboard(port, targets, password, args.calls)
+        before = meter.sample()
+        pages = time_dashboard(port, targets, password, args.page_calls)
+        page_others = meter.cores_between(before, meter.sample())
+        say(f"bench: dashboard pages done{_others(page_others)}")
         if set(gunicorn_worker_pids(server)) != set(workers):
             say("bench: WARNING: the gunicorn workers changed during the run (restarted?): memory figures are partial")
 
@@ -848,6 +852,7 @@ def run_database(vendor: str, args: argparse.Namespace, work_dir: Path, database
         query_others=query_others,
         rollup_lag=lag,
         pages=pages,
+        page_others=page_others,
     )
 
 
@@ -905,7 +910,9 @@ def print_table(outcome: Outcome, args: argparse.Namespace) -> None:
         say(f"{label:<46} {sampler.peak_worker_mb:>9.1f} {sampler.peak_sum_mb:>8.1f}")
     for line in page_rows(outcome.pages):
         say(line)
-    disturbed = max(outcome.api.others, outcome.direct.others, outcome.direct_copy.others, outcome.query_others)
+    disturbed = max(
+        outcome.api.others, outcome.direct.others, outcome.direct_copy.others, outcome.query_others, outcome.page_others
+    )
     if disturbed > BUSY_WARNING_CORES:
         say(
             f"WARNING: other processes used up to {disturbed:.2f} cores meanwhile: these figures are lower and "
@@ -928,11 +935,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4, help="client processes posting at once (default 4)")
     parser.add_argument("--direct-rows", type=int, default=200_000, help="rows inserted directly (default 200,000)")
     parser.add_argument("--calls", type=int, default=30, help="timed calls of each query (default 30)")
+    parser.add_argument("--page-calls", type=int, default=30, help="timed loads of each dashboard page (default 30)")
     parser.add_argument("--seed", type=int, default=20_250_501, help="random seed of the generated rows")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
     args = parser.parse_args()
-    if min(args.executions, args.clients, args.direct_rows, args.calls) < 1:
-        parser.error("--executions, --clients, --direct-rows and --calls must be >= 1")
+    if min(args.executions, args.clients, args.direct_rows, args.calls, args.page_calls) < 1:
+        parser.error("--executions, --clients, --direct-rows, --calls and --page-calls must be >= 1")
     if not 1 <= args.batch <= 1000:
         parser.error("--batch must be from 1 to 1000 (the API's limit)")
     if not honcho_installed():

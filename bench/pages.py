@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import re
 import secrets
-import statistics
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -77,11 +76,13 @@ def sign_in(port: int, username: str, password: str) -> str:
         {"csrfmiddlewaretoken": found.group(1).decode(), "username": username, "password": password}
     )
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf}"}
-    status, _, body, set_cookies = _request(port, "POST", LOGIN_PATH, headers, form)
-    session = _cookies(set_cookies).get("sessionid")
-    if status != 302 or session is None:
+    status, answer_headers, body, set_cookies = _request(port, "POST", LOGIN_PATH, headers, form)
+    after = _cookies(set_cookies)
+    session = after.get("sessionid")
+    if status != 302 or session is None or answer_headers.get("Location") != "/dashboard/":
         raise BenchError(f"signing in as {username} returned {status}: {body.decode(errors='replace')[:500]}")
-    return f"csrftoken={csrf}; sessionid={session}"
+    # Django rotates the CSRF token on sign-in: the browser keeps the new one.
+    return f"csrftoken={after.get('csrftoken', csrf)}; sessionid={session}"
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class TimedPage:
 
     @property
     def p50(self) -> float:
-        return statistics.median(self.times_ms)
+        return percentile(self.times_ms, 0.5)
 
     @property
     def p95(self) -> float:

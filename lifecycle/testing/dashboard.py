@@ -6,9 +6,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.test import Client
+
 from lifecycle.testing.server import Server
 
 NO_FIGURE = "\N{EN DASH}"  # what a page shows for a figure without data
+
+
+def signed_in(user: Any) -> Client:
+    """A test client with `user`'s session, as after the login form."""
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 class Watched:
