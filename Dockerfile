@@ -2,7 +2,9 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LIFECYCLE_DATA_DIR=/var/lib/lifecycle
 WORKDIR /app
+# requirements.txt installs the repository's own rendering package from packages/: it comes first.
 COPY requirements.txt .
+COPY packages/promptrender packages/promptrender
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput --verbosity 0 \

@@ -1,6 +1,6 @@
 """Which variant a subject is served while a test runs: what render and `POST /api/abtests/{id}/assign` ask.
 
-Assignment is pure computation (abtesting.assignment): a subject's bucket follows from the test's id and the
+Assignment is pure computation (promptrender.assignment): a subject's bucket follows from the test's id and the
 subject's id, so it is the same in every process, after restarts, and for every call; nothing is written.
 What render needs from the database is only whether a test runs (or is paused) for the template and
 environment: a sub-select it adds to its one query (`live_test_sql`). A test's variants never change once it
@@ -15,7 +15,8 @@ from threading import Lock
 from typing import Any
 from uuid import UUID
 
-from abtesting.assignment import choose_variant
+from promptrender.assignment import choose_variant
+
 from abtesting.exceptions import TestNotLive
 from abtesting.models import ABTest, Variant
 from abtesting.selectors import abtest_by_id

@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+from promptrender.assignment import validate_percentages
 from scipy import special, stats
-
-from abtesting.assignment import validate_percentages
 
 DEFAULT_CONFIDENCE_LEVEL = 0.95
 DEFAULT_POWER = 0.8

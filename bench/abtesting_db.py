@@ -89,8 +89,7 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
 def _batches(state: dict[str, Any], count: int, seed: int) -> list[list[dict[str, Any]]]:
     """`count` reports over the DAYS before now (spread so that the newest are minutes old), in batches."""
     from django.utils import timezone
-
-    from abtesting.assignment import choose_variant
+    from promptrender.assignment import choose_variant
 
     rng = random.Random(seed)
     end = timezone.now() - timedelta(minutes=1)

@@ -25,15 +25,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
+from promptrender.definitions import MAX_TEXT_LENGTH
+from promptrender.placeholders import PlaceholderError, parse_text, position_of
+from promptrender.variables import VariablesInvalid, parse_variables
+
 from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import InvalidInput
-from templates_app.definitions import MAX_TEXT_LENGTH
 from templates_app.includes import IncludeError, IncludeRef, find_includes, splice
 from templates_app.models import PromptTemplate, TemplateVersion, VersionInclude
-from templates_app.placeholders import PlaceholderError, parse_text, position_of
 from templates_app.selectors import name_key
 from templates_app.semver import SemVer
-from templates_app.variables import VariablesInvalid, parse_variables
 
 # A version may include a part that includes a part that includes a part, no deeper: deep nesting hides
 # from a reviewer where a sentence comes from, and each level is one more query when a version is created.

@@ -7,8 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from promptrender.definitions import VersionDefinition
+
 from lifecycle.core.exceptions import InvalidInput
-from templates_app.definitions import VersionDefinition
 from templates_app.models import TemplateVersion
 from templates_app.selectors import parts_changed
 from templates_app.semver import classify_change

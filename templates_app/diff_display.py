@@ -15,9 +15,9 @@ from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
+from promptrender.variables import RULE_KEYS
 
 from templates_app.diff import VersionDiff
-from templates_app.variables import RULE_KEYS
 
 NOTHING = "—"
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from templates_app.placeholders import PlaceholderError, position_of
+from promptrender.placeholders import PlaceholderError, position_of
+
 from templates_app.semver import SemVer
 
 INCLUDE_OPEN = "{{>"

@@ -5,11 +5,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from promptrender.definitions import VersionDefinition
+from promptrender.variables import parse_variables
 from simple_history.models import HistoricalRecords
 
-from templates_app.definitions import VersionDefinition
 from templates_app.semver import SemVer
-from templates_app.variables import parse_variables
 
 
 class Category(models.TextChoices):

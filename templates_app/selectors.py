@@ -12,12 +12,12 @@ from cachetools import LRUCache, cached
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
+from promptrender.rendering import IncludedPart, RenderPlan
 
 from lifecycle.core.audit import AuditEntry, entries_from_history
 from lifecycle.core.roles import User
 from templates_app.exceptions import TemplateNotFound, VersionNotFound
 from templates_app.models import PromptTemplate, Tag, TemplateVersion, VersionInclude
-from templates_app.rendering import IncludedPart, RenderPlan
 
 
 def templates_for_listing() -> QuerySet[PromptTemplate]:

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from templates_app.definitions import VersionDefinition
-from templates_app.variables import VariableSpec
+from promptrender.definitions import VersionDefinition
+from promptrender.variables import VariableSpec
 
 _SEMVER = re.compile(r"(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})")
 

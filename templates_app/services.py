@@ -10,11 +10,11 @@ from uuid import UUID
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from promptrender.definitions import DefinitionInvalid, VersionDefinition
 
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.roles import Role, User, require_role
 from templates_app.composition import PINNED_ONLY, Composition, PartLookup, compose, save_includes, source_fields
-from templates_app.definitions import DefinitionInvalid, VersionDefinition
 from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, TemplateNotFound
 from templates_app.metadata import check_metadata, normalize_tags
 from templates_app.models import Category, PromptTemplate, Tag, TemplateVersion, template_history

@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from promptrender.assignment import choose_variant
 
 from abtesting import serving
-from abtesting.assignment import choose_variant
 from abtesting.services import create_test, pause_test, start_test, stop_test
 from lifecycle.releases.services import deploy_version
 

@@ -17,6 +17,9 @@ from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from promptrender.definitions import VersionDefinition
+from promptrender.rendering import RenderPlan
+from promptrender.variables import ValuesInvalid
 
 from abtesting import selectors as abtest_selectors
 from abtesting.serving import live_test_sql, parse_live_test, test_variants
@@ -31,15 +34,14 @@ from lifecycle.core.audit import AuditEntry, entries_from_history
 from lifecycle.core.db.lookups import QuoteName, column_of, fetch_one_query, uuid_param
 from lifecycle.core.db.snapshots import one_snapshot
 from lifecycle.core.environments import Environment, check_environment
+from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.roles import Role, User
 from lifecycle.releases.exceptions import NothingActive
 from lifecycle.releases.models import Deployment, Rollback
 from lifecycle.releases.permissions import require_may_force, require_may_roll_back
 from templates_app import selectors as template_selectors
-from templates_app.definitions import VersionDefinition
 from templates_app.diff import VersionDiff, diff_versions
 from templates_app.models import TemplateVersion
-from templates_app.rendering import RenderPlan
 from templates_app.selectors import render_plan, template_row, version_by_id
 from templates_app.semver import classify_change
 
@@ -165,22 +167,30 @@ class RenderedPrompt:
         return body
 
 
+def _rendered(plan: RenderPlan, values: Mapping[str, Any]) -> str | list[dict[str, str]]:
+    """The plan rendered with `values`; values that break its schema are the API's 400 naming each one."""
+    try:
+        return plan.render(values)
+    except ValuesInvalid as exc:
+        raise InvalidInput(exc.message, fields=exc.fields) from exc
+
+
 def render_active(*, template_id: UUID, environment: str, values: Mapping[str, Any]) -> RenderedPrompt:
-    """Render the version active in `environment` with `values` (ValuesInvalid if they break its schema)."""
+    """Render the version active in `environment` with `values` (InvalidInput if they break its schema)."""
     plan = active_plan(template_id, environment)
-    return RenderedPrompt(plan=plan, environment=environment, output=plan.render(values))
+    return RenderedPrompt(plan=plan, environment=environment, output=_rendered(plan, values))
 
 
 def render_version(version_id: UUID | None, environment: str, values: Mapping[str, Any]) -> RenderedPrompt:
     """Render a version found active in `environment` (None: NothingActive)."""
     plan = _plan_or_nothing_active(version_id, environment)
-    return RenderedPrompt(plan=plan, environment=environment, output=plan.render(values))
+    return RenderedPrompt(plan=plan, environment=environment, output=_rendered(plan, values))
 
 
 def render_served(what: Served, environment: str, values: Mapping[str, Any]) -> RenderedPrompt:
     """Render what `served`/`token_user_and_served` chose (no version: NothingActive)."""
     plan = _plan_or_nothing_active(what.version_id, environment)
-    output = plan.render(values)
+    output = _rendered(plan, values)
     return RenderedPrompt(plan, environment, output, test_id=what.test_id, variant_key=what.variant_key)
 
 

@@ -9,18 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
+from promptrender.definitions import MAX_MESSAGES, MAX_PROVIDER_LENGTH, MAX_TEXT_LENGTH
+from promptrender.placeholders import NAME_PATTERN
+from promptrender.variables import MAX_PATTERN_LENGTH, MAX_VARIABLES, TYPES
 from rest_framework import serializers
 
 from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, StrictCharField, StrictUUIDField
 from lifecycle.core.api.outputs import UsernameField
 from lifecycle.core.api.schema import declare_field
-from templates_app.definitions import MAX_MESSAGES, MAX_PROVIDER_LENGTH, MAX_TEXT_LENGTH
 from templates_app.metadata import MAX_METADATA_CHARS, MAX_TAG_LENGTH, MAX_TAGS
 from templates_app.models import Category, PromptTemplate, TemplateVersion
-from templates_app.placeholders import NAME_PATTERN
 from templates_app.selectors import included_part, includes_of
 from templates_app.semver import Bump
-from templates_app.variables import MAX_PATTERN_LENGTH, MAX_VARIABLES, TYPES
 
 
 @extend_schema_field(
@@ -39,7 +39,7 @@ class AnyValueField(serializers.JSONField):
     pass
 
 
-# -- documentation of the JSON-typed fields (the checks themselves are in templates_app.definitions) --
+# -- documentation of the JSON-typed fields (the checks themselves are in promptrender.definitions) --
 class VariableDoc(serializers.Serializer):
     name = serializers.RegexField(
         regex=rf"^{NAME_PATTERN}$", help_text="letters, digits and _, not starting with a digit; unique in the version"
@@ -134,7 +134,7 @@ class MetadataField(serializers.DictField):
 
 
 class DefinitionInput(serializers.Serializer):
-    """The renderable part of a version; each field is checked by templates_app.definitions."""
+    """The renderable part of a version; each field is checked by promptrender.definitions."""
 
     content = ContentField(required=False, allow_null=True)
     messages = MessagesField(required=False, allow_null=True)

@@ -1,8 +1,8 @@
 """Version numbers computed from what changed: the major/minor/patch rules of semver.py's docstring."""
 
 import pytest
+from promptrender.definitions import VersionDefinition
 
-from templates_app.definitions import VersionDefinition
 from templates_app.semver import Bump, SemVer, classify_change
 
 MAJOR, MINOR, PATCH = Bump.MAJOR, Bump.MINOR, Bump.PATCH

@@ -5,9 +5,7 @@ import math
 import time
 
 import pytest
-
-from lifecycle.core.exceptions import InvalidInput
-from templates_app.variables import (
+from promptrender.variables import (
     MAX_VARIABLES,
     ValuesInvalid,
     VariablesInvalid,
@@ -328,14 +326,13 @@ def test_resolve_values__strings__as_given():
     assert resolve_values(specs, {"a": "x", "b": "  y\n"}) == {"a": "x", "b": "  y\n"}
 
 
-def test_resolve_values__required_missing__invalid_input_naming_the_variable():
+def test_resolve_values__required_missing__values_invalid_naming_the_variable():
     specs = parse_variables([{"name": "present"}, {"name": "absent"}])
 
     with pytest.raises(ValuesInvalid) as caught:
         resolve_values(specs, {"present": "x"})
 
-    assert isinstance(caught.value, InvalidInput)
-    assert caught.value.status == 400
+    assert isinstance(caught.value, ValueError)
     assert caught.value.fields == {"variables.absent": ["is required"]}
     assert "variables.absent" in caught.value.message
 

@@ -3,8 +3,7 @@
 import math
 
 import pytest
-
-from templates_app.definitions import DefinitionInvalid, VersionDefinition
+from promptrender.definitions import DefinitionInvalid, VersionDefinition
 
 
 def text_definition(**overrides):

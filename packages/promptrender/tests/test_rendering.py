@@ -3,10 +3,9 @@
 import uuid
 
 import pytest
-
-from templates_app.definitions import VersionDefinition
-from templates_app.rendering import RenderPlan
-from templates_app.variables import ValuesInvalid
+from promptrender.definitions import VersionDefinition
+from promptrender.rendering import RenderPlan
+from promptrender.variables import ValuesInvalid
 
 
 def plan_for(**raw):

@@ -16,8 +16,7 @@ from typing import Any
 
 import regex
 
-from lifecycle.core.exceptions import InvalidInput
-from templates_app.placeholders import NAME_PATTERN
+from promptrender.placeholders import NAME_PATTERN
 
 TYPES = ("string", "number", "integer", "boolean", "array", "object")
 _NAME = regex.compile(NAME_PATTERN)
@@ -334,12 +333,15 @@ class _ProblemCounter:
         self._problem(where, message)
 
 
-class ValuesInvalid(InvalidInput):
-    """Render-time values break the schema (a 400 naming each variable, `variables.<name>`)."""
+class ValuesInvalid(ValueError):
+    """Render-time values break the schema: `fields` names each problem by `variables.<name>` (the server
+    answers a 400 with them), `message` the first."""
 
     def __init__(self, problems: dict[str, list[str]]) -> None:
         path, messages = next(iter(problems.items()))
-        super().__init__(f"Invalid input: {path}: {messages[0]}", fields=problems)
+        self.message = f"Invalid input: {path}: {messages[0]}"
+        self.fields = problems
+        super().__init__(self.message)
 
 
 def as_text(value: Any) -> str:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from templates_app.definitions import VersionDefinition
-from templates_app.variables import resolve_values
+from promptrender.definitions import VersionDefinition
+from promptrender.variables import resolve_values
 
 
 def _join(pieces: tuple[str, ...], texts: Mapping[str, str]) -> str:

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from templates_app.placeholders import ParsedText, PlaceholderError, parse_text
-from templates_app.variables import VariablesInvalid, VariableSpec, parse_variables
+from promptrender.placeholders import ParsedText, PlaceholderError, parse_text
+from promptrender.variables import VariablesInvalid, VariableSpec, parse_variables
 
 ROLES = ("system", "user", "assistant")
 MAX_TEXT_LENGTH = 200_000

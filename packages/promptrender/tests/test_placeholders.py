@@ -1,8 +1,7 @@
 """Placeholder syntax: what authors may write in a prompt's text, and where a broken placeholder is reported."""
 
 import pytest
-
-from templates_app.placeholders import PlaceholderError, parse_text
+from promptrender.placeholders import PlaceholderError, parse_text
 
 
 def test_parse_text__plain_text__one_literal_piece_and_no_names():

@@ -10,9 +10,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from scipy import stats
-
-from abtesting.assignment import (
+from promptrender.assignment import (
     MAX_SUBJECT_ID_LENGTH,
     bucket_ranges,
     choose_variant,
@@ -21,6 +19,7 @@ from abtesting.assignment import (
     hash_subject,
     variant_in_ranges,
 )
+from scipy import stats
 
 # (seed, value, version, hash) from research 6.1, which lists GrowthBook's shared SDK vectors.
 GROWTHBOOK_HASH_VECTORS = [
@@ -162,7 +161,7 @@ def test_choose_variant__in_another_process_with_another_hash_seed__same_variant
     here = [choose_variant("test-1", subject, [50, 50]) for subject in subjects]
     # When a fresh interpreter, with a different PYTHONHASHSEED, assigns the same subjects (as after a restart)
     program = (
-        "from abtesting.assignment import choose_variant\n"
+        "from promptrender.assignment import choose_variant\n"
         "print(','.join(str(choose_variant('test-1', f'subject-{i}', [50, 50])) for i in range(500)))"
     )
     output = subprocess.run(
