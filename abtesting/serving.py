@@ -1,7 +1,8 @@
 """Which variant a subject is served while a test runs: what render and `POST /api/abtests/{id}/assign` ask.
 
-Assignment is pure computation (promptrender.assignment): a subject's bucket follows from the test's id and the
-subject's id, so it is the same in every process, after restarts, and for every call; nothing is written.
+Assignment is pure computation (promptrender.serving, shared with the Python client): a subject's bucket
+follows from the test's id and the subject's id, so it is the same in every process, after restarts, and for
+every call; nothing is written.
 What render needs from the database is only whether a test runs (or is paused) for the template and
 environment: a sub-select it adds to its one query (`live_test_sql`). A test's variants never change once it
 is created (no update exists; weights of a running test cannot change), so each process keeps them in memory
@@ -10,12 +11,11 @@ by the test's id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from threading import Lock
 from typing import Any
 from uuid import UUID
 
-from promptrender.assignment import choose_variant
+from promptrender.serving import ServedVariant, TestVariants
 
 from abtesting.exceptions import TestNotLive
 from abtesting.models import ABTest, Variant
@@ -24,34 +24,6 @@ from lifecycle.core.db.lookups import QuoteName, column_of
 
 # Tests whose variants a process keeps (a few hundred bytes each); beyond it, the oldest go.
 _KEPT_TESTS = 1_000
-
-
-@dataclass(frozen=True)
-class ServedVariant:
-    key: str  # the variant's id, as the test's creator named it
-    version_id: UUID
-    is_control: bool
-
-
-@dataclass(frozen=True)
-class TestVariants:
-    """A test's variants in their order, with their traffic percentages: all that assignment needs."""
-
-    test_id: UUID
-    variants: tuple[ServedVariant, ...]
-    percentages: tuple[float, ...]
-
-    @property
-    def control(self) -> ServedVariant:
-        return next(variant for variant in self.variants if variant.is_control)
-
-    def variant_for(self, subject_id: str, *, running: bool) -> ServedVariant:
-        """The subject's variant: its bucket while the test runs; the control while it is paused (pausing
-        stops new exposure)."""
-        if not running:
-            return self.control
-        index = choose_variant(str(self.test_id), subject_id, self.percentages)
-        return self.variants[index] if index is not None else self.control
 
 
 _kept: dict[UUID, TestVariants] = {}

@@ -6,7 +6,6 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from promptrender.definitions import VersionDefinition
-from promptrender.variables import parse_variables
 from simple_history.models import HistoricalRecords
 
 from templates_app.semver import SemVer
@@ -134,11 +133,10 @@ class TemplateVersion(models.Model):
 
     def definition(self) -> VersionDefinition:
         """The stored definition (checked when the version was created)."""
-        messages = tuple((m["role"], m["content"]) for m in self.messages) if self.messages is not None else None
-        return VersionDefinition.build(
+        return VersionDefinition.stored(
             content=self.content,
-            messages=messages,
-            variables=parse_variables(self.variables),
+            messages=self.messages,
+            variables=self.variables,
             model_config=self.model_config,
             provider=self.provider,
         )

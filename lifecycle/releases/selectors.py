@@ -19,6 +19,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from promptrender.definitions import VersionDefinition
 from promptrender.rendering import RenderPlan
+from promptrender.serving import LiveTest, Served, result_json, what_to_serve
 from promptrender.variables import ValuesInvalid
 
 from abtesting import selectors as abtest_selectors
@@ -88,23 +89,10 @@ def token_user_and_active_version(token: str, template_id: UUID, environment: st
     return user_from_row(row), _as_uuid(row[-1])
 
 
-@dataclass(frozen=True)
-class Served:
-    """What render serves a request: the active version, or the subject's variant of a live A/B test."""
-
-    version_id: UUID | None
-    test_id: UUID | None = None
-    variant_key: str | None = None
-
-
 def _served(active: Any, live_test: Any, subject_id: str | None) -> Served:
-    version_id = _as_uuid(active)
-    live = parse_live_test(live_test)
-    if live is None or subject_id is None:
-        return Served(version_id)
-    test_id, running = live
-    variant = test_variants(test_id).variant_for(subject_id, running=running)
-    return Served(variant.version_id, test_id, variant.key)
+    live = parse_live_test(live_test) if subject_id is not None else None
+    test = LiveTest(test_variants(live[0]), running=live[1]) if live is not None else None
+    return what_to_serve(_as_uuid(active), test, subject_id)
 
 
 def token_user_and_served(
@@ -153,18 +141,7 @@ class RenderedPrompt:
     variant_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        plan = self.plan
-        body: dict[str, Any] = {
-            "templateId": str(plan.template_id),
-            "versionId": str(plan.version_id),
-            "version": plan.version,
-            "environment": self.environment,
-        }
-        body["messages" if isinstance(self.output, list) else "rendered"] = self.output
-        body["modelConfig"] = plan.definition.model_config
-        if self.test_id is not None:
-            body["abTestId"], body["variantId"] = str(self.test_id), self.variant_key
-        return body
+        return result_json(self.plan, self.environment, self.output, self.test_id, self.variant_key)
 
 
 def _rendered(plan: RenderPlan, values: Mapping[str, Any]) -> str | list[dict[str, str]]:

@@ -16,6 +16,7 @@ from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, Stri
 from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
 from lifecycle.core.exceptions import InvalidInput
+from lifecycle.releases.bundles import MAX_BUNDLE_TEMPLATES
 from lifecycle.releases.models import REASON_MAX_LENGTH, ROLLBACK_KINDS, Deployment, Rollback
 from lifecycle.releases.selectors import RollbackValidation, VersionLiveState
 from templates_app.api.serializers import (
@@ -108,6 +109,61 @@ class ResolveOutput(serializers.Serializer):
         help_text="the templates `content` (or `messages`) was built from, at the exact versions resolved when "
         "the version was created; already spliced in: render `content` as it is",
     )
+
+
+class BundleQuery(serializers.Serializer):
+    template = serializers.ListField(
+        child=StrictCharField(max_length=200),
+        min_length=1,
+        max_length=MAX_BUNDLE_TEMPLATES,
+        help_text=f"a template's id or name (names ignore case); repeat it for each (at most {MAX_BUNDLE_TEMPLATES})",
+    )
+    environment = EnvironmentField(default=Environment.PRODUCTION)
+
+
+class BundleVersionOutput(serializers.Serializer):
+    """A version as a client renders it: its text (or messages) with any includes already spliced in."""
+
+    versionId = serializers.UUIDField()
+    templateId = serializers.UUIDField()
+    version = serializers.CharField()
+    content = ContentField(required=False, help_text="a text prompt's content (absent for a chat prompt)")
+    messages = MessagesField(required=False, help_text="a chat prompt's messages (absent for a text prompt)")
+    variables = VariablesField()
+    modelConfig = ModelConfigField()
+    provider = serializers.CharField()
+
+
+class BundleVariantOutput(serializers.Serializer):
+    id = serializers.CharField(help_text="the variant's id, as render answers it in `variantId`")
+    versionId = serializers.UUIDField()
+    trafficPercentage = serializers.FloatField()
+    control = serializers.BooleanField()
+
+
+class BundleTestOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    running = serializers.BooleanField(help_text="false while paused: every subject is served the control")
+    variants = BundleVariantOutput(many=True, help_text="in order: assignment lays their percentages end to end")
+
+
+class BundleTemplateOutput(serializers.Serializer):
+    reference = serializers.CharField(help_text="the id or name as asked")
+    templateId = serializers.UUIDField()
+    name = serializers.CharField()
+    activeVersionId = serializers.UUIDField(allow_null=True, help_text="null: nothing is active there")
+    abTest = BundleTestOutput(
+        allow_null=True, help_text="the A/B test live on it there (renders with a subject are assigned a variant)"
+    )
+
+
+class BundleOutput(serializers.Serializer):
+    environment = serializers.ChoiceField(choices=Environment.choices)
+    templates = BundleTemplateOutput(many=True, help_text="the templates found, in the order asked")
+    versions = serializers.DictField(
+        child=BundleVersionOutput(), help_text="every version a template above serves or tests, by its id"
+    )
+    missing = serializers.ListField(child=serializers.CharField(), help_text="the references no template has")
 
 
 class DeploymentOutput(serializers.Serializer):

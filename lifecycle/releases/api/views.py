@@ -27,6 +27,8 @@ from lifecycle.releases import selectors
 from lifecycle.releases.api.serializers import (
     ApprovalRequestWithReachOutput,
     AuditEntryOutput,
+    BundleOutput,
+    BundleQuery,
     DependentsOutput,
     DeploymentOutput,
     DeploymentsQuery,
@@ -45,6 +47,7 @@ from lifecycle.releases.api.serializers import (
     read_render_input,
     validation_json,
 )
+from lifecycle.releases.bundles import client_bundle
 from lifecycle.releases.models import Deployment, Rollback
 from lifecycle.releases.parts import dependents_of
 from lifecycle.releases.services import deploy_version, initiate_rollback, promote_variant, roll_back_in_emergency
@@ -143,6 +146,45 @@ class ResolveApi(APIView):
             "includes": [part.to_json() for part in plan.includes],
         }
         return Response(body, headers=headers)
+
+
+class BundleApi(APIView):
+    """What a client that renders by itself polls: every template it uses, in one conditional request."""
+
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnly
+
+    @extend_schema(
+        parameters=[
+            BundleQuery,
+            OpenApiParameter(
+                "If-None-Match", str, OpenApiParameter.HEADER, description="the ETag of the bundle you hold"
+            ),
+            OpenApiParameter(
+                "ETag",
+                str,
+                OpenApiParameter.HEADER,
+                response=[200, 304],
+                description="names this bundle: send it back in If-None-Match",
+            ),
+            OpenApiParameter(
+                "Cache-Control", str, OpenApiParameter.HEADER, response=[200, 304], description="private, no-cache"
+            ),
+        ],
+        responses={200: BundleOutput, 304: OpenApiResponse(description="nothing changed since the ETag you sent")},
+        summary="Templates, what each serves and tests in an environment, and those versions, for local render",
+    )
+    def get(self, request: Request) -> Response:
+        query = validated(
+            BundleQuery,
+            # `template` repeats: every value, not the last
+            {**request.query_params.dict(), "template": request.query_params.getlist("template")},
+        )
+        bundle = client_bundle(query["template"], query["environment"])
+        headers = {"ETag": bundle.etag, "Cache-Control": "private, no-cache"}
+        if _etag_matches(request.headers.get("If-None-Match", ""), bundle.etag):
+            return Response(status=304, headers=headers)
+        return Response(bundle.body, headers=headers)
 
 
 class DependentsApi(APIView):

@@ -135,6 +135,27 @@ class VersionDefinition:
         )
 
     @classmethod
+    def stored(
+        cls,
+        *,
+        content: str | None,
+        messages: list[dict[str, str]] | None,
+        variables: Any,
+        model_config: dict[str, Any],
+        provider: str,
+    ) -> VersionDefinition:
+        """A definition as stored (and sent to clients), checked when its version was created: messages as
+        JSON objects, variables as their JSON schema."""
+        pairs = tuple((message["role"], message["content"]) for message in messages) if messages is not None else None
+        return cls.build(
+            content=content if pairs is None else None,
+            messages=pairs,
+            variables=parse_variables(variables),
+            model_config=model_config,
+            provider=provider,
+        )
+
+    @classmethod
     def build(
         cls,
         *,

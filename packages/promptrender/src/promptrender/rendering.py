@@ -82,6 +82,40 @@ class RenderPlan:
             message_pieces, text_pieces = None, parsed[0].pieces
         return cls(version_id, template_id, version, definition, text_pieces, message_pieces, includes)
 
+    def to_json(self) -> dict[str, Any]:
+        """The version as clients receive it (`GET /api/templates/bundle`): all that rendering it needs."""
+        definition = self.definition
+        body: dict[str, Any] = {
+            "versionId": str(self.version_id),
+            "templateId": str(self.template_id),
+            "version": self.version,
+        }
+        if definition.messages is not None:
+            body["messages"] = definition.messages_json()
+        else:
+            body["content"] = definition.content
+        body["variables"] = definition.variables_json()
+        body["modelConfig"] = definition.model_config
+        body["provider"] = definition.provider
+        return body
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> RenderPlan:
+        """A version as to_json wrote it, compiled (its includes are already in its text)."""
+        definition = VersionDefinition.stored(
+            content=raw.get("content"),
+            messages=raw.get("messages"),
+            variables=raw.get("variables", []),
+            model_config=raw.get("modelConfig", {}),
+            provider=raw.get("provider", ""),
+        )
+        return cls.compile(
+            version_id=UUID(raw["versionId"]),
+            template_id=UUID(raw["templateId"]),
+            version=raw["version"],
+            definition=definition,
+        )
+
     @property
     def size(self) -> int:
         """Roughly what it holds in memory, in characters of text (for the cache's budget)."""
