@@ -38,7 +38,7 @@ test: setup-dev lint
 
 ## While working: the suite without the tests that start the real server, a browser, or fuzz the API (CI runs them all).
 test-fast: setup-dev
-	$(PY) -m pytest -m "not server and not fuzz and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not server and not fuzz and not browser and not package" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -26,6 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from promptrender.definitions import MAX_TEXT_LENGTH
+from promptrender.names import name_key
 from promptrender.placeholders import PlaceholderError, parse_text, position_of
 from promptrender.variables import VariablesInvalid, parse_variables
 
@@ -33,7 +34,6 @@ from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import InvalidInput
 from templates_app.includes import IncludeError, IncludeRef, find_includes, splice
 from templates_app.models import PromptTemplate, TemplateVersion, VersionInclude
-from templates_app.selectors import name_key
 from templates_app.semver import SemVer
 
 # A version may include a part that includes a part that includes a part, no deeper: deep nesting hides

@@ -6,7 +6,7 @@ How they are found and spliced; templates_app.composition resolves and checks th
   `}}` (what follows the last `@` is the version when it is empty or starts with a digit, or `v` and a
   digit; else the `@` is part of the name); spaces around the name and version are allowed, `\\{{>` is
   literal text (as `\\{{` is for a placeholder). The name is matched as template names are
-  (templates_app.selectors.name_key: case-folded).
+  (promptrender.names.name_key: case-folded).
 - References are found in the author's text, with the line and column of each, before its placeholders
   are parsed; a broken reference is an IncludeError at its line and column (a 400 naming it).
 - splice() puts each part's text where its reference stood, as is: the part's own placeholders become

@@ -12,6 +12,7 @@ from cachetools import LRUCache, cached
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
+from promptrender.names import name_key
 from promptrender.rendering import IncludedPart, RenderPlan
 
 from lifecycle.core.audit import AuditEntry, entries_from_history
@@ -23,11 +24,6 @@ from templates_app.models import PromptTemplate, Tag, TemplateVersion, VersionIn
 def templates_for_listing() -> QuerySet[PromptTemplate]:
     """Templates with what a list shows of them, in a fixed number of queries however many there are."""
     return PromptTemplate.objects.select_related("latest_version", "created_by").prefetch_related("tags")
-
-
-def name_key(name: str) -> str:
-    """What makes two template names the same name: case-folded ("École" and "ÉCOLE" are one)."""
-    return name.strip().casefold()
 
 
 def template_name_taken(name: str, *, other_than: UUID | None = None) -> bool:

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from promptrender.definitions import DefinitionInvalid, VersionDefinition
+from promptrender.names import name_key
 
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.roles import Role, User, require_role
@@ -19,7 +20,7 @@ from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, Te
 from templates_app.metadata import check_metadata, normalize_tags
 from templates_app.models import Category, PromptTemplate, Tag, TemplateVersion, template_history
 from templates_app.permissions import require_may_change, require_may_set_maintainers
-from templates_app.selectors import name_key, parts_of, template_name_taken
+from templates_app.selectors import parts_of, template_name_taken
 from templates_app.semver import FIRST_VERSION, Bump, Change, SemVer, classify_change
 
 # The version's own metadata: what the original system keeps per version.

@@ -17,13 +17,14 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import Q
+from promptrender.names import name_key
 
 from abtesting.models import ABTest
 from abtesting.serving import test_variants
 from lifecycle.core.db.snapshots import one_snapshot
 from lifecycle.releases.models import Deployment
 from templates_app.models import PromptTemplate
-from templates_app.selectors import name_key, render_plan
+from templates_app.selectors import render_plan
 
 # The templates one request may name: a client asks for all it uses together, in one request.
 MAX_BUNDLE_TEMPLATES = 200

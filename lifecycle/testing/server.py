@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ class Server:
     env: dict[str, str]
     tokens: dict[str, str]
     log: Path | None = None
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def call(
         self,
@@ -86,6 +87,47 @@ class Server:
             f"user = User.objects.get(username={username!r}); user.set_password({password!r}); user.save()",
         )
         return password
+
+    def start(self) -> None:
+        """Start the processes (web, worker, beat) as `make run` does, and wait until /api/health answers."""
+        assert self.log is not None
+        log = self.log.open("a")
+        self._process = subprocess.Popen(
+            [str(VENV_BIN / "honcho"), "--procfile", "Procfile", "start", "--port", self.env["PORT"], "--no-colour"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()  # the child has its own copy
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if self.call("GET", "/api/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self._process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        """Stop every process (the database stays): as an outage, or at the end."""
+        process = self._process
+        if process is None:
+            return
+        self._process = None
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
     def manage(self, *args: str) -> str:
         return subprocess.run(
@@ -160,32 +202,10 @@ def running_server(tmp: Path) -> Iterator[Server]:
         "User.objects.filter(username='qa-reviewer').update(email='qa@example.com')",
     )
     server.log = tmp / "server.log"
-    log = server.log.open("w")
-    process = subprocess.Popen(
-        [str(VENV_BIN / "honcho"), "--procfile", "Procfile", "start", "--port", str(port), "--no-colour"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server.log.write_text("")
+    server.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if server.call("GET", "/api/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.3)
         yield server
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
+        server.stop()
         drop_database()
