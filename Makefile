@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast lint bench bench-analytics bench-rollback bench-abtesting setup setup-dev check-python clean \
+.PHONY: run test test-fast lint bench bench-analytics bench-rollback bench-abtesting bench-client setup setup-dev check-python clean \
 	dashboard-assets dashboard-assets-check
 
 check-python:
@@ -56,6 +56,7 @@ bench: setup-dev
 	$(PY) bench/analytics.py
 	$(PY) bench/rollback.py
 	$(PY) bench/abtesting.py
+	$(PY) bench/client.py
 
 ## The executions part of `make bench` alone (BENCH_ARGS, e.g. --database sqlite --executions 50000).
 bench-analytics: setup-dev
@@ -64,6 +65,10 @@ bench-analytics: setup-dev
 ## The rollback part of `make bench` alone (BENCH_ARGS, e.g. --part evaluation --executions 200000, or --quick).
 bench-rollback: setup-dev
 	$(PY) bench/rollback.py $(BENCH_ARGS)
+
+## The client part of `make bench` alone (BENCH_ARGS, e.g. --quick, or --processes 50 --interval 1).
+bench-client: setup-dev
+	$(PY) bench/client.py $(BENCH_ARGS)
 
 ## The A/B results part of `make bench` alone (BENCH_ARGS, e.g. --executions 200000, or --quick).
 bench-abtesting: setup-dev
