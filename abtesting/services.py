@@ -36,6 +36,7 @@ from approvals.selectors import approved_environments
 from lifecycle.core.environments import Environment
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.roles import User
+from lifecycle.core.webhooks.services import publish
 from templates_app.services import lock_template
 
 
@@ -143,7 +144,7 @@ def start_test(*, actor: User, test_id: UUID) -> ABTest:
         other = running_test(test.template_id, test.environment, other_than=test.pk)
         if other is not None:
             raise _another_running(test, other)
-        _apply(test, "start", lambda _: transition())
+        _apply(test, "start", lambda _: transition(), actor)
         _claim_running(test, actor)
         return test
 
@@ -175,7 +176,7 @@ def finish_with_winner(*, actor: User, test_id: UUID, variant_key: str) -> tuple
         known = ", ".join(test.variants.order_by("position").values_list("key", flat=True))
         raise InvalidInput.at("variantId", f"is not a variant of this test (its variants: {known})")
     why = f"variant {variant_key} promoted by {actor.get_username()}"
-    _apply(test, "stop", lambda test: test.complete(by=actor, reason=why, winner=variant_key))
+    _apply(test, "stop", lambda test: test.complete(by=actor, reason=why, winner=variant_key), actor)
     _save(test, actor)
     return test, variant
 
@@ -196,7 +197,7 @@ def stop_ended_tests(*, now: datetime | None = None) -> list[UUID]:
                 continue
             if test.end_date > moment:
                 continue
-            _apply(test, "stop", partial(_complete_by_date, end_date=test.end_date))
+            _apply(test, "stop", partial(_complete_by_date, end_date=test.end_date), None)
             _save(test, None)
             stopped.append(test.pk)
     return stopped
@@ -216,7 +217,7 @@ def stop_clear_tests(*, now: datetime | None = None) -> list[UUID]:
             locked = _locked(test.pk)
             if locked.state != ABTest.State.RUNNING:
                 continue
-            _apply(locked, "stop", partial(_complete_with_clear_winner, winner=winner))
+            _apply(locked, "stop", partial(_complete_with_clear_winner, winner=winner), None)
             _save(locked, None)
             stopped.append(locked.pk)
     return stopped
@@ -241,7 +242,7 @@ def cancel_test(*, actor: User, test_id: UUID, reason: str = "") -> ABTest:
         else:
             require_may_run_tests(actor, to="cancel an A/B test that has run")
         _require_can(test, "cancel")
-        _apply(test, "cancel", lambda test: test.cancel(by=actor, reason=why))
+        _apply(test, "cancel", lambda test: test.cancel(by=actor, reason=why), actor)
         _save(test, actor)
         return test
 
@@ -262,7 +263,7 @@ def _change(test_id: UUID, actor: User, verb: str, transition: Callable[[ABTest]
     with transaction.atomic():
         test = _locked(test_id)
         _require_can(test, verb)
-        _apply(test, verb, transition)
+        _apply(test, verb, transition, actor)
         _save(test, actor)
         return test
 
@@ -287,11 +288,32 @@ def _require_can(test: ABTest, verb: str) -> None:
         raise _illegal(test, verb)
 
 
-def _apply(test: ABTest, verb: str, transition: Callable[[ABTest], None]) -> None:
+# What webhook subscribers hear of each change (a pause is not a lifecycle event of theirs).
+_EVENT_OF = {"start": "abtest.started", "stop": "abtest.stopped", "cancel": "abtest.stopped"}
+
+
+def _apply(test: ABTest, verb: str, transition: Callable[[ABTest], None], actor: User | None) -> None:
+    """The transition, or IllegalTransition; then its event for webhook subscribers, in the same transaction."""
     try:
         transition(test)
     except TransitionNotAllowed:
         raise _illegal(test, verb) from None
+    if verb in _EVENT_OF:
+        data = {
+            "abTest": {
+                "id": test.pk,
+                "name": test.name,
+                "environment": test.environment,
+                "status": test.state,
+                "winner": test.winner or None,
+                "reason": test.stop_reason,
+            },
+            "variants": [
+                {"id": key, "versionId": version_id}
+                for key, version_id in test.variants.order_by("position").values_list("key", "template_version_id")
+            ],
+        }
+        publish(event=_EVENT_OF[verb], actor=actor, template_id=test.template_id, data=data)
 
 
 def _template_of(test_id: UUID) -> UUID:

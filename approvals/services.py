@@ -34,9 +34,11 @@ from approvals.selectors import reviewers_for
 from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.exceptions import Conflict, DomainError, InvalidInput
 from lifecycle.core.roles import User, has_role
+from lifecycle.core.webhooks.services import publish
 from templates_app.models import TemplateVersion
 from templates_app.permissions import require_may_change
 from templates_app.selectors import version_by_id
+from templates_app.services import version_json
 
 MAX_COMMENT_LENGTH = 10_000
 logger = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ def submit_for_approval(*, actor: User, version_id: UUID, environment: str) -> A
         stage = ApprovalStage(request=request, index=index, role_id=role_id)
         stage._history_user = actor  # type: ignore[attr-defined]
         stage.save()
+    _publish("approval.submitted", request, actor)
     return request
 
 
@@ -88,9 +91,11 @@ def approve_stage(*, actor: User, request_id: UUID, stage_index: int, comment: s
     stage = _stage_to_decide(request, stage_index, actor)
     stage.approve(by=actor, comment=_checked_comment(comment, required=False))
     _save(stage, actor)
+    _publish("approval.stage_decided", request, actor, stage)
     if not request.stages.filter(state=ApprovalStage.State.WAITING).exists():
         request.approve()
         _save(request, actor)
+        _publish("approval.approved", request, actor)
     return request
 
 
@@ -102,8 +107,10 @@ def reject_stage(*, actor: User, request_id: UUID, stage_index: int, comment: st
     stage = _stage_to_decide(request, stage_index, actor)
     stage.reject(by=actor, comment=comment)
     _save(stage, actor)
+    _publish("approval.stage_decided", request, actor, stage)
     request.reject()
     _save(request, actor)
+    _publish("approval.rejected", request, actor)
     return request
 
 
@@ -182,6 +189,24 @@ def _reminder_body(request: ApprovalRequest, stage: ApprovalStage, now: datetime
         "which you hold.\n\n"
         f"Review it here: {link}\n"
     )
+
+
+def _publish(event: str, request: ApprovalRequest, actor: User, stage: ApprovalStage | None = None) -> None:
+    """The request's event for webhook subscribers, in the transaction of the change."""
+    version = request.version
+    data: dict[str, Any] = {
+        "template": {"id": version.template_id, "name": version.template.name},
+        "version": version_json(version),
+        "request": {"id": request.pk, "environment": request.environment, "status": request.state},
+    }
+    if stage is not None:
+        data["stage"] = {
+            "index": stage.index,
+            "role": stage.role.name,
+            "decision": stage.state,
+            "comment": stage.comment,
+        }
+    publish(event=event, actor=actor, template_id=version.template_id, data=data)
 
 
 def _save(obj: ApprovalRequest | ApprovalStage, actor: User) -> None:

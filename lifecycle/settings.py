@@ -268,6 +268,9 @@ OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=10.0)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=6)
 # How long a webhook receiver has to accept the connection, and then to answer each read.
 OUTBOX_WEBHOOK_TIMEOUT_SECONDS = env.float("OUTBOX_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Webhooks to loopback, link-local and private addresses are refused (the server must not become a way into
+# its own network); on-premise receivers need this on.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
 
 # EXECUTIONS
 # Inputs and outputs may hold personal data: keep them at all? If so, at most this many characters each.

@@ -15,6 +15,7 @@ from promptrender.names import name_key
 
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.roles import Role, User, require_role
+from lifecycle.core.webhooks.services import publish
 from templates_app.composition import PINNED_ONLY, Composition, PartLookup, compose, save_includes, source_fields
 from templates_app.exceptions import DuplicateTemplateName, IdenticalVersion, TemplateNotFound
 from templates_app.metadata import check_metadata, normalize_tags
@@ -398,6 +399,12 @@ def _add_version(
     # Not a history-worthy change of the template itself: the version has its own audit record.
     PromptTemplate.objects.filter(pk=template.pk).update(latest_version=version, updated_at=timezone.now())
     template.latest_version = version
+    publish(
+        event="version.created",
+        actor=actor,
+        template_id=template.pk,
+        data={"template": {"id": template.pk, "name": template.name}, "version": version_json(version)},
+    )
     return version
 
 
@@ -411,3 +418,8 @@ def lock_template(template_id: UUID) -> PromptTemplate:
     if template is None:
         raise TemplateNotFound()
     return template
+
+
+def version_json(version: TemplateVersion) -> dict[str, Any]:
+    """A version as event payloads name it."""
+    return {"id": version.pk, "number": version.number}

@@ -22,6 +22,7 @@ from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.exceptions import DomainError, InvalidInput
 from lifecycle.core.outbox.services import notify
 from lifecycle.core.roles import Role, User, has_role, require_role
+from lifecycle.core.webhooks.services import publish
 from lifecycle.releases.exceptions import (
     CurrentNotActive,
     NoRollbackTarget,
@@ -55,7 +56,7 @@ from templates_app.models import Category, PromptTemplate, TemplateVersion
 from templates_app.permissions import require_may_change
 from templates_app.selectors import template_row, version_by_id
 from templates_app.semver import Bump
-from templates_app.services import lock_template
+from templates_app.services import lock_template, version_json
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,18 @@ def _activate(
     )
     deployment._history_user = actor  # type: ignore[attr-defined]
     deployment.save()
+    publish(
+        event="version.deployed",
+        actor=actor,
+        template_id=version.template_id,
+        data={
+            "template": {"id": version.template_id, "name": version.template.name},
+            "version": version_json(version),
+            "environment": environment,
+            "deploymentId": deployment.pk,
+            "replacedVersion": version_json(current.version) if current is not None else None,
+        },
+    )
     return deployment
 
 
@@ -217,7 +230,18 @@ def promote_variant(*, actor: User, test_id: UUID, variant_key: str) -> tuple[An
         refusal = refusal_to_deploy(actor=actor, version=variant.template_version, environment=test.environment)
         if refusal is not None:
             raise refusal
-        return test, _activate(variant.template_version, test.environment, actor)
+        deployment = _activate(variant.template_version, test.environment, actor)
+        publish(
+            event="abtest.promoted",
+            actor=actor,
+            template_id=template_id,
+            data={
+                "abTest": {"id": test.pk, "name": test.name, "environment": test.environment, "winner": variant_key},
+                "version": version_json(variant.template_version),
+                "deploymentId": deployment.pk,
+            },
+        )
+        return test, deployment
 
 
 # Rollback: manual, emergency and automatic, one way of doing it (_roll_back).
@@ -448,6 +472,24 @@ def _roll_back(
             rollback._history_user = actor  # type: ignore[attr-defined]
             rollback.save()
             _notify_safely(rollback)
+            publish(
+                event="version.rolled_back",
+                actor=actor,
+                template_id=template_id,
+                data={
+                    "rollback": {
+                        "id": rollback.pk,
+                        "type": rollback_type,
+                        "reason": reason,
+                        "initiatedBy": label or (actor.get_username() if actor is not None else None),
+                        "rule": (evidence or {}).get("rule"),
+                    },
+                    "environment": environment,
+                    "fromVersion": version_json(active.version),
+                    "toVersion": version_json(target),
+                    "deploymentId": deployment.pk,
+                },
+            )
     except (DomainError, _NotActing):
         raise  # a refusal: nothing changed, nothing to record
     except Exception as exc:

@@ -32,6 +32,12 @@ class Api:
     def put(self, path: str, data: Any = None, **kwargs: Any) -> Any:
         return self.client.put(path, data, format="json", **kwargs)
 
+    def patch(self, path: str, data: Any = None, **kwargs: Any) -> Any:
+        return self.client.patch(path, data, format="json", **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.client.delete(path, **kwargs)
+
     def raw(self, method: str, path: str, body: bytes, content_type: str = "application/json") -> Any:
         return self.client.generic(method, path, body, content_type=content_type)
 

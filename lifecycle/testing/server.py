@@ -183,6 +183,8 @@ def running_server(tmp: Path) -> Iterator[Server]:
         "APPROVAL_REMINDER_CHECK_MINUTES": "0.05",
         # Rollback triggers evaluated every 2 s, so that the automatic rollback's test takes seconds.
         "ROLLBACK_EVALUATION_SECONDS": "2",
+        # The tests' webhook receivers listen on this machine.
+        "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "1",
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
     }
     # With REDIS_URL (CI's second run) the stack runs on Redis, as in production; else on the broker folder.

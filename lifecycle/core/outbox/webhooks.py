@@ -14,6 +14,7 @@ import ipaddress
 import json
 import re
 import secrets
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from standardwebhooks import Webhook
 
 from lifecycle.core.exceptions import InvalidInput
@@ -75,6 +77,45 @@ def check_webhook_url(value: object, field: str = "webhookUrl") -> str:
         # urllib would not send them, and they would be stored and shown with the URL.
         raise InvalidInput.at(field, "must not contain a user name or password")
     return value
+
+
+def forbidden_destination(url: str) -> str | None:
+    """Why a webhook may not be POSTed to `url` (its host resolves to a loopback, link-local, private or
+    otherwise non-public address, or does not resolve), or None. The server must not become a way into its
+    own network; WEBHOOK_ALLOW_PRIVATE_ADDRESSES lets on-premise receivers (and tests) through.
+
+    Checked when a subscription is saved and again before every attempt (the name may point elsewhere by
+    then). A name that changes between the check and the connection is not caught: a receiver's DNS is
+    trusted for that instant.
+    """
+    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return f"{host} does not resolve ({exc})"
+    for *_, address in found:
+        ip = ipaddress.ip_address(address[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if not ip.is_global or ip.is_multicast:
+            return (
+                f"{host} resolves to {ip}, a loopback, link-local, private or reserved address "
+                "(WEBHOOK_ALLOW_PRIVATE_ADDRESSES allows them)"
+            )
+    return None
+
+
+def check_webhook_destination(url: str, field: str = "url") -> str:
+    """check_webhook_url, then forbidden_destination: InvalidInput naming `field` (a 400) for either."""
+    check_webhook_url(url, field)
+    problem = forbidden_destination(url)
+    if problem is not None:
+        raise InvalidInput.at(field, f"must reach a public address: {problem}")
+    return url
 
 
 def _is_host(hostname: str) -> bool:
@@ -144,7 +185,13 @@ _opener = urllib.request.build_opener(_NoRedirects)
 
 def post(*, url: str, body: str, headers: dict[str, str], timeout: float) -> Answer:
     """POST `body` as JSON to `url`; never raises: every failure is an Answer. `timeout` bounds the connection
-    and each read."""
+    and each read. A destination that is not public (forbidden_destination) is refused without a request."""
+    try:
+        problem = forbidden_destination(url)
+    except Exception as exc:  # a URL stored before this check existed, unparseable: refused, not retried
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is not None:
+        return Answer(None, f"refused: {problem}", retry=False)
     request = urllib.request.Request(
         url,
         data=body.encode("utf-8"),

@@ -15,11 +15,13 @@ from django.db import transaction
 from analytics.windows import iso
 from lifecycle.core.exceptions import DomainError
 from lifecycle.core.outbox.services import notify
+from lifecycle.core.webhooks.services import publish
 from lifecycle.releases.models import Rollback
 from lifecycle.releases.rules.definitions import Action
 from lifecycle.releases.rules.engine import Firing
 from lifecycle.releases.rules.models import Alert
 from lifecycle.releases.services import roll_back_automatically
+from templates_app.services import version_json
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,16 @@ def act(firing: Firing) -> Alert:
             _notify(firing, alert)
     except Exception:  # a notification never blocks or undoes what happened
         logger.exception("notifying alert %s failed", alert.pk)
+    try:
+        with transaction.atomic():
+            publish(
+                event="alert.fired",
+                actor=None,
+                template_id=alert.template_id,
+                data={"alert": alert_payload(alert), "version": version_json(firing.deployment.version)},
+            )
+    except Exception:  # nor does telling webhook subscribers
+        logger.exception("publishing alert %s to webhook subscribers failed", alert.pk)
     return alert
 
 

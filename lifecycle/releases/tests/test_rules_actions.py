@@ -142,3 +142,34 @@ def test_alert_rule__notification_cannot_be_written__alert_kept(live, monkeypatc
     monkeypatch.setattr(actions, "notify", broken)
     _, result = breach_twice(live, notify_emails=["oncall@example.com"])
     assert Alert.objects.filter(pk=result.alerts[0].pk).exists()
+
+
+def test_rollback_rule__webhook_subscribers_hear_the_alert_and_the_automatic_rollback(live, make_user):
+    from lifecycle.core.webhooks.services import create_subscription
+
+    # Given a subscription to alerts and rollbacks of every template
+    subscription, _ = create_subscription(
+        actor=make_user(superuser=True),
+        url="https://hooks.example.com/lifecycle",
+        events=["alert.fired", "version.rolled_back"],
+    )
+    second = live.next_version()
+    # When a rollback rule fires on version 2
+    rule, result = breach_twice(second, action="rollback")
+    (alert,) = result.alerts
+    # Then both events are queued for the subscriber, by the system (no actor), naming the rule's work
+    queued = {delivery.event: delivery.payload for delivery in Delivery.objects.filter(source=subscription.source)}
+    assert set(queued) == {"alert.fired", "version.rolled_back"}
+    rolled_back = queued["version.rolled_back"]
+    assert rolled_back["actor"] is None
+    assert rolled_back["rollback"]["type"] == "automatic"
+    assert rolled_back["rollback"]["initiatedBy"] == f"system:rule:{rule.pk}"
+    assert (rolled_back["fromVersion"]["id"], rolled_back["toVersion"]["id"]) == (
+        str(second.version.pk),
+        str(live.version.pk),
+    )
+    fired = queued["alert.fired"]
+    assert fired["alert"]["id"] == str(alert.pk)
+    assert fired["alert"]["outcome"] == "rolled_back"
+    assert fired["version"]["id"] == str(second.version.pk)
+    assert fired["templateId"] == str(live.template.pk)

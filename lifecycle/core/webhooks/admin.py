@@ -1,0 +1,125 @@
+"""Webhook subscriptions in the admin, for superusers: the same services as /api/webhooks (the secret shown
+once, when made or rotated), and a link to each subscription's deliveries.
+
+Registered by CoreConfig.ready (the admin's autodiscovery imports only lifecycle.core.admin).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.outbox.webhooks import check_webhook_destination
+from lifecycle.core.roles import acting_user
+from lifecycle.core.webhooks import services
+from lifecycle.core.webhooks.events import EVENTS
+from lifecycle.core.webhooks.models import WebhookSubscription
+
+
+class SubscriptionForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=[(name, f"{name}: {meaning}") for name, meaning in EVENTS.items()],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    templates = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Template ids, one per line or separated by commas; empty: every template's events.",
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ("url", "description", "events", "templates", "active")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["templates"] = "\n".join(self.instance.templates)
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data.get("url") or ""
+        try:
+            return check_webhook_destination(url)
+        except InvalidInput as error:
+            raise forms.ValidationError(" ".join(error.fields.get("url", [error.message]))) from None
+
+    def clean_templates(self) -> list[str]:
+        raw = self.cleaned_data.get("templates") or ""
+        try:
+            return services.checked_templates([item for item in raw.replace(",", " ").split() if item])
+        except InvalidInput as error:
+            raise forms.ValidationError(" ".join(error.fields.get("templates", [error.message]))) from None
+
+    def _post_clean(self) -> None:
+        # The instance is saved by the services (save_model), which check all of it again.
+        pass
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = SubscriptionForm
+    list_display = ("url", "event_list", "template_count", "active", "created_at", "deliveries")
+    list_filter = ("active",)
+    search_fields = ("url", "description")
+    actions = ["rotate_secrets"]
+
+    # Subscriptions send every team's events anywhere: superusers only (as the services decide).
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    @admin.display(description="events")
+    def event_list(self, subscription: WebhookSubscription) -> str:
+        return ", ".join(subscription.events)
+
+    @admin.display(description="templates")
+    def template_count(self, subscription: WebhookSubscription) -> str:
+        return str(len(subscription.templates)) if subscription.templates else "all"
+
+    @admin.display(description="deliveries")
+    def deliveries(self, subscription: WebhookSubscription) -> SafeString:
+        url = reverse("admin:core_delivery_changelist") + "?" + urlencode({"q": subscription.source})
+        return format_html('<a href="{}">deliveries</a>', url)
+
+    def save_model(self, request: HttpRequest, obj: WebhookSubscription, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        fields = {name: data[name] for name in ("url", "description", "events", "templates", "active")}
+        if change:
+            services.update_subscription(actor=acting_user(request), subscription_id=obj.pk, changes=fields)
+            return
+        made, secret = services.create_subscription(actor=acting_user(request), **fields)
+        obj.pk = made.pk
+        messages.warning(request, f"Its signing secret, shown this once only (keep it with the receiver): {secret}")
+
+    def delete_model(self, request: HttpRequest, obj: WebhookSubscription) -> None:
+        services.delete_subscription(actor=acting_user(request), subscription_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> None:
+        for subscription in queryset:
+            services.delete_subscription(actor=acting_user(request), subscription_id=subscription.pk)
+
+    @admin.action(description="Rotate the signing secret of the selected subscriptions")
+    def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> None:
+        for subscription in queryset:
+            _, secret = services.rotate_secret(actor=acting_user(request), subscription_id=subscription.pk)
+            messages.warning(request, f"{subscription.url}: new signing secret, shown this once only: {secret}")
