@@ -50,7 +50,8 @@ lint: $(VENV)/.installed-dev
 ## executions: ingestion, metrics and analytics at 1,000,000 executions, on SQLite and on PostgreSQL;
 ## then rollback: automatic rollback with the real beat and worker, the rule engine's evaluation pass
 ## over 1,000 rules and 1,000,000 executions, and the latency of the manual and emergency rollback calls;
-## then A/B: the latency of a running test's results at 100,000 and 1,000,000 executions.
+## then A/B: the latency of a running test's results at 100,000 and 1,000,000 executions (and the dashboard's
+## pages, with the executions parts); then the client: render from memory, a deploy reaching 20 clients.
 bench: setup-dev
 	$(PY) bench/render.py
 	$(PY) bench/analytics.py
