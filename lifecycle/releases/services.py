@@ -205,7 +205,7 @@ def _activate(
     deployment._history_user = actor  # type: ignore[attr-defined]
     deployment.save()
     publish(
-        event="version.deployed",
+        event="deployment.activated",
         actor=actor,
         template_id=version.template_id,
         data={
@@ -473,7 +473,7 @@ def _roll_back(
             rollback.save()
             _notify_safely(rollback)
             publish(
-                event="version.rolled_back",
+                event="rollback.completed",
                 actor=actor,
                 template_id=template_id,
                 data={

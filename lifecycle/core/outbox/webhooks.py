@@ -79,10 +79,41 @@ def check_webhook_url(value: object, field: str = "webhookUrl") -> str:
     return value
 
 
+class DestinationUnresolved(OSError):
+    """The URL's host does not resolve (now): a receiver's DNS may come back, so an attempt is retried."""
+
+
+# IPv6 forms that carry an IPv4 address inside, which Python 3.11's is_global judges by the IPv6 prefix alone:
+# NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and the deprecated IPv4-compatible form (::a.b.c.d).
+_CARRY_IPV4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+)
+
+
+def _addresses_in(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The address, and any IPv4 address it carries (mapped, 6to4, NAT64, IPv4-compatible, Teredo's server)."""
+    found: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            found.append(ip.ipv4_mapped)
+        if ip.sixtofour is not None:
+            found.append(ip.sixtofour)
+        if ip.teredo is not None:
+            found.extend(ip.teredo)
+        if any(ip in network for network in _CARRY_IPV4) and int(ip) > 0xFFFF:
+            found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
 def forbidden_destination(url: str) -> str | None:
     """Why a webhook may not be POSTed to `url` (its host resolves to a loopback, link-local, private or
-    otherwise non-public address, or does not resolve), or None. The server must not become a way into its
-    own network; WEBHOOK_ALLOW_PRIVATE_ADDRESSES lets on-premise receivers (and tests) through.
+    otherwise non-public address, or one that carries such an IPv4 address), or None; DestinationUnresolved
+    when the host does not resolve. The server must not become a way into its own network;
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES lets on-premise receivers (and tests) through.
 
     Checked when a subscription is saved and again before every attempt (the name may point elsewhere by
     then). A name that changes between the check and the connection is not caught: a receiver's DNS is
@@ -96,23 +127,24 @@ def forbidden_destination(url: str) -> str | None:
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        return f"{host} does not resolve ({exc})"
+        raise DestinationUnresolved(f"{host} does not resolve ({exc})") from exc
     for *_, address in found:
-        ip = ipaddress.ip_address(address[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            return (
-                f"{host} resolves to {ip}, a loopback, link-local, private or reserved address "
-                "(WEBHOOK_ALLOW_PRIVATE_ADDRESSES allows them)"
-            )
+        for ip in _addresses_in(ipaddress.ip_address(address[0])):
+            if not ip.is_global or ip.is_multicast:
+                return (
+                    f"{host} resolves to {ip}, a loopback, link-local, private or reserved address "
+                    "(WEBHOOK_ALLOW_PRIVATE_ADDRESSES allows them)"
+                )
     return None
 
 
 def check_webhook_destination(url: str, field: str = "url") -> str:
     """check_webhook_url, then forbidden_destination: InvalidInput naming `field` (a 400) for either."""
     check_webhook_url(url, field)
-    problem = forbidden_destination(url)
+    try:
+        problem = forbidden_destination(url)
+    except DestinationUnresolved as exc:
+        raise InvalidInput.at(field, f"must reach a public address: {exc}") from None
     if problem is not None:
         raise InvalidInput.at(field, f"must reach a public address: {problem}")
     return url
@@ -188,6 +220,8 @@ def post(*, url: str, body: str, headers: dict[str, str], timeout: float) -> Ans
     and each read. A destination that is not public (forbidden_destination) is refused without a request."""
     try:
         problem = forbidden_destination(url)
+    except DestinationUnresolved as exc:  # the receiver's DNS may come back
+        return Answer(None, str(exc), retry=True)
     except Exception as exc:  # a URL stored before this check existed, unparseable: refused, not retried
         problem = f"{type(exc).__name__}: {exc}"
     if problem is not None:

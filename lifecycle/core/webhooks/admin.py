@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 from django import forms
 from django.contrib import admin, messages
@@ -30,20 +31,13 @@ class SubscriptionForm(forms.ModelForm):
         choices=[(name, f"{name}: {meaning}") for name, meaning in EVENTS.items()],
         widget=forms.CheckboxSelectMultiple,
     )
-    templates = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Template ids, one per line or separated by commas; empty: every template's events.",
+    template_id = forms.CharField(
+        required=False, label="Template id", help_text="Only this template's events; empty: every template's."
     )
 
     class Meta:
         model = WebhookSubscription
-        fields = ("url", "description", "events", "templates", "active")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.initial["templates"] = "\n".join(self.instance.templates)
+        fields = ("url", "description", "events", "template_id", "active")
 
     def clean_url(self) -> str:
         url = self.cleaned_data.get("url") or ""
@@ -52,12 +46,11 @@ class SubscriptionForm(forms.ModelForm):
         except InvalidInput as error:
             raise forms.ValidationError(" ".join(error.fields.get("url", [error.message]))) from None
 
-    def clean_templates(self) -> list[str]:
-        raw = self.cleaned_data.get("templates") or ""
+    def clean_template_id(self) -> UUID | None:
         try:
-            return services.checked_templates([item for item in raw.replace(",", " ").split() if item])
+            return services.checked_template_id((self.cleaned_data.get("template_id") or "").strip())
         except InvalidInput as error:
-            raise forms.ValidationError(" ".join(error.fields.get("templates", [error.message]))) from None
+            raise forms.ValidationError(" ".join(error.fields.get("templateId", [error.message]))) from None
 
     def _post_clean(self) -> None:
         # The instance is saved by the services (save_model), which check all of it again.
@@ -67,7 +60,7 @@ class SubscriptionForm(forms.ModelForm):
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
     form = SubscriptionForm
-    list_display = ("url", "event_list", "template_count", "active", "created_at", "deliveries")
+    list_display = ("url", "event_list", "template_id", "active", "created_at", "deliveries")
     list_filter = ("active",)
     search_fields = ("url", "description")
     actions = ["rotate_secrets"]
@@ -92,10 +85,6 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     def event_list(self, subscription: WebhookSubscription) -> str:
         return ", ".join(subscription.events)
 
-    @admin.display(description="templates")
-    def template_count(self, subscription: WebhookSubscription) -> str:
-        return str(len(subscription.templates)) if subscription.templates else "all"
-
     @admin.display(description="deliveries")
     def deliveries(self, subscription: WebhookSubscription) -> SafeString:
         url = reverse("admin:core_delivery_changelist") + "?" + urlencode({"q": subscription.source})
@@ -103,7 +92,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: WebhookSubscription, form: Any, change: bool) -> None:
         data = form.cleaned_data
-        fields = {name: data[name] for name in ("url", "description", "events", "templates", "active")}
+        fields = {name: data[name] for name in ("url", "description", "events", "template_id", "active")}
         if change:
             services.update_subscription(actor=acting_user(request), subscription_id=obj.pk, changes=fields)
             return

@@ -10,13 +10,16 @@ from lifecycle.core.ids import uuid7
 
 
 class WebhookSubscription(models.Model):
+    """Where to POST which lifecycle events (of one template, or of all): API.md's webhooks."""
+
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     url = models.CharField(max_length=2000)
     description = models.CharField(max_length=200, blank=True)
     # The event names wanted (events.EVENTS); at least one.
     events = models.JSONField(default=list)
-    # The templates (their ids, as text) whose events are wanted; empty: every template's.
-    templates = models.JSONField(default=list, blank=True)
+    # The template whose events are wanted; none: every template's. (No foreign key: this app is below
+    # templates_app; a deleted template's subscription simply hears nothing more.)
+    template_id = models.UUIDField(null=True, blank=True)
     # Signs every delivery (Standard Webhooks); shown once, when made or rotated, never again.
     secret = models.CharField(max_length=200)
     active = models.BooleanField(default=True)
@@ -39,4 +42,6 @@ class WebhookSubscription(models.Model):
         return f"webhook:{self.pk}"
 
     def wants(self, event: str, template_id: str | None) -> bool:
-        return self.active and event in self.events and (not self.templates or template_id in self.templates)
+        return (
+            self.active and event in self.events and (self.template_id is None or str(self.template_id) == template_id)
+        )

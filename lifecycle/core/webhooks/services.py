@@ -4,37 +4,27 @@ retried with backoff, each attempt recorded (lifecycle.core.outbox)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
 from django.db import transaction
 from django.utils import timezone
 
-from lifecycle.core.exceptions import InvalidInput, NotFound, PermissionDenied
+from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.ids import uuid7
 from lifecycle.core.outbox.services import new_webhook_secret, notify
 from lifecycle.core.outbox.webhooks import check_webhook_destination
 from lifecycle.core.roles import User
 from lifecycle.core.webhooks.events import EVENTS
 from lifecycle.core.webhooks.models import WebhookSubscription
+from lifecycle.core.webhooks.permissions import require_may_manage_webhooks
+from lifecycle.core.webhooks.selectors import subscription_for
 
-MAX_TEMPLATES = 100
 MAX_DESCRIPTION = 200
 
-
-def require_may_manage_webhooks(actor: User | Any) -> None:
-    """Subscriptions send every team's events anywhere: superusers only."""
-    if not (getattr(actor, "is_active", False) and getattr(actor, "is_superuser", False)):
-        raise PermissionDenied("Only superusers manage webhook subscriptions.")
-
-
-def subscription_for(actor: User, subscription_id: UUID) -> WebhookSubscription:
-    require_may_manage_webhooks(actor)
-    found = WebhookSubscription.objects.filter(pk=subscription_id).first()
-    if found is None:
-        raise NotFound("No webhook subscription has this id.")
-    return found
+logger = logging.getLogger(__name__)
 
 
 def _events(value: object) -> list[str]:
@@ -46,17 +36,14 @@ def _events(value: object) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def checked_templates(value: object) -> list[str]:
-    """The template ids (as text, each once), or InvalidInput naming `templates`."""
-    if not isinstance(value, list) or len(value) > MAX_TEMPLATES:
-        raise InvalidInput.at("templates", f"must be a list of at most {MAX_TEMPLATES} template ids")
-    ids = []
-    for item in value:
-        try:
-            ids.append(str(UUID(str(item))))
-        except ValueError:
-            raise InvalidInput.at("templates", f"{str(item)[:100]!r} is not a template id") from None
-    return list(dict.fromkeys(ids))
+def checked_template_id(value: object) -> UUID | None:
+    """A template's id (or None: every template), or InvalidInput naming `templateId`."""
+    if value is None or value == "":
+        return None
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except ValueError:
+        raise InvalidInput.at("templateId", f"{str(value)[:100]!r} is not a template id") from None
 
 
 def _description(value: object) -> str:
@@ -70,7 +57,7 @@ def create_subscription(
     actor: User,
     url: str,
     events: list[str],
-    templates: Iterable[str] = (),
+    template_id: UUID | str | None = None,
     description: str = "",
     active: bool = True,
 ) -> tuple[WebhookSubscription, str]:
@@ -80,7 +67,7 @@ def create_subscription(
     subscription = WebhookSubscription.objects.create(
         url=check_webhook_destination(url),
         events=_events(events),
-        templates=checked_templates(list(templates)),
+        template_id=checked_template_id(template_id),
         description=_description(description),
         active=bool(active),
         secret=secret,
@@ -90,7 +77,7 @@ def create_subscription(
 
 
 def update_subscription(*, actor: User, subscription_id: UUID, changes: Mapping[str, Any]) -> WebhookSubscription:
-    """Change any of url, events, templates, description, active."""
+    """Change any of url, events, template_id, description, active."""
     with transaction.atomic():
         subscription = subscription_for(actor, subscription_id)
         subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
@@ -98,8 +85,8 @@ def update_subscription(*, actor: User, subscription_id: UUID, changes: Mapping[
             subscription.url = check_webhook_destination(changes["url"])
         if "events" in changes:
             subscription.events = _events(changes["events"])
-        if "templates" in changes:
-            subscription.templates = checked_templates(changes["templates"])
+        if "template_id" in changes:
+            subscription.template_id = checked_template_id(changes["template_id"])
         if "description" in changes:
             subscription.description = _description(changes["description"])
         if "active" in changes:
@@ -131,19 +118,26 @@ def actor_json(actor: User | None) -> dict[str, Any] | None:
 
 
 def publish(*, event: str, actor: User | None, template_id: UUID | str | None, data: Mapping[str, Any]) -> int:
-    """Queue `event` for every active subscription that wants it (and the template, if it filters by
-    template): how many deliveries were written. Call it inside the event's transaction: a change rolled
-    back sends nothing. The payload carries the event's id (the same for every subscription), its type,
-    time and actor, and `data` (the objects' ids and versions)."""
+    """Queue `event` for every active subscription that wants it (and the template, if it names one): how
+    many deliveries were written. Call it inside the event's transaction: a change rolled back sends nothing.
+
+    Never raises into the change that caused it: the deliveries are written in a savepoint, and a failure
+    there (the database refusing a write, a bug) is logged and leaves the change as it was. The payload
+    carries the event's id (the same for every subscription), its type, time and actor, and `data` (the
+    objects' ids and versions)."""
     assert event in EVENTS, event
+    try:
+        with transaction.atomic():
+            return _publish(event, actor, template_id, data)
+    except Exception:
+        logger.exception("Event %s: its webhook deliveries could not be written; the change stands", event)
+        return 0
+
+
+def _publish(event: str, actor: User | None, template_id: UUID | str | None, data: Mapping[str, Any]) -> int:
     template = str(template_id) if template_id is not None else None
-    wanting = [
-        subscription
-        for subscription in WebhookSubscription.objects.filter(active=True).only(
-            "pk", "url", "secret", "events", "templates", "active"
-        )
-        if subscription.wants(event, template)
-    ]
+    active = WebhookSubscription.objects.filter(active=True).only("pk", "url", "secret", "events", "template_id")
+    wanting = [subscription for subscription in active if subscription.wants(event, template)]
     if not wanting:
         return 0
     payload = {

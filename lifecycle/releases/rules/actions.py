@@ -69,16 +69,12 @@ def act(firing: Firing) -> Alert:
             _notify(firing, alert)
     except Exception:  # a notification never blocks or undoes what happened
         logger.exception("notifying alert %s failed", alert.pk)
-    try:
-        with transaction.atomic():
-            publish(
-                event="alert.fired",
-                actor=None,
-                template_id=alert.template_id,
-                data={"alert": alert_payload(alert), "version": version_json(firing.deployment.version)},
-            )
-    except Exception:  # nor does telling webhook subscribers
-        logger.exception("publishing alert %s to webhook subscribers failed", alert.pk)
+    publish(  # never raises: a failure to tell subscribers leaves the alert as it is
+        event="alert.fired",
+        actor=None,
+        template_id=alert.template_id,
+        data={"alert": alert_payload(alert), "version": version_json(firing.deployment.version)},
+    )
     return alert
 
 

@@ -13,7 +13,7 @@ from django.core.validators import URLValidator, validate_email
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.outbox.services import check_webhook_url
-from lifecycle.core.outbox.webhooks import forbidden_destination
+from lifecycle.core.outbox.webhooks import DestinationUnresolved, forbidden_destination
 from lifecycle.releases.rules.definitions import (
     ALPHA,
     CONSECUTIVE_BREACHES,
@@ -168,7 +168,10 @@ def _check_notify(values: Mapping[str, Any], refuse: Any) -> None:
         except (ValidationError, InvalidInput):
             refuse("notify_webhook_url", f"must be an http or https URL of at most {MAX_URL_LENGTH} characters")
         else:
-            problem = forbidden_destination(url)
+            try:
+                problem = forbidden_destination(url)
+            except DestinationUnresolved as exc:
+                problem = str(exc)
             if problem is not None:
                 refuse("notify_webhook_url", f"must reach a public address: {problem}")
 

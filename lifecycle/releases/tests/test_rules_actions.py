@@ -151,7 +151,7 @@ def test_rollback_rule__webhook_subscribers_hear_the_alert_and_the_automatic_rol
     subscription, _ = create_subscription(
         actor=make_user(superuser=True),
         url="https://hooks.example.com/lifecycle",
-        events=["alert.fired", "version.rolled_back"],
+        events=["alert.fired", "rollback.completed"],
     )
     second = live.next_version()
     # When a rollback rule fires on version 2
@@ -159,8 +159,8 @@ def test_rollback_rule__webhook_subscribers_hear_the_alert_and_the_automatic_rol
     (alert,) = result.alerts
     # Then both events are queued for the subscriber, by the system (no actor), naming the rule's work
     queued = {delivery.event: delivery.payload for delivery in Delivery.objects.filter(source=subscription.source)}
-    assert set(queued) == {"alert.fired", "version.rolled_back"}
-    rolled_back = queued["version.rolled_back"]
+    assert set(queued) == {"alert.fired", "rollback.completed"}
+    rolled_back = queued["rollback.completed"]
     assert rolled_back["actor"] is None
     assert rolled_back["rollback"]["type"] == "automatic"
     assert rolled_back["rollback"]["initiatedBy"] == f"system:rule:{rule.pk}"

@@ -8,7 +8,7 @@ from lifecycle.core.api.inputs import StrictBooleanField, StrictCharField
 from lifecycle.core.outbox.models import Delivery
 from lifecycle.core.outbox.webhooks import MAX_URL_LENGTH
 from lifecycle.core.webhooks.events import EVENTS
-from lifecycle.core.webhooks.services import MAX_DESCRIPTION, MAX_TEMPLATES
+from lifecycle.core.webhooks.services import MAX_DESCRIPTION
 
 EVENT_HELP = "; ".join(f"`{name}`: {meaning}" for name, meaning in EVENTS.items())
 
@@ -21,11 +21,8 @@ class SubscriptionInput(serializers.Serializer):
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=list(EVENTS)), min_length=1, help_text=EVENT_HELP
     )
-    templates = serializers.ListField(
-        child=serializers.UUIDField(),
-        required=False,
-        max_length=MAX_TEMPLATES,
-        help_text="only these templates' events (default: every template's)",
+    templateId = serializers.UUIDField(
+        required=False, allow_null=True, help_text="only this template's events (default: every template's)"
     )
     description = StrictCharField(max_length=MAX_DESCRIPTION, required=False, allow_blank=True)
     active = StrictBooleanField(required=False, help_text="default true")
@@ -43,7 +40,7 @@ class SubscriptionOutput(serializers.Serializer):
     url = serializers.CharField()
     description = serializers.CharField()
     events = serializers.ListField(child=serializers.ChoiceField(choices=list(EVENTS)))
-    templates = serializers.ListField(child=serializers.UUIDField())
+    templateId = serializers.UUIDField(source="template_id", allow_null=True)
     active = serializers.BooleanField()
     createdBy = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     createdAt = serializers.DateTimeField(source="created_at")
@@ -55,21 +52,15 @@ class SubscriptionWithSecretOutput(SubscriptionOutput):
 
 
 class AttemptOutput(serializers.Serializer):
-    number = serializers.IntegerField()
+    """One attempt at delivering one event to the subscription's URL."""
+
+    deliveryId = serializers.UUIDField(source="delivery_id", help_text="the `webhook-id` header, the same on retries")
+    event = serializers.CharField(source="delivery.event")
+    number = serializers.IntegerField(help_text="1 for the first attempt at this delivery, 2 for its retry, ...")
     attemptedAt = serializers.DateTimeField(source="attempted_at")
-    statusCode = serializers.IntegerField(source="status_code", allow_null=True)
-    error = serializers.CharField()
+    statusCode = serializers.IntegerField(source="status_code", allow_null=True, help_text="null: no answer")
+    error = serializers.CharField(help_text="empty when delivered")
     durationMs = serializers.IntegerField(source="duration_ms")
-
-
-class DeliveryOutput(serializers.Serializer):
-    id = serializers.UUIDField(help_text="the `webhook-id` header: the same on every retry")
-    event = serializers.CharField()
-    status = serializers.ChoiceField(source="state", choices=Delivery.State.choices)
-    attempts = serializers.IntegerField()
-    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", allow_null=True)
-    lastError = serializers.CharField(source="last_error")
-    createdAt = serializers.DateTimeField(source="created_at")
-    deliveredAt = serializers.DateTimeField(source="delivered_at", allow_null=True)
-    payload = serializers.JSONField()
-    attemptLog = AttemptOutput(source="attempt_log.all", many=True, help_text="newest first")
+    deliveryStatus = serializers.ChoiceField(
+        source="delivery.state", choices=Delivery.State.choices, help_text="where the delivery stands now"
+    )

@@ -12,11 +12,11 @@ from rest_framework.views import APIView
 
 from lifecycle.core.api.inputs import validated
 from lifecycle.core.api.schema import errors
-from lifecycle.core.outbox.models import Delivery
+from lifecycle.core.outbox.models import DeliveryAttempt
 from lifecycle.core.roles import acting_user
 from lifecycle.core.webhooks import selectors, services
 from lifecycle.core.webhooks.api.serializers import (
-    DeliveryOutput,
+    AttemptOutput,
     SubscriptionChangeInput,
     SubscriptionInput,
     SubscriptionOutput,
@@ -44,7 +44,7 @@ class SubscriptionListApi(APIView):
             actor=acting_user(request),
             url=body["url"],
             events=body["events"],
-            templates=[str(template) for template in body.get("templates", [])],
+            template_id=body.get("templateId"),
             description=body.get("description", ""),
             active=body.get("active", True),
         )
@@ -54,7 +54,7 @@ class SubscriptionListApi(APIView):
 class SubscriptionDetailApi(APIView):
     @extend_schema(responses={200: SubscriptionOutput, **errors(403, 404)}, summary="A subscription")
     def get(self, request: Request, subscription_id: UUID) -> Response:
-        return Response(SubscriptionOutput(services.subscription_for(acting_user(request), subscription_id)).data)
+        return Response(SubscriptionOutput(selectors.subscription_for(acting_user(request), subscription_id)).data)
 
     @extend_schema(
         request=SubscriptionChangeInput,
@@ -92,13 +92,14 @@ class RotateSecretApi(APIView):
 
 
 class DeliveriesApi(generics.GenericAPIView):
-    queryset = Delivery.objects.none()  # for the schema; the list comes from a selector
-    serializer_class = DeliveryOutput
+    queryset = DeliveryAttempt.objects.none()  # for the schema; the list comes from a selector
+    serializer_class = AttemptOutput
 
     @extend_schema(
-        responses={200: DeliveryOutput(many=True), **errors(403, 404)},
-        summary="The subscription's deliveries, newest first, each with every attempt and what the receiver said",
+        responses={200: AttemptOutput(many=True), **errors(403, 404)},
+        summary="Every attempt at delivering the subscription's events, newest first: event, status code, "
+        "error, duration",
     )
     def get(self, request: Request, subscription_id: UUID) -> Response:
-        page = self.paginate_queryset(selectors.deliveries_of(acting_user(request), subscription_id))
-        return self.get_paginated_response(DeliveryOutput(page, many=True).data)
+        page = self.paginate_queryset(selectors.attempts_of(acting_user(request), subscription_id))
+        return self.get_paginated_response(AttemptOutput(page, many=True).data)

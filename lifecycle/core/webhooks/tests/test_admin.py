@@ -20,11 +20,15 @@ def signed_in(user) -> Client:
 
 def test_admin__superuser_adds_a_subscription__secret_shown_once(make_user):
     client = signed_in(make_user(superuser=True))
-    form = {"url": "https://hooks.example.com/lifecycle", "events": ["version.deployed", "alert.fired"], "active": "on"}
-    response = client.post(ADD, {**form, "description": "ops", "templates": ""}, follow=True)
+    form = {
+        "url": "https://hooks.example.com/lifecycle",
+        "events": ["deployment.activated", "alert.fired"],
+        "active": "on",
+    }
+    response = client.post(ADD, {**form, "description": "ops", "template_id": ""}, follow=True)
     assert response.status_code == 200
     (subscription,) = WebhookSubscription.objects.all()
-    assert subscription.events == ["version.deployed", "alert.fired"]
+    assert subscription.events == ["deployment.activated", "alert.fired"]
     page = response.content.decode()
     assert subscription.secret in page  # once, in the message after saving
     change = client.get(f"/admin/core/webhooksubscription/{subscription.pk}/change/").content.decode()
@@ -34,7 +38,7 @@ def test_admin__superuser_adds_a_subscription__secret_shown_once(make_user):
 @override_settings(WEBHOOK_ALLOW_PRIVATE_ADDRESSES=False)
 def test_admin__private_address__form_error_and_nothing_saved(make_user):
     client = signed_in(make_user(superuser=True))
-    form = {"url": "http://169.254.169.254/latest/", "events": ["alert.fired"], "templates": "", "description": ""}
+    form = {"url": "http://169.254.169.254/latest/", "events": ["alert.fired"], "template_id": "", "description": ""}
     response = client.post(ADD, form)
     assert response.status_code == 200
     assert "must reach a public address" in response.content.decode()

@@ -73,9 +73,9 @@ def deploy(deployer, version) -> Any:
     return deploy_version(actor=deployer, version_id=version.pk, environment="production")
 
 
-def subscribe(receiver: Receiver, admin_user, events=None, templates=()) -> tuple[WebhookSubscription, str]:
+def subscribe(receiver: Receiver, admin_user, events=None, template_id=None) -> tuple[WebhookSubscription, str]:
     return create_subscription(
-        actor=admin_user, url=receiver.url, events=list(events or EVENTS), templates=[str(t) for t in templates]
+        actor=admin_user, url=receiver.url, events=list(events or EVENTS), template_id=template_id
     )
 
 
@@ -84,12 +84,12 @@ def subscribe(receiver: Receiver, admin_user, events=None, templates=()) -> tupl
 
 def test_api__superuser_subscribes__secret_shown_once(api, admin_user, receiver):
     api.as_user(admin_user)
-    response = api.post(WEBHOOKS, {"url": receiver.url, "events": ["version.deployed"], "description": "ops"})
+    response = api.post(WEBHOOKS, {"url": receiver.url, "events": ["deployment.activated"], "description": "ops"})
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["secret"].startswith("whsec_")
-    assert body["events"] == ["version.deployed"]
-    assert body["templates"] == []
+    assert body["events"] == ["deployment.activated"]
+    assert body["templateId"] is None
     assert body["active"] is True
     # Never again: not in the list, not in the detail
     listed = api.get(WEBHOOKS).json()
@@ -102,9 +102,9 @@ def test_api__superuser_subscribes__secret_shown_once(api, admin_user, receiver)
     assert WebhookSubscription.objects.get(pk=body["id"]).secret == rotated["secret"]
 
 
-def test_api__change_and_delete(api, admin_user, receiver):
+def test_api__changed_then_deleted__as_asked_then_404(api, admin_user, receiver):
     api.as_user(admin_user)
-    made = api.post(WEBHOOKS, {"url": receiver.url, "events": ["version.deployed"]}).json()
+    made = api.post(WEBHOOKS, {"url": receiver.url, "events": ["deployment.activated"]}).json()
     changed = api.patch(f"{WEBHOOKS}/{made['id']}", {"active": False, "events": ["alert.fired", "abtest.started"]})
     assert changed.status_code == 200, changed.json()
     assert (changed.json()["active"], changed.json()["events"]) == (False, ["alert.fired", "abtest.started"])
@@ -115,7 +115,7 @@ def test_api__change_and_delete(api, admin_user, receiver):
 @pytest.mark.parametrize("roles", [(), ("deployer",), ("analyst", "author")])
 def test_api__not_a_superuser__403_and_nothing_made(api, make_user, receiver, roles):
     api.as_user(make_user(*roles))
-    assert api.post(WEBHOOKS, {"url": receiver.url, "events": ["version.deployed"]}).status_code == 403
+    assert api.post(WEBHOOKS, {"url": receiver.url, "events": ["deployment.activated"]}).status_code == 403
     assert api.get(WEBHOOKS).status_code == 403
     assert not WebhookSubscription.objects.exists()
 
@@ -127,10 +127,10 @@ def test_api__anonymous__401(api):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"url": "ftp://example.com/x", "events": ["version.deployed"]}, "url"),
+        ({"url": "ftp://example.com/x", "events": ["deployment.activated"]}, "url"),
         ({"url": "https://example.com/x", "events": []}, "events"),
         ({"url": "https://example.com/x", "events": ["version.exploded"]}, "events"),
-        ({"url": "https://example.com/x", "events": ["alert.fired"], "templates": ["nope"]}, "templates"),
+        ({"url": "https://example.com/x", "events": ["alert.fired"], "templateId": "nope"}, "templateId"),
         ({"url": "https://user:pw@example.com/x", "events": ["alert.fired"]}, "url"),
     ],
 )
@@ -152,6 +152,10 @@ def test_api__bad_input__400_naming_the_field(api, admin_user, body, field):
         "http://[::1]/x",
         "http://[::ffff:127.0.0.1]/x",
         "http://0.0.0.0/x",
+        "http://[64:ff9b::7f00:1]/x",  # NAT64 of 127.0.0.1
+        "http://[2002:7f00:1::1]/x",  # 6to4 of 127.0.0.1
+        "http://[::7f00:1]/x",  # IPv4-compatible 127.0.0.1
+        "http://2130706433/x",  # 127.0.0.1 as a number
     ],
 )
 def test_api__url_into_the_servers_own_network__refused_unless_allowed(api, admin_user, url):
@@ -170,13 +174,19 @@ def test_api__deliveries__every_attempt_with_what_the_receiver_said(
     # The first attempt failed (503); the retry, due 10 s later, is delivered
     assert deliver_due(now=timezone.now() + timedelta(seconds=11)) == 1
     api.as_user(admin_user)
-    page = api.get(f"{WEBHOOKS}/{subscription.pk}/deliveries").json()
-    (delivery,) = page["results"]
-    assert delivery["event"] == "version.created"
-    assert delivery["status"] == "delivered"
-    assert [(a["number"], a["statusCode"]) for a in delivery["attemptLog"]] == [(2, 200), (1, 503)]
-    assert delivery["payload"]["templateId"] == str(template.pk)
-    assert len(set(receiver.ids())) == 1  # the same webhook-id on the retry: receivers can drop repeats
+    attempts = api.get(f"{WEBHOOKS}/{subscription.pk}/deliveries").json()["results"]
+    # Newest first: the retry, delivered; then the first attempt and what the receiver said
+    assert [(a["event"], a["number"], a["statusCode"]) for a in attempts] == [
+        ("version.created", 2, 200),
+        ("version.created", 1, 503),
+    ]
+    assert attempts[1]["error"].startswith("HTTP 503")
+    assert {a["deliveryStatus"] for a in attempts} == {"delivered"}
+    assert all(a["durationMs"] >= 0 for a in attempts)
+    # the same webhook-id on the retry: receivers can drop repeats
+    assert len(set(receiver.ids())) == 1
+    assert {a["deliveryId"] for a in attempts} == set(receiver.ids())
+    assert json.loads(receiver.requests[0].body)["data"]["templateId"] == str(template.pk)
 
 
 # --- Events -------------------------------------------------------------------------------------------------
@@ -214,15 +224,17 @@ def test_events__a_release_from_creation_to_rollback__each_signed_with_its_ids(
     assert types.count("approval.approved") == 2
     # New versions are live in development at once (deployed there), then deployed to production three times
     production = [
-        body for body in bodies if body["type"] == "version.deployed" and body["data"]["environment"] == "production"
+        body
+        for body in bodies
+        if body["type"] == "deployment.activated" and body["data"]["environment"] == "production"
     ]
     assert len(production) == 3
-    assert types.count("version.rolled_back") == 2
+    assert types.count("rollback.completed") == 2
     # The Standard Webhooks envelope, and our payload: event id, type, time, actor, the objects' ids and versions
     deployed = production[1]
     assert set(deployed) == {"type", "timestamp", "data"}
     data = deployed["data"]
-    assert data["type"] == "version.deployed"
+    assert data["type"] == "deployment.activated"
     assert data["eventId"]
     assert data["occurredAt"]
     assert data["actor"] == {"id": deployer.pk, "username": deployer.username}
@@ -230,7 +242,7 @@ def test_events__a_release_from_creation_to_rollback__each_signed_with_its_ids(
     assert data["version"] == {"id": str(second.pk), "number": "1.0.1"}
     assert data["replacedVersion"] == {"id": str(first.pk), "number": "1.0.0"}
     assert data["environment"] == "production"
-    emergency, manual = [body["data"] for body in bodies if body["type"] == "version.rolled_back"]
+    emergency, manual = [body["data"] for body in bodies if body["type"] == "rollback.completed"]
     assert (manual["rollback"]["type"], manual["fromVersion"]["number"], manual["toVersion"]["number"]) == (
         "manual",
         "1.0.1",
@@ -241,7 +253,9 @@ def test_events__a_release_from_creation_to_rollback__each_signed_with_its_ids(
     assert len({body["data"]["eventId"] for body in bodies}) == len(bodies)
 
 
-def test_events__a_rejection(receiver, admin_user, create_template, author, reviewers, committed):
+def test_events__a_rejection__the_stage_and_the_request_rejected(
+    receiver, admin_user, create_template, author, reviewers, committed
+):
     _, secret = subscribe(receiver, admin_user, events=["approval.rejected", "approval.stage_decided"])
     version = create_template().latest_version
     committed(lambda: submit_for_approval(actor=author, version_id=version.pk, environment="production"))
@@ -297,9 +311,9 @@ def test_events__ab_test_started_stopped_and_promoted(
     assert bodies[-1]["data"]["version"] == {"id": str(second.pk), "number": "1.0.1"}
 
 
-def test_events__template_filter__only_those_templates(receiver, admin_user, create_template, committed):
+def test_events__template_filter__only_that_templates_events(receiver, admin_user, create_template, committed):
     watched = create_template(name="Watched")
-    _, secret = subscribe(receiver, admin_user, events=["version.created"], templates=[watched.pk])
+    _, secret = subscribe(receiver, admin_user, events=["version.created"], template_id=watched.pk)
     committed(lambda: create_template(name="Other"))
     assert receiver.requests == []
     committed(
@@ -354,3 +368,27 @@ def test_delivery__destination_now_private__refused_without_a_request(admin_user
     assert delivery.state == Delivery.State.FAILED
     assert "refused" in delivery.last_error
     assert receiver.requests == []
+
+
+def test_events__deliveries_cannot_be_written__the_change_stands(admin_user, create_template, monkeypatch, receiver):
+    from lifecycle.core.webhooks import services as webhook_services
+    from lifecycle.releases.models import Deployment
+
+    subscribe(receiver, admin_user, events=["version.created", "deployment.activated"])
+
+    def broken_outbox(**kwargs: Any) -> None:
+        raise RuntimeError("the outbox table is locked")
+
+    monkeypatch.setattr(webhook_services, "notify", broken_outbox)
+    # When the deliveries cannot be written
+    template = create_template()
+    # Then the template, its version and its deployment in development stand
+    assert template.latest_version is not None
+    assert Deployment.objects.filter(template_id=template.pk, state="active").exists()
+    assert not Delivery.objects.exists()
+
+
+@override_settings(WEBHOOK_ALLOW_PRIVATE_ADDRESSES=True)
+def test_api__private_address_allowed_by_the_setting__subscribed(api, admin_user):
+    response = api.as_user(admin_user).post(WEBHOOKS, {"url": "http://10.1.2.3/hooks", "events": ["alert.fired"]})
+    assert response.status_code == 201, response.json()
