@@ -22,12 +22,16 @@ from promptrender.names import name_key
 from abtesting.models import ABTest
 from abtesting.serving import test_variants
 from lifecycle.core.db.snapshots import one_snapshot
-from lifecycle.releases.models import Deployment
+from lifecycle.core.exceptions import NotFound
+from lifecycle.releases.models import Deployment, TemplateSet
 from templates_app.models import PromptTemplate
 from templates_app.selectors import render_plan
 
-# The templates one request may name: a client asks for all it uses together, in one request.
-MAX_BUNDLE_TEMPLATES = 200
+# The templates a query string may name (its length is bounded by the web server: about 4 KB); a registered
+# set (register_set) may hold many more.
+MAX_BUNDLE_TEMPLATES = 50
+MAX_SET_TEMPLATES = 2000
+MAX_REFERENCE_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -128,3 +132,27 @@ def client_bundle(references: Sequence[str], environment: str) -> Bundle:
     }
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return Bundle(body, f'"{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"')
+
+
+def set_id_of(references: Sequence[str], environment: str) -> str:
+    """The name of a set: a digest of its environment and references (in their order, each once)."""
+    canonical = json.dumps([environment, list(dict.fromkeys(references))], separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def register_set(references: Sequence[str], environment: str) -> TemplateSet:
+    """The set of these references in the environment, registered if it is new (any client may register
+    any set: it names templates, and reading them is everyone's)."""
+    unique = list(dict.fromkeys(references))
+    found, _ = TemplateSet.objects.get_or_create(
+        pk=set_id_of(unique, environment), defaults={"environment": environment, "references": unique}
+    )
+    return found
+
+
+def set_bundle(set_id: str) -> Bundle:
+    """The bundle of a registered set; NotFound if no set has this id."""
+    found = TemplateSet.objects.filter(pk=set_id).first()
+    if found is None:
+        raise NotFound("No template set has this id: register it again with POST /api/templates/bundle.")
+    return client_bundle(found.references, found.environment)

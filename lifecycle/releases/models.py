@@ -205,6 +205,21 @@ class ReadyToDeploy(ApprovalRequest):
 
 
 # Trigger rules, their evaluations and alerts (lifecycle.releases.rules), loaded with this app's models.
+class TemplateSet(models.Model):
+    """The templates a client renders together in an environment, registered once (`POST
+    /api/templates/bundle`): its refreshes are then short conditional GETs of the set's bundle however many
+    templates it holds. Named by a digest of what it holds, so every client with the same set, on any web
+    process, shares one row; never changed."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    environment = models.CharField(max_length=20, choices=Environment.choices)
+    references = models.JSONField()  # template ids or names, as the client asked
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{len(self.references)} templates in {self.environment}"
+
+
 from lifecycle.releases.rules.models import Alert, TriggerEvaluation, TriggerRule, TriggerState  # noqa: E402
 
 __all__ = ["Alert", "Deployment", "ReadyToDeploy", "TriggerEvaluation", "TriggerRule", "TriggerState"]

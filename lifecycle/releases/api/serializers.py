@@ -16,7 +16,7 @@ from lifecycle.core.api.inputs import EnvironmentField, StrictBooleanField, Stri
 from lifecycle.core.api.schema import declare_field
 from lifecycle.core.environments import ENVIRONMENTS, NOT_AN_ENVIRONMENT, Environment
 from lifecycle.core.exceptions import InvalidInput
-from lifecycle.releases.bundles import MAX_BUNDLE_TEMPLATES
+from lifecycle.releases.bundles import MAX_BUNDLE_TEMPLATES, MAX_REFERENCE_LENGTH, MAX_SET_TEMPLATES
 from lifecycle.releases.models import REASON_MAX_LENGTH, ROLLBACK_KINDS, Deployment, Rollback
 from lifecycle.releases.selectors import RollbackValidation, VersionLiveState
 from templates_app.api.serializers import (
@@ -113,10 +113,20 @@ class ResolveOutput(serializers.Serializer):
 
 class BundleQuery(serializers.Serializer):
     template = serializers.ListField(
-        child=StrictCharField(max_length=200),
+        child=StrictCharField(max_length=MAX_REFERENCE_LENGTH),
         min_length=1,
         max_length=MAX_BUNDLE_TEMPLATES,
         help_text=f"a template's id or name (names ignore case); repeat it for each (at most {MAX_BUNDLE_TEMPLATES})",
+    )
+    environment = EnvironmentField(default=Environment.PRODUCTION)
+
+
+class TemplateSetInput(serializers.Serializer):
+    templates = serializers.ListField(
+        child=StrictCharField(max_length=MAX_REFERENCE_LENGTH),
+        min_length=1,
+        max_length=MAX_SET_TEMPLATES,
+        help_text=f"templates' ids or names (names ignore case), at most {MAX_SET_TEMPLATES}",
     )
     environment = EnvironmentField(default=Environment.PRODUCTION)
 
@@ -158,6 +168,9 @@ class BundleTemplateOutput(serializers.Serializer):
 
 
 class BundleOutput(serializers.Serializer):
+    setId = serializers.CharField(
+        required=False, help_text="a registered set's id (POST and GET /api/templates/bundle/{setId} only)"
+    )
     environment = serializers.ChoiceField(choices=Environment.choices)
     templates = BundleTemplateOutput(many=True, help_text="the templates found, in the order asked")
     versions = serializers.DictField(

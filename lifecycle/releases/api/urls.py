@@ -5,6 +5,7 @@ from lifecycle.releases.rules.api import urls as rules_urls
 urlpatterns = [
     *api_path("templates", authoring.TemplateListCreateApi.as_view(), "template-list"),
     *api_path("templates/bundle", views.BundleApi.as_view(), "template-bundle"),
+    *api_path("templates/bundle/<str:set_id>", views.BundleSetApi.as_view(), "template-bundle-set"),
     *api_path("templates/<uuid:template_id>", authoring.TemplateDetailApi.as_view(), "template-detail"),
     *api_path("templates/<uuid:template_id>/render", views.RenderApi.as_view(), "template-render"),
     *api_path("templates/<uuid:template_id>/resolve", views.ResolveApi.as_view(), "template-resolve"),

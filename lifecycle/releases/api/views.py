@@ -44,10 +44,11 @@ from lifecycle.releases.api.serializers import (
     RollbackOutput,
     RollbackValidateQuery,
     RollbackValidationOutput,
+    TemplateSetInput,
     read_render_input,
     validation_json,
 )
-from lifecycle.releases.bundles import client_bundle
+from lifecycle.releases.bundles import Bundle, client_bundle, register_set, set_bundle
 from lifecycle.releases.models import Deployment, Rollback
 from lifecycle.releases.parts import dependents_of
 from lifecycle.releases.services import deploy_version, initiate_rollback, promote_variant, roll_back_in_emergency
@@ -148,29 +149,41 @@ class ResolveApi(APIView):
         return Response(body, headers=headers)
 
 
+_IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match", str, OpenApiParameter.HEADER, description="the ETag of the bundle you hold"
+)
+_BUNDLE_HEADERS = [
+    OpenApiParameter(
+        "ETag",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200, 304],
+        description="names this bundle: send it back in If-None-Match",
+    ),
+    OpenApiParameter(
+        "Cache-Control", str, OpenApiParameter.HEADER, response=[200, 304], description="private, no-cache"
+    ),
+]
+
+
+def _conditional(request: Request, bundle: Bundle, **extra: Any) -> Response:
+    """The bundle, or 304 when the client's If-None-Match still names it."""
+    headers = {"ETag": bundle.etag, "Cache-Control": "private, no-cache"}
+    if _etag_matches(request.headers.get("If-None-Match", ""), bundle.etag):
+        return Response(status=304, headers=headers)
+    return Response({**extra, **bundle.body}, headers=headers)
+
+
 class BundleApi(APIView):
-    """What a client that renders by itself polls: every template it uses, in one conditional request."""
+    """What a client that renders by itself polls: every template it uses, in one conditional request. A few
+    templates fit the query string (GET); any number are registered once as a set (POST), whose bundle is
+    then polled by its id (BundleSetApi)."""
 
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONOnly
 
     @extend_schema(
-        parameters=[
-            BundleQuery,
-            OpenApiParameter(
-                "If-None-Match", str, OpenApiParameter.HEADER, description="the ETag of the bundle you hold"
-            ),
-            OpenApiParameter(
-                "ETag",
-                str,
-                OpenApiParameter.HEADER,
-                response=[200, 304],
-                description="names this bundle: send it back in If-None-Match",
-            ),
-            OpenApiParameter(
-                "Cache-Control", str, OpenApiParameter.HEADER, response=[200, 304], description="private, no-cache"
-            ),
-        ],
+        parameters=[BundleQuery, _IF_NONE_MATCH, *_BUNDLE_HEADERS],
         responses={200: BundleOutput, 304: OpenApiResponse(description="nothing changed since the ETag you sent")},
         summary="Templates, what each serves and tests in an environment, and those versions, for local render",
     )
@@ -180,11 +193,42 @@ class BundleApi(APIView):
             # `template` repeats: every value, not the last
             {**request.query_params.dict(), "template": request.query_params.getlist("template")},
         )
-        bundle = client_bundle(query["template"], query["environment"])
-        headers = {"ETag": bundle.etag, "Cache-Control": "private, no-cache"}
-        if _etag_matches(request.headers.get("If-None-Match", ""), bundle.etag):
-            return Response(status=304, headers=headers)
-        return Response(bundle.body, headers=headers)
+        return _conditional(request, client_bundle(query["template"], query["environment"]))
+
+    @extend_schema(
+        request=TemplateSetInput,
+        parameters=_BUNDLE_HEADERS,
+        responses={200: BundleOutput},
+        summary="Register a set of templates (any number) and get its bundle; poll it at /api/templates/bundle/{setId}",
+    )
+    def post(self, request: Request) -> Response:
+        body = validated(TemplateSetInput, request.data)
+        registered = register_set(body["templates"], body["environment"])
+        bundle = set_bundle(registered.pk)
+        headers = {
+            "ETag": bundle.etag,
+            "Cache-Control": "private, no-cache",
+            "Location": f"/api/templates/bundle/{registered.pk}",
+        }
+        return Response({"setId": registered.pk, **bundle.body}, headers=headers)
+
+
+class BundleSetApi(APIView):
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnly
+
+    @extend_schema(
+        parameters=[_IF_NONE_MATCH, *_BUNDLE_HEADERS],
+        responses={
+            200: BundleOutput,
+            304: OpenApiResponse(description="nothing changed since the ETag you sent"),
+            **errors(404),
+        },
+        summary="A registered set's bundle (404: register the set again)",
+        operation_id="templates_bundle_set_retrieve",
+    )
+    def get(self, request: Request, set_id: str) -> Response:
+        return _conditional(request, set_bundle(set_id), setId=set_id)
 
 
 class DependentsApi(APIView):

@@ -190,3 +190,53 @@ def test_bundle__bad_query__400_naming_the_field(api, reader, query, field):
 
 def test_bundle__anonymous__401(api):
     assert api.anonymous().get(bundle_path("x")).status_code == 401
+
+
+def test_bundle_set__many_templates_registered_once__then_polled_by_id(api, reader, deployer, in_production):
+    template, second = in_production["template"], in_production["second"]
+    api.as_user(reader)
+    # Given a client using more templates than a URL can name (here: one real, 599 unknown)
+    references = [str(template.pk), *(f"Unknown template number {n}" for n in range(599))]
+    registered = api.post(BUNDLE, {"templates": references, "environment": "production"})
+    assert registered.status_code == 200, registered.json()
+    body = registered.json()
+    set_id = body["setId"]
+    assert registered["Location"] == f"{BUNDLE}/{set_id}"
+    assert [entry["templateId"] for entry in body["templates"]] == [str(template.pk)]
+    assert len(body["missing"]) == 599
+    # Then its refreshes are short conditional GETs: 304 while nothing changed
+    polled = api.get(f"{BUNDLE}/{set_id}")
+    assert polled.status_code == 200
+    assert polled.json() == body
+    assert polled["ETag"] == registered["ETag"]
+    assert api.get(f"{BUNDLE}/{set_id}", HTTP_IF_NONE_MATCH=polled["ETag"]).status_code == 304
+    # and the bundle once a deploy changed it
+    deploy_version(actor=deployer, version_id=second.pk, environment="production")
+    changed = api.get(f"{BUNDLE}/{set_id}", HTTP_IF_NONE_MATCH=polled["ETag"])
+    assert changed.status_code == 200
+    assert changed.json()["templates"][0]["activeVersionId"] == str(second.pk)
+    # The same set, registered by another client, is the same set
+    again = api.post(BUNDLE, {"templates": references, "environment": "production"}).json()
+    assert again["setId"] == set_id
+
+
+def test_bundle_set__unknown_id__404_saying_to_register_again(api, reader):
+    response = api.as_user(reader).get(f"{BUNDLE}/{'0' * 64}")
+    assert response.status_code == 404
+    assert "register it again" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"templates": []}, "templates"),
+        ({"templates": ["x"] * 2001}, "templates"),
+        ({"templates": ["x" * 201]}, "templates"),
+        ({"templates": ["x"], "environment": "moon"}, "environment"),
+        ({"templates": "x"}, "templates"),
+    ],
+)
+def test_bundle_set__bad_body__400_naming_the_field(api, reader, body, field):
+    response = api.as_user(reader).post(BUNDLE, body)
+    assert response.status_code == 400
+    assert any(key.startswith(field) for key in response.json()["error"]["fields"]), response.json()
