@@ -213,3 +213,96 @@ def test_nothing_active_in_the_environment__a_clear_error(server, client):
     template = create(server, "Client dev only", content="{{q}}", variables=[{"name": "q"}])
     with pytest.raises(TemplateUnavailable, match="no version is active in production"):
         client.render(template["id"], {"q": "x"})
+
+
+def test_unknown_template__asked_once_then_answered_from_memory(client):
+    with pytest.raises(TemplateUnavailable):
+        client.render("Nobody made this one", {"q": "x"})
+    asked = client.stats["requests"]
+    for _ in range(5):
+        assert client.render("Nobody made this one", {"q": "x"}, fallback="{{q}}")["rendered"] == "x"
+    assert client.stats["requests"] == asked  # the server said it does not know it: not asked again
+
+
+@pytest.mark.parametrize("reference", ["", "   ", "x" * 201])
+def test_not_a_reference__refused_without_a_request_and_refreshing_goes_on(server, client, reference):
+    template = create(server, "Client refs", content="One {{q}}", variables=[{"name": "q"}])
+    server.release(template["latestVersion"]["id"])
+    assert client.render(template["id"], {"q": "x"})["version"] == "1.0.0"
+    asked = client.stats["requests"]
+    with pytest.raises(TemplateUnavailable, match=r"at most 200 characters|named by its id or its name"):
+        client.render(reference, {"q": "x"})
+    assert client.stats["requests"] == asked
+    # The other templates still refresh: a new version reaches the client
+    second = next_version(server, template["id"], content="Two {{q}}")
+    server.release(second)
+    assert until(lambda: client.render(template["id"], {"q": "x"})["versionId"] == second, 5) is not None
+
+
+def test_token_refused__a_clear_error_and_the_fallback(server, caplog):
+    with PromptClient(server.base, "not-a-token", refresh_interval=0.5) as refused:
+        with pytest.raises(TemplateUnavailable, match=r"refuses this client's token \(401\)"):
+            refused.render("Anything", {"q": "x"})
+        assert refused.render("Anything", {"q": "x"}, fallback="{{q}}")["fallback"] is True
+
+
+def test_answer_changed_by_the_caller__the_next_render_unchanged(server, client):
+    template = create(server, "Client config", content="{{q}}", variables=[{"name": "q"}], modelConfig={"stop": ["\n"]})
+    server.release(template["latestVersion"]["id"])
+    first = client.render(template["id"], {"q": "x"})
+    first["modelConfig"]["stop"].append("END")
+    first["modelConfig"]["stream"] = True
+    assert client.render(template["id"], {"q": "x"})["modelConfig"] == {"stop": ["\n"]}
+
+
+def test_reports__what_cannot_be_sent_is_dropped_and_counted_and_the_rest_sent(server):
+    template = create(server, "Client reports", content="{{q}}", variables=[{"name": "q"}])
+    server.release(template["latestVersion"]["id"])
+    with PromptClient(server.base, server.tokens["author"], report_interval=0.2) as client:
+        answer = client.render(template["id"], {"q": "x"})
+        client.report(answer, status="success", responseTime=12, metadata={"thing": object()})  # not JSON
+        client.report(client.render("No such template", {"q": "x"}, fallback="{{q}}"), status="success")
+        client.report(templateVersionId=str(uuid.uuid4()), status="success", responseTime=1)  # no such version
+        client.report(answer, status="success", responseTime=34)
+        assert client.flush(10)
+        assert client.stats["reportsSent"] == 1
+        assert client.stats["reportsRejected"] == 3
+
+
+def test_many_templates__one_short_request_per_interval(server):
+    made = [create(server, "Client set", content="{{q}}", variables=[{"name": "q"}]) for _ in range(10)]
+    for template in made:
+        server.release(template["latestVersion"]["id"])
+    # 10 real templates and 290 unknown names: far more than a URL could name
+    references = [t["name"] for t in made] + [f"Not yet made, number {n}, with a rather long name" for n in range(290)]
+    with PromptClient(server.base, server.tokens["reader"], refresh_interval=0.5, templates=references) as client:
+        assert client.wait_until_ready(10)
+        assert client.render(made[3]["name"], {"q": "x"})["version"] == "1.0.0"
+        before, started = client.stats["requests"], time.monotonic()
+        time.sleep(2.0)
+        made_requests = client.stats["requests"] - before
+        assert 1 <= made_requests <= (time.monotonic() - started) / client.refresh_interval + 1
+
+
+def test_forked_worker__renders_and_reports_with_threads_of_its_own(server):
+    import os
+
+    template = create(server, "Client fork", content="{{q}}", variables=[{"name": "q"}])
+    server.release(template["latestVersion"]["id"])
+    with PromptClient(server.base, server.tokens["author"], report_interval=0.2) as client:
+        answer = client.render(template["id"], {"q": "parent"})
+        client.report(answer, status="success", responseTime=1)  # the parent's: sent by the parent only
+        pid = os.fork()
+        if pid == 0:  # a pre-forked web worker
+            ok = client.render(template["id"], {"q": "child"})["rendered"] == "child"
+            client.report(answer, status="success", responseTime=2)
+            ok = ok and client.flush(10) and client.stats["reportsSent"] == 1
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert client.flush(10)
+        assert client.stats["reportsSent"] == 1
+    status, metrics, _ = server.call(
+        "GET", f"/api/performance/metrics?versionId={answer['versionId']}", token=server.tokens["author"]
+    )
+    assert metrics["totalExecutions"] == 2  # one from each process, none twice

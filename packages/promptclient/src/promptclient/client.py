@@ -1,22 +1,26 @@
 """PromptClient: renders the templates it uses from memory, as the server renders them.
 
 - The hot path (`render`) reads an immutable snapshot: no request, no lock, no I/O. Only the first use of a
-  template the client has never seen asks the server (once, bounded by `timeout`).
-- A background thread asks the server every `refresh_interval` seconds, in one conditional request for
-  every template in use (`GET /api/templates/bundle`, 304 while nothing changed), and swaps in a new snapshot
-  when something did: a deploy or a rollback is served within the interval (plus the request's time).
+  template the client has never seen asks the server (once, bounded by `timeout`; not while the server is
+  failing, nor for a template the server said it does not know).
+- The templates in use are registered with the server as one set (`POST /api/templates/bundle`); a
+  background thread then polls the set's bundle every `refresh_interval` seconds, in one conditional request
+  however many templates it holds (`GET /api/templates/bundle/{setId}`, 304 while nothing changed), and
+  swaps in a new snapshot when something did: a deploy or a rollback is served within the interval.
 - While the server is unreachable or failing, renders keep the last snapshot; the failure is logged once,
   and the refresh backs off. With `cache_dir`, the last bundle is also kept on disk, so a restarted process
   serves before the server answers.
 - `report` queues an execution for a background sender (reports.ReportQueue).
 
-Threads are started lazily and again after a fork (a pre-forking web server's workers each get their own).
+The threads start with the client; in a forked child (a pre-forking web server's workers), each child
+starts its own on its first render or report, with an empty report queue (the parent sends its own).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import copy
 import hashlib
 import json
 import logging
@@ -36,23 +40,40 @@ from promptrender.rendering import RenderPlan
 from promptrender.serving import result_json, what_to_serve
 from promptrender.variables import ValuesInvalid, parse_variables
 
-from promptclient.reports import ReportQueue, with_request_id
+from promptclient.reports import ReportQueue, prepared
 from promptclient.snapshot import Snapshot, reference_key
-from promptclient.transport import ServerUnavailable, Transport
+from promptclient.transport import Answer, ServerUnavailable, Transport
 
 logger = logging.getLogger("promptclient")
 
 Rendered = dict[str, Any]
 Fallback = str | Sequence[Mapping[str, str]]
 
+# What the server takes in a set (lifecycle.releases.bundles): longer references and larger sets are refused
+# here, before they could make every refresh fail.
+MAX_REFERENCE_LENGTH = 200
+MAX_TEMPLATES = 2000
+
 
 class TemplateUnavailable(LookupError):
-    """The client cannot render the template: unknown to the server, nothing active in the environment, or
-    never fetched while the server was unreachable (and no fallback was given)."""
+    """The client cannot render the template: unknown to the server, nothing active in the environment,
+    never fetched while the server was unreachable or refusing the token (and no fallback was given)."""
 
     def __init__(self, template: str, why: str) -> None:
         self.template = template
         super().__init__(f"Template {template!r}: {why}")
+
+
+class TokenRefused(ServerUnavailable):
+    """The server refused the client's token (401) or its access (403)."""
+
+
+def _problem_with(reference: object) -> str | None:
+    if not isinstance(reference, str) or not reference.strip():
+        return "a template is named by its id or its name"
+    if len(reference) > MAX_REFERENCE_LENGTH:
+        return f"names and ids are at most {MAX_REFERENCE_LENGTH} characters"
+    return None
 
 
 class PromptClient:
@@ -76,12 +97,18 @@ class PromptClient:
         self.refresh_interval = refresh_interval
         self.max_backoff = max_backoff
         self._transport = Transport(base_url, token, timeout)
-        self._references: dict[str, str] = {reference_key(ref): ref for ref in templates}
+        # Replaced, never changed in place (under _lock): readers take the dict without a lock.
+        self._references: dict[str, str] = {}
+        for reference in templates:
+            if _problem_with(reference) is None:
+                self._references[reference_key(reference)] = reference
         self._snapshot = Snapshot(environment, None)
-        self._fetch_lock = threading.Lock()  # one bundle request at a time (refresh, or a first use)
-        self._wake = threading.Event()
-        self._closed = False
+        self._set_id: str | None = None  # the registered set the snapshot is the bundle of
+        self._set_keys: frozenset[str] = frozenset()
+        self._refused: str | None = None  # why the server refuses the token, while it does
         self._failing = False
+        self._closed = False
+        self._reset_locks()
         self._pid = -1
         self._refresher: threading.Thread | None = None
         self._cache_file = self._cache_path(Path(cache_dir), base_url) if cache_dir is not None else None
@@ -92,11 +119,12 @@ class PromptClient:
             capacity=max_buffered_reports,
             max_backoff=max_backoff,
         )
-        self.requests = 0  # bundle requests made (refreshes and first uses)
+        self.requests = 0  # bundle requests made (registrations, polls, first uses)
         self._load_cache()
         self._ensure_threads()
-        finalizer = weakref.finalize(self, PromptClient._close_at_exit, weakref.ref(self))
-        atexit.register(finalizer)
+        own = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: PromptClient._after_fork(own))
+        atexit.register(weakref.finalize(self, PromptClient._close_at_exit, own))
 
     # --- The hot path -----------------------------------------------------------------------------------
 
@@ -121,21 +149,24 @@ class PromptClient:
         snapshot = self._snapshot
         entry = snapshot.find(template)
         if entry is None:
-            snapshot = self._first_use(template)
-            entry = snapshot.find(template)
+            why = self._why_not_known(template)
+            if why is None:
+                snapshot = self._first_use(template)
+                entry = snapshot.find(template)
+                why = self._why_not_known(template) or "the server could not be reached and nothing is cached"
             if entry is None:
-                why = (
-                    "no template has this id or name"
-                    if snapshot.is_missing(template)
-                    else "the server could not be reached and nothing is cached"
-                )
                 return self._fallback_or_raise(template, why, fallback, values)
         served = what_to_serve(entry.active_version_id, entry.live, subject_id)
         if served.version_id is None:
-            why = f"no version is active in {self.environment}"
-            return self._fallback_or_raise(template, why, fallback, values)
+            return self._fallback_or_raise(template, f"no version is active in {self.environment}", fallback, values)
         plan = snapshot.plans[served.version_id]
-        return result_json(plan, self.environment, plan.render(values), served.test_id, served.variant_key)
+        answer = result_json(plan, self.environment, plan.render(values), served.test_id, served.variant_key)
+        # The plan's own settings stay as they are, whatever the caller does with the answer's.
+        answer["modelConfig"] = {
+            key: copy.deepcopy(value) if isinstance(value, dict | list) else value
+            for key, value in answer["modelConfig"].items()
+        }
+        return answer
 
     async def arender(
         self,
@@ -153,7 +184,8 @@ class PromptClient:
     def report(self, rendered: Mapping[str, Any] | None = None, **fields: Any) -> None:
         """Queue an execution for the server (`POST /api/executions/batch`'s fields, camelCase). Given the
         answer of render(), its templateVersionId, environment, abTestId and variantId are filled in. A
-        `metadata.requestId` is generated when absent. Never blocks on the network, never raises."""
+        `metadata.requestId` and the `timestamp` (now) are added when absent. Never blocks on the network,
+        never raises: what cannot be reported (a fallback's answer, a value that is not JSON) is logged."""
         execution: dict[str, Any] = {}
         if rendered is not None and rendered.get("versionId"):
             execution["templateVersionId"] = rendered["versionId"]
@@ -162,25 +194,35 @@ class PromptClient:
                 execution["abTestId"], execution["variantId"] = rendered["abTestId"], rendered["variantId"]
         execution.update(fields)
         execution.setdefault("environment", self.environment)
+        if not execution.get("templateVersionId"):
+            self._reports.rejected += 1
+            logger.debug("promptclient: nothing to report without a version (a fallback's answer)")
+            return
+        try:
+            ready, size = prepared(execution)
+        except (TypeError, ValueError) as error:
+            self._reports.rejected += 1
+            logger.error("promptclient: a report was not queued: %s", error)
+            return
+        if self._closed:
+            self._reports.rejected += 1
+            logger.warning("promptclient: a report after close() was not queued")
+            return
         if self._pid != os.getpid():
             self._ensure_threads()
-        self._reports.add(with_request_id(execution))
+        self._reports.add(ready, size)
 
     # --- Life cycle ----------------------------------------------------------------------------------------
 
     def wait_until_ready(self, timeout: float = 5.0) -> bool:
         """Whether the templates given so far are known (fetched, or from the disk cache) within `timeout`."""
-        deadline = threading.Event()
-        timer = threading.Timer(timeout, deadline.set)
-        timer.start()
-        try:
-            while not deadline.is_set():
-                if all(self._snapshot.find(ref) or self._snapshot.is_missing(ref) for ref in self._references.values()):
-                    return True
-                deadline.wait(0.02)
-            return False
-        finally:
-            timer.cancel()
+        done = threading.Event()
+        for _ in range(max(1, int(timeout / 0.02))):
+            snapshot, references = self._snapshot, list(self._references.values())
+            if all(snapshot.find(ref) or snapshot.is_missing(ref) for ref in references):
+                return True
+            done.wait(0.02)
+        return False
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait (up to `timeout`) until every queued report is sent: whether none is left."""
@@ -197,7 +239,9 @@ class PromptClient:
             return
         self._closed = True
         self._wake.set()
-        self._reports.stop(timeout)
+        left = self._reports.stop(timeout)
+        if left:
+            logger.warning("promptclient: closed with %d reports unsent (the server did not take them in time)", left)
         if self._refresher is not None:
             self._refresher.join(timeout=1.0)
 
@@ -209,7 +253,8 @@ class PromptClient:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters: bundle requests made, reports sent, pending, dropped (buffer full), rejected (invalid)."""
+        """Counters: bundle requests made; reports sent, pending, dropped (buffer full), rejected (refused or
+        not reportable)."""
         reports = self._reports
         return {
             "requests": self.requests,
@@ -225,21 +270,33 @@ class PromptClient:
         if client is not None:
             client.close()
 
+    @staticmethod
+    def _after_fork(ref: weakref.ref[PromptClient]) -> None:
+        """In a forked child: fresh locks and an empty report queue; threads start on first use."""
+        client = ref()
+        if client is not None:
+            client._reset_locks()
+            client._reports.reset()
+            client._refresher = None
+
+    def _reset_locks(self) -> None:
+        # A lock held by a parent's thread at fork time would stay held in the child forever.
+        self._lock = threading.Lock()  # the references, and starting threads
+        self._fetch_lock = threading.Lock()  # one bundle request at a time (refresh, or a first use)
+        self._wake = threading.Event()
+
     # --- Background work ----------------------------------------------------------------------------------
 
     def _ensure_threads(self) -> None:
-        """Start (or, after a fork, restart) the refresher and the report sender."""
-        if self._closed:
-            return
-        pid = os.getpid()
-        if self._pid == pid:
-            return
-        self._pid = pid
-        self._fetch_lock = threading.Lock()  # a lock held in the parent at fork time stays held in the child
-        self._wake = threading.Event()
-        self._refresher = threading.Thread(target=self._refresh_loop, name="promptclient-refresh", daemon=True)
-        self._refresher.start()
-        self._reports.start()
+        """Start (or, in a forked child, start again) the refresher and the report sender."""
+        with self._lock:
+            pid = os.getpid()
+            if self._closed or self._pid == pid:
+                return
+            self._pid = pid
+            self._refresher = threading.Thread(target=self._refresh_loop, name="promptclient-refresh", daemon=True)
+            self._refresher.start()
+            self._reports.start()
 
     def _refresh_loop(self) -> None:
         delay = 0.0  # the first refresh at once: a client made with `templates` fetches them now
@@ -250,14 +307,8 @@ class PromptClient:
                     return
             try:
                 self._refresh()
-            except ServerUnavailable as error:
-                if not self._failing:
-                    self._failing = True
-                    logger.warning("promptclient: serving what it has; cannot refresh: %s", error)
-                delay = min(max(delay * 2, self.refresh_interval), self.max_backoff)
-                continue
-            except Exception:  # a bug must not end refreshing silently, nor reach the caller
-                logger.exception("promptclient: refresh failed")
+            except Exception as error:  # nothing here may end refreshing, nor reach the caller
+                self._note_failure(error)
                 delay = min(max(delay * 2, self.refresh_interval), self.max_backoff)
                 continue
             if self._failing:
@@ -265,33 +316,83 @@ class PromptClient:
                 logger.info("promptclient: refreshing again")
             delay = self.refresh_interval
 
+    def _note_failure(self, error: Exception) -> None:
+        if self._failing:
+            return
+        self._failing = True
+        if isinstance(error, TokenRefused):
+            logger.error("promptclient: the server refuses this client's token; serving what it has: %s", error)
+        elif isinstance(error, ServerUnavailable):
+            logger.warning("promptclient: serving what it has; cannot refresh: %s", error)
+        else:
+            logger.error("promptclient: serving what it has; refreshing failed", exc_info=error)
+
     def _refresh(self) -> Snapshot:
         """Ask for every template in use (conditionally); swap in a new snapshot if something changed."""
         with self._fetch_lock:
-            references = list(self._references.values())
+            references = self._references
             if not references:
                 return self._snapshot
             current = self._snapshot
-            self.requests += 1
-            answer = self._transport.bundle(references, self.environment, current.etag)
-            if answer.status == 304:
-                return current
-            if answer.status != 200:
-                raise ServerUnavailable(f"the bundle answered {answer.status}: {answer.body}")
+            keys = frozenset(references)
+            answer = None
+            if self._set_id is not None and keys == self._set_keys:
+                self.requests += 1
+                answer = self._checked(self._transport.set_bundle(self._set_id, current.etag), allow=(200, 304, 404))
+                if answer.status == 304:
+                    return current
+            if answer is None or answer.status == 404:  # a new set of templates, or one the server forgot
+                self.requests += 1
+                answer = self._checked(self._transport.register_set(list(references.values()), self.environment))
+                self._set_id, self._set_keys = answer.body["setId"], keys
             snapshot = Snapshot.from_bundle(answer.body, answer.headers.get("ETag"), previous=current)
             self._snapshot = snapshot
             self._save_cache(snapshot)
             return snapshot
 
+    def _checked(self, answer: Answer, allow: tuple[int, ...] = (200,)) -> Answer:
+        """The answer if its status is one of `allow`; else TokenRefused (401, 403) or ServerUnavailable."""
+        if answer.status in allow:
+            self._refused = None
+            return answer
+        if answer.status in (401, 403):
+            self._refused = f"the server refuses this client's token ({answer.status})"
+            raise TokenRefused(f"{self._refused}: {answer.body}")
+        raise ServerUnavailable(f"the bundle answered {answer.status}: {answer.body}")
+
+    def _why_not_known(self, template: str) -> str | None:
+        """Why asking the server for a template not in the snapshot is useless now, or None to ask."""
+        if (problem := _problem_with(template)) is not None:
+            return problem
+        if self._snapshot.is_missing(template):
+            return "no template has this id or name"
+        if self._refused is not None:
+            return self._refused
+        if self._failing:
+            self._use(template)  # the refresher asks for it once the server answers again
+            return "the server could not be reached and nothing is cached"
+        return None
+
+    def _use(self, template: str) -> bool:
+        """Add the template to those in use; False if the client holds MAX_TEMPLATES already."""
+        key = reference_key(template)
+        with self._lock:
+            if key in self._references:
+                return True
+            if len(self._references) >= MAX_TEMPLATES:
+                return False
+            self._references = {**self._references, key: template}
+        return True
+
     def _first_use(self, template: str) -> Snapshot:
         """A template never seen: add it to those in use and ask for the bundle now (once)."""
-        key = reference_key(template)
-        if key not in self._references:
-            self._references[key] = template
+        if not self._use(template):
+            logger.warning("promptclient: %r not fetched: a client holds %d templates at most", template, MAX_TEMPLATES)
+            return self._snapshot
         try:
             return self._refresh()
-        except ServerUnavailable as error:
-            logger.warning("promptclient: cannot fetch %r: %s", template, error)
+        except Exception as error:  # the caller gets the fallback or TemplateUnavailable, never this
+            self._note_failure(error)
             return self._snapshot
 
     def _fallback_or_raise(
@@ -313,18 +414,21 @@ class PromptClient:
         try:
             saved = json.loads(self._cache_file.read_text())
             self._snapshot = Snapshot.from_bundle(saved["bundle"], saved.get("etag"))
+            references = {reference_key(ref): ref for ref in saved.get("references", []) if _problem_with(ref) is None}
         except FileNotFoundError:
             return
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except Exception as error:  # a file from another version, or damaged: started without it
             logger.warning("promptclient: ignoring the on-disk cache %s: %s", self._cache_file, error)
+            self._snapshot = Snapshot(self.environment, None)
             return
-        for reference in saved.get("references", []):
-            self._references.setdefault(reference_key(reference), reference)
+        self._references = {**dict(list(references.items())[:MAX_TEMPLATES]), **self._references}
 
     def _save_cache(self, snapshot: Snapshot) -> None:
         if self._cache_file is None or snapshot.bundle is None:
             return
-        saved = {"etag": snapshot.etag, "references": list(self._references.values()), "bundle": snapshot.bundle}
+        # Only the templates the server knows: a name that was never a template is not kept across restarts.
+        known = [ref for ref in self._references.values() if not snapshot.is_missing(ref)]
+        saved = {"etag": snapshot.etag, "references": known, "bundle": snapshot.bundle}
         try:
             self._cache_file.parent.mkdir(parents=True, exist_ok=True)
             # Written beside it, then renamed over it: a reader never sees half a file.

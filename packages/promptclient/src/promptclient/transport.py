@@ -1,9 +1,10 @@
-"""The two requests the client makes, over the standard library's HTTP: the bundle (conditional) and a batch
-of executions. Anything but an answer the server meant (no connection, a timeout, a 5xx) is
-ServerUnavailable, which the client rides out."""
+"""The requests the client makes, over the standard library's HTTP: a set of templates registered, its
+bundle (conditional), and a batch of executions. Anything but an answer the server meant (no connection, a
+timeout, a cut-off answer, a 5xx) is ServerUnavailable, which the client rides out."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -43,7 +44,7 @@ class Transport:
                 status, headers = response.status, dict(response.headers)
         except urllib.error.HTTPError as error:
             raw, status, headers = error.read(), error.code, dict(error.headers)
-        except (OSError, ValueError) as error:  # refused, reset, timed out, DNS; a malformed answer
+        except (OSError, ValueError, http.client.HTTPException) as error:  # refused, reset, timeout, DNS, cut off
             raise ServerUnavailable(f"{request.full_url}: {error}") from error
         if status >= 500:
             raise ServerUnavailable(f"{request.full_url} answered {status}")
@@ -53,10 +54,20 @@ class Transport:
             raise ServerUnavailable(f"{request.full_url} answered {status} with a body that is not JSON") from error
         return Answer(status, headers, body)
 
-    def bundle(self, references: Sequence[str], environment: str, etag: str | None) -> Answer:
-        """GET the bundle of `references`; 304 when `etag` still names it."""
-        query = urllib.parse.urlencode([("environment", environment), *(("template", ref) for ref in references)])
-        request = urllib.request.Request(f"{self.base_url}{BUNDLE_PATH}?{query}")
+    def register_set(self, references: Sequence[str], environment: str) -> Answer:
+        """POST the set of templates in use: its bundle, with the set's id to poll (`setId`)."""
+        body = {"templates": list(references), "environment": environment}
+        request = urllib.request.Request(
+            f"{self.base_url}{BUNDLE_PATH}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        return self._send(request)
+
+    def set_bundle(self, set_id: str, etag: str | None) -> Answer:
+        """GET a registered set's bundle; 304 while `etag` still names it, 404 if the set is unknown."""
+        request = urllib.request.Request(f"{self.base_url}{BUNDLE_PATH}/{urllib.parse.quote(set_id)}")
         if etag:
             request.add_header("If-None-Match", etag)
         return self._send(request)
