@@ -11,7 +11,7 @@ EVENTS: dict[str, str] = {
     "deployment.activated": "a version became the one a template serves in an environment",
     "rollback.completed": "an environment went back to an earlier version (manual, emergency or automatic)",
     "alert.fired": "a rollback trigger rule's condition held: its alert fired",
-    "abtest.started": "an A/B test started",
+    "abtest.started": "an A/B test started, or resumed after a pause",
     "abtest.stopped": "an A/B test ended (completed or cancelled)",
     "abtest.promoted": "an A/B test's variant was promoted: deployed for everyone",
 }

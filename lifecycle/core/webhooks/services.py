@@ -97,7 +97,9 @@ def update_subscription(*, actor: User, subscription_id: UUID, changes: Mapping[
 
 
 def rotate_secret(*, actor: User, subscription_id: UUID) -> tuple[WebhookSubscription, str]:
-    """A new signing secret for the subscription's next deliveries (shown once); the old one stops signing."""
+    """A new signing secret (shown once) for the deliveries written from now on. Retries of deliveries
+    written before keep the secret they were written with: a receiver accepts both until those are done
+    (Standard Webhooks receivers may hold several secrets)."""
     subscription = subscription_for(actor, subscription_id)
     secret = new_webhook_secret()
     WebhookSubscription.objects.filter(pk=subscription.pk).update(secret=secret, updated_at=timezone.now())

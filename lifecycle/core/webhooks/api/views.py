@@ -84,7 +84,8 @@ class RotateSecretApi(APIView):
     @extend_schema(
         request=None,
         responses={200: SubscriptionWithSecretOutput, **errors(403, 404)},
-        summary="A new signing secret (in this answer only); the old one signs nothing more",
+        summary="A new signing secret (in this answer only) for deliveries from now on; retries of earlier "
+        "deliveries keep the old one",
     )
     def post(self, request: Request, subscription_id: UUID) -> Response:
         subscription, secret = services.rotate_secret(actor=acting_user(request), subscription_id=subscription_id)
