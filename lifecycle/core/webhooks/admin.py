@@ -94,11 +94,12 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         fields = {name: data[name] for name in ("url", "description", "events", "template_id", "active")}
         if change:
-            services.update_subscription(actor=acting_user(request), subscription_id=obj.pk, changes=fields)
-            return
-        made, secret = services.create_subscription(actor=acting_user(request), **fields)
-        obj.pk = made.pk
-        messages.warning(request, f"Its signing secret, shown this once only (keep it with the receiver): {secret}")
+            saved = services.update_subscription(actor=acting_user(request), subscription_id=obj.pk, changes=fields)
+        else:
+            saved, secret = services.create_subscription(actor=acting_user(request), **fields)
+            messages.warning(request, f"Its signing secret, shown this once only (keep it with the receiver): {secret}")
+        # The page's own object, as the service saved it (the admin names it in its message, and links to it).
+        obj.__dict__.update({name: value for name, value in saved.__dict__.items() if not name.startswith("_")})
 
     def delete_model(self, request: HttpRequest, obj: WebhookSubscription) -> None:
         services.delete_subscription(actor=acting_user(request), subscription_id=obj.pk)

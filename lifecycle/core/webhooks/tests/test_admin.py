@@ -31,6 +31,9 @@ def test_admin__superuser_adds_a_subscription__secret_shown_once(make_user):
     assert subscription.events == ["deployment.activated", "alert.fired"]
     page = response.content.decode()
     assert subscription.secret in page  # once, in the message after saving
+    # the message names what was added
+    added = '/change/">https://hooks.example.com/lifecycle (deployment.activated, alert.fired)</a>” was added'
+    assert added in page
     change = client.get(f"/admin/core/webhooksubscription/{subscription.pk}/change/").content.decode()
     assert subscription.secret not in change
 
