@@ -38,7 +38,7 @@ from promptrender.definitions import VersionDefinition
 from promptrender.placeholders import parse_text
 from promptrender.rendering import RenderPlan
 from promptrender.serving import result_json, what_to_serve
-from promptrender.variables import ValuesInvalid, parse_variables
+from promptrender.variables import TYPES, ValuesInvalid, json_type_of, parse_variables
 
 from promptclient.reports import ReportQueue, prepared
 from promptclient.snapshot import Snapshot, reference_key
@@ -444,7 +444,11 @@ def _render_fallback(fallback: Fallback, values: Mapping[str, Any], environment:
     variable of the type of the value given for it (required: a missing value is ValuesInvalid)."""
     texts = [fallback] if isinstance(fallback, str) else [message["content"] for message in fallback]
     names = sorted({name for text in texts for name in parse_text(text).names})
-    variables = parse_variables([{"name": name, "type": _json_type(values.get(name))} for name in names])
+    # A placeholder given no value (or null) is a string: refused as missing, as the server refuses it.
+    types = {name: json_type_of(values.get(name)) for name in names}
+    variables = parse_variables(
+        [{"name": name, "type": types[name] if types[name] in TYPES else "string"} for name in names]
+    )
     messages = None if isinstance(fallback, str) else tuple((m["role"], m["content"]) for m in fallback)
     definition = VersionDefinition.build(
         content=fallback if isinstance(fallback, str) else None,
@@ -459,20 +463,6 @@ def _render_fallback(fallback: Fallback, values: Mapping[str, Any], environment:
     body: Rendered = {"environment": environment, "fallback": True, "modelConfig": {}}
     body["messages" if isinstance(output, list) else "rendered"] = output
     return body
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "string"
 
 
 __all__ = ["PromptClient", "TemplateUnavailable", "ValuesInvalid"]

@@ -40,7 +40,7 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-def _type_of(value: Any) -> str:
+def json_type_of(value: Any) -> str:
     """The JSON type name of a parsed JSON value."""
     if value is None:
         return "null"
@@ -60,7 +60,7 @@ def _type_of(value: Any) -> str:
 
 
 def matches_type(value: Any, type_name: str) -> bool:
-    actual = _type_of(value)
+    actual = json_type_of(value)
     if type_name == "number":
         return actual == "integer" or (actual == "number" and math.isfinite(value))
     return actual == type_name
@@ -125,7 +125,7 @@ class VariableSpec:
         if not matches_type(value, self.type):
             if isinstance(value, float) and not math.isfinite(value):
                 return "must be a finite number"
-            return f"must be of type {self.type}, not {_type_of(value)}"
+            return f"must be of type {self.type}, not {json_type_of(value)}"
         if self.enum is not None and not any(_same_json(value, allowed) for allowed in self.enum):
             return f"must be one of {json.dumps(list(self.enum), ensure_ascii=False)}"
         if self.min_length is not None and len(value) < self.min_length:
@@ -207,7 +207,7 @@ def parse_variables(raw: Any, path: str = "variables") -> tuple[VariableSpec, ..
     if raw is None:
         raw = []
     if not isinstance(raw, list):
-        raise VariablesInvalid({path: [f"must be a list of variable definitions, not {_type_of(raw)}"]})
+        raise VariablesInvalid({path: [f"must be a list of variable definitions, not {json_type_of(raw)}"]})
     if len(raw) > MAX_VARIABLES:
         raise VariablesInvalid({path: [f"at most {MAX_VARIABLES} variables"]})
 
@@ -216,7 +216,7 @@ def parse_variables(raw: Any, path: str = "variables") -> tuple[VariableSpec, ..
     for index, item in enumerate(raw):
         at = f"{path}[{index}]"
         if not isinstance(item, dict):
-            problem(at, f"must be an object, not {_type_of(item)}")
+            problem(at, f"must be an object, not {json_type_of(item)}")
             continue
         for key in sorted(set(item) - _KEYS):
             problem(f"{at}.{key}", f"unknown key; a variable has {', '.join(sorted(_KEYS))}")
