@@ -135,15 +135,16 @@ def client_bundle(references: Sequence[str], environment: str) -> Bundle:
 
 
 def set_id_of(references: Sequence[str], environment: str) -> str:
-    """The name of a set: a digest of its environment and references (in their order, each once)."""
-    canonical = json.dumps([environment, list(dict.fromkeys(references))], separators=(",", ":"), ensure_ascii=False)
+    """The name of a set: a digest of its environment and references (each once, in any order: clients that
+    met the same templates in another order share one set)."""
+    canonical = json.dumps([environment, sorted(set(references))], separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def register_set(references: Sequence[str], environment: str) -> TemplateSet:
     """The set of these references in the environment, registered if it is new (any client may register
     any set: it names templates, and reading them is everyone's)."""
-    unique = list(dict.fromkeys(references))
+    unique = sorted(set(references))
     found, _ = TemplateSet.objects.get_or_create(
         pk=set_id_of(unique, environment), defaults={"environment": environment, "references": unique}
     )

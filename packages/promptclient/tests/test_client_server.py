@@ -216,7 +216,7 @@ def test_nothing_active_in_the_environment__a_clear_error(server, client):
 
 
 def test_unknown_template__asked_once_then_answered_from_memory(client):
-    with pytest.raises(TemplateUnavailable):
+    with pytest.raises(TemplateUnavailable, match="no template has this id or name"):
         client.render("Nobody made this one", {"q": "x"})
     asked = client.stats["requests"]
     for _ in range(5):
@@ -224,13 +224,13 @@ def test_unknown_template__asked_once_then_answered_from_memory(client):
     assert client.stats["requests"] == asked  # the server said it does not know it: not asked again
 
 
-@pytest.mark.parametrize("reference", ["", "   ", "x" * 201])
+@pytest.mark.parametrize("reference", ["", "   ", "x" * 201, "a\x00b", "lone \ud800 surrogate"])
 def test_not_a_reference__refused_without_a_request_and_refreshing_goes_on(server, client, reference):
     template = create(server, "Client refs", content="One {{q}}", variables=[{"name": "q"}])
     server.release(template["latestVersion"]["id"])
     assert client.render(template["id"], {"q": "x"})["version"] == "1.0.0"
     asked = client.stats["requests"]
-    with pytest.raises(TemplateUnavailable, match=r"at most 200 characters|named by its id or its name"):
+    with pytest.raises(TemplateUnavailable, match=r"at most 200 characters|named by its id or its name|NUL"):
         client.render(reference, {"q": "x"})
     assert client.stats["requests"] == asked
     # The other templates still refresh: a new version reaches the client
@@ -261,12 +261,13 @@ def test_reports__what_cannot_be_sent_is_dropped_and_counted_and_the_rest_sent(s
     with PromptClient(server.base, server.tokens["author"], report_interval=0.2) as client:
         answer = client.render(template["id"], {"q": "x"})
         client.report(answer, status="success", responseTime=12, metadata={"thing": object()})  # not JSON
+        client.report(answer, status="success", responseTime=float("nan"))  # not JSON either
         client.report(client.render("No such template", {"q": "x"}, fallback="{{q}}"), status="success")
         client.report(templateVersionId=str(uuid.uuid4()), status="success", responseTime=1)  # no such version
         client.report(answer, status="success", responseTime=34)
         assert client.flush(10)
         assert client.stats["reportsSent"] == 1
-        assert client.stats["reportsRejected"] == 3
+        assert client.stats["reportsRejected"] == 4
 
 
 def test_many_templates__one_short_request_per_interval(server):
@@ -278,10 +279,11 @@ def test_many_templates__one_short_request_per_interval(server):
     with PromptClient(server.base, server.tokens["reader"], refresh_interval=0.5, templates=references) as client:
         assert client.wait_until_ready(10)
         assert client.render(made[3]["name"], {"q": "x"})["version"] == "1.0.0"
-        before, started = client.stats["requests"], time.monotonic()
+        before, registered, started = client.stats["requests"], client.stats["registrations"], time.monotonic()
         time.sleep(2.0)
         made_requests = client.stats["requests"] - before
         assert 1 <= made_requests <= (time.monotonic() - started) / client.refresh_interval + 1
+        assert client.stats["registrations"] == registered  # short GETs of the set, not the set again
 
 
 def test_forked_worker__renders_and_reports_with_threads_of_its_own(server):

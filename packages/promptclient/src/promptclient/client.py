@@ -40,7 +40,7 @@ from promptrender.rendering import RenderPlan
 from promptrender.serving import result_json, what_to_serve
 from promptrender.variables import TYPES, ValuesInvalid, json_type_of, parse_variables
 
-from promptclient.reports import ReportQueue, prepared
+from promptclient.reports import MAX_BATCH_BYTES, ReportQueue, prepared
 from promptclient.snapshot import Snapshot, reference_key
 from promptclient.transport import Answer, ServerUnavailable, Transport
 
@@ -53,6 +53,8 @@ Fallback = str | Sequence[Mapping[str, str]]
 # here, before they could make every refresh fail.
 MAX_REFERENCE_LENGTH = 200
 MAX_TEMPLATES = 2000
+# A report the server could never take in a batch: refused at report(), where the caller can be told.
+MAX_REPORT_BYTES = MAX_BATCH_BYTES
 
 
 class TemplateUnavailable(LookupError):
@@ -69,10 +71,14 @@ class TokenRefused(ServerUnavailable):
 
 
 def _problem_with(reference: object) -> str | None:
+    """Why the server would refuse this as a template's id or name (checked before it is ever sent: a set the
+    server refuses would stop every refresh), or None."""
     if not isinstance(reference, str) or not reference.strip():
         return "a template is named by its id or its name"
     if len(reference) > MAX_REFERENCE_LENGTH:
         return f"names and ids are at most {MAX_REFERENCE_LENGTH} characters"
+    if "\x00" in reference or any("\ud800" <= character <= "\udfff" for character in reference):
+        return "a name holds no NUL character and no lone surrogate"
     return None
 
 
@@ -94,14 +100,14 @@ class PromptClient:
     ) -> None:
         """`templates` (ids or names) are fetched at once in the background; others on their first render."""
         self.environment = environment
-        self.refresh_interval = refresh_interval
+        self.refresh_interval = max(refresh_interval, 0.05)
         self.max_backoff = max_backoff
         self._transport = Transport(base_url, token, timeout)
         # Replaced, never changed in place (under _lock): readers take the dict without a lock.
         self._references: dict[str, str] = {}
         for reference in templates:
-            if _problem_with(reference) is None:
-                self._references[reference_key(reference)] = reference
+            if _problem_with(reference) is None and len(self._references) < MAX_TEMPLATES:
+                self._references[reference_key(reference)] = reference.strip()
         self._snapshot = Snapshot(environment, None)
         self._set_id: str | None = None  # the registered set the snapshot is the bundle of
         self._set_keys: frozenset[str] = frozenset()
@@ -119,7 +125,9 @@ class PromptClient:
             capacity=max_buffered_reports,
             max_backoff=max_backoff,
         )
-        self.requests = 0  # bundle requests made (registrations, polls, first uses)
+        self.requests = 0  # bundle requests made (registrations and polls)
+        self.registrations = 0  # of them, registrations of a set (a template used for the first time)
+        self._refused_references: dict[str, str] = {}  # references the server refused, and why
         self._load_cache()
         self._ensure_threads()
         own = weakref.ref(self)
@@ -142,6 +150,8 @@ class PromptClient:
         TemplateUnavailable when there is nothing to render and no `fallback` (a text or chat messages with
         `{{placeholders}}`, rendered with the same values; its answer says `"fallback": true`)."""
         values = variables or {}
+        if isinstance(template, UUID):
+            template = str(template)
         if subject_id is not None:
             validate_subject_id(subject_id)
         if self._pid != os.getpid():
@@ -200,9 +210,13 @@ class PromptClient:
             return
         try:
             ready, size = prepared(execution)
-        except (TypeError, ValueError) as error:
+        except Exception as error:  # not JSON, NaN, nested too deep: the caller's report, never their call
             self._reports.rejected += 1
             logger.error("promptclient: a report was not queued: %s", error)
+            return
+        if size > MAX_REPORT_BYTES:
+            self._reports.rejected += 1
+            logger.error("promptclient: a report of %d bytes was not queued (at most %d)", size, MAX_REPORT_BYTES)
             return
         if self._closed:
             self._reports.rejected += 1
@@ -253,11 +267,12 @@ class PromptClient:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters: bundle requests made; reports sent, pending, dropped (buffer full), rejected (refused or
-        not reportable)."""
+        """Counters: bundle requests made (registrations of a set among them); reports sent, pending, dropped
+        (buffer full), rejected (refused or not reportable)."""
         reports = self._reports
         return {
             "requests": self.requests,
+            "registrations": self.registrations,
             "reportsSent": reports.sent,
             "reportsPending": reports.pending,
             "reportsDropped": reports.dropped,
@@ -327,28 +342,51 @@ class PromptClient:
         else:
             logger.error("promptclient: serving what it has; refreshing failed", exc_info=error)
 
-    def _refresh(self) -> Snapshot:
-        """Ask for every template in use (conditionally); swap in a new snapshot if something changed."""
-        with self._fetch_lock:
-            references = self._references
-            if not references:
-                return self._snapshot
-            current = self._snapshot
-            keys = frozenset(references)
-            answer = None
-            if self._set_id is not None and keys == self._set_keys:
-                self.requests += 1
-                answer = self._checked(self._transport.set_bundle(self._set_id, current.etag), allow=(200, 304, 404))
-                if answer.status == 304:
-                    return current
-            if answer is None or answer.status == 404:  # a new set of templates, or one the server forgot
-                self.requests += 1
-                answer = self._checked(self._transport.register_set(list(references.values()), self.environment))
-                self._set_id, self._set_keys = answer.body["setId"], keys
-            snapshot = Snapshot.from_bundle(answer.body, answer.headers.get("ETag"), previous=current)
-            self._snapshot = snapshot
-            self._save_cache(snapshot)
-            return snapshot
+    def _refresh(self, wait: float | None = None) -> Snapshot:
+        """Ask for every template in use (conditionally); swap in a new snapshot if something changed. With
+        `wait`, give up (the current snapshot) when another request is in flight for longer than that."""
+        if not self._fetch_lock.acquire(timeout=-1 if wait is None else wait):
+            return self._snapshot
+        try:
+            return self._fetch()
+        finally:
+            self._fetch_lock.release()
+
+    def _fetch(self) -> Snapshot:
+        references = self._references
+        if not references:
+            return self._snapshot
+        current = self._snapshot
+        keys = frozenset(references)
+        if self._set_id is not None and keys == self._set_keys:
+            self.requests += 1
+            answer = self._checked(self._transport.set_bundle(self._set_id, current.etag), allow=(200, 304, 404))
+            if answer.status == 304:
+                return current
+            if answer.status == 200:
+                return self._swap(answer, current)
+        self.requests += 1
+        self.registrations += 1
+        answer = self._transport.register_set(list(references.values()), self.environment)
+        if answer.status in (400, 413) and keys != self._set_keys:
+            # The server refuses the set: what was added since the last set it took goes, with the reason, so
+            # that one bad name never stops the refreshes of the others.
+            self._refuse(keys - self._set_keys, f"the server refused it ({answer.status}: {answer.body})")
+            return current
+        self._set_id, self._set_keys = self._checked(answer).body["setId"], keys
+        return self._swap(answer, current)
+
+    def _swap(self, answer: Answer, current: Snapshot) -> Snapshot:
+        snapshot = Snapshot.from_bundle(answer.body, answer.headers.get("ETag"), previous=current)
+        self._snapshot = snapshot
+        self._save_cache(snapshot)
+        return snapshot
+
+    def _refuse(self, keys: frozenset[str], why: str) -> None:
+        logger.error("promptclient: %d templates not used: %s", len(keys), why)
+        with self._lock:
+            self._references = {key: ref for key, ref in self._references.items() if key not in keys}
+            self._refused_references = {**self._refused_references, **dict.fromkeys(keys, why)}
 
     def _checked(self, answer: Answer, allow: tuple[int, ...] = (200,)) -> Answer:
         """The answer if its status is one of `allow`; else TokenRefused (401, 403) or ServerUnavailable."""
@@ -364,6 +402,8 @@ class PromptClient:
         """Why asking the server for a template not in the snapshot is useless now, or None to ask."""
         if (problem := _problem_with(template)) is not None:
             return problem
+        if (refused := self._refused_references.get(reference_key(template))) is not None:
+            return refused
         if self._snapshot.is_missing(template):
             return "no template has this id or name"
         if self._refused is not None:
@@ -381,7 +421,7 @@ class PromptClient:
                 return True
             if len(self._references) >= MAX_TEMPLATES:
                 return False
-            self._references = {**self._references, key: template}
+            self._references = {**self._references, key: template.strip()}
         return True
 
     def _first_use(self, template: str) -> Snapshot:
@@ -390,7 +430,8 @@ class PromptClient:
             logger.warning("promptclient: %r not fetched: a client holds %d templates at most", template, MAX_TEMPLATES)
             return self._snapshot
         try:
-            return self._refresh()
+            # Behind a refresh in flight for at most one timeout: then the fallback, not a longer wait.
+            return self._refresh(wait=self._transport.timeout)
         except Exception as error:  # the caller gets the fallback or TemplateUnavailable, never this
             self._note_failure(error)
             return self._snapshot
@@ -414,14 +455,17 @@ class PromptClient:
         try:
             saved = json.loads(self._cache_file.read_text())
             self._snapshot = Snapshot.from_bundle(saved["bundle"], saved.get("etag"))
-            references = {reference_key(ref): ref for ref in saved.get("references", []) if _problem_with(ref) is None}
+            references = {
+                reference_key(ref): ref.strip() for ref in saved.get("references", []) if _problem_with(ref) is None
+            }
         except FileNotFoundError:
             return
         except Exception as error:  # a file from another version, or damaged: started without it
             logger.warning("promptclient: ignoring the on-disk cache %s: %s", self._cache_file, error)
             self._snapshot = Snapshot(self.environment, None)
             return
-        self._references = {**dict(list(references.items())[:MAX_TEMPLATES]), **self._references}
+        merged = {**references, **self._references}
+        self._references = dict(list(merged.items())[:MAX_TEMPLATES])
 
     def _save_cache(self, snapshot: Snapshot) -> None:
         if self._cache_file is None or snapshot.bundle is None:

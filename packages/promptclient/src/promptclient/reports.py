@@ -49,7 +49,8 @@ def prepared(execution: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
     metadata.setdefault("requestId", f"pc-{uuid.uuid4().hex}")
     full = {**execution, "metadata": metadata}
     full.setdefault("timestamp", datetime.now(UTC).isoformat())
-    encoded = json.dumps(full, default=_json_value, separators=(",", ":"))
+    # NaN and infinities are not JSON: the server would refuse the whole batch they are in.
+    encoded = json.dumps(full, default=_json_value, separators=(",", ":"), allow_nan=False)
     return json.loads(encoded), len(encoded.encode())
 
 
@@ -65,18 +66,19 @@ class ReportQueue:
         self._max_backoff = max_backoff
         self._capacity = capacity
         self.reset()
-        self.sent = 0  # reports the server acknowledged (stored, or stored before)
-        self.dropped = 0  # the oldest, dropped while the buffer was full
-        self.rejected = 0  # refused by the server, or not reportable (logged)
 
     def reset(self) -> None:
-        """A fresh, empty queue and no thread: at start, and in a forked child (whose parent sends its own)."""
+        """A fresh, empty queue, counters at zero and no thread: at start, and in a forked child (whose parent
+        sends its own)."""
         self._waiting: deque[tuple[dict[str, Any], int]] = deque(maxlen=self._capacity)
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False
         self._failing = False  # in a streak of failed sends: logged once, at its start
         self._thread: threading.Thread | None = None
+        self.sent = 0  # reports the server acknowledged (stored, or stored before)
+        self.dropped = 0  # the oldest, dropped while the buffer was full
+        self.rejected = 0  # refused by the server, or not reportable (logged)
 
     @property
     def pending(self) -> int:
@@ -162,14 +164,16 @@ class ReportQueue:
                 self._failing = False
                 logger.info("promptclient: reports are sent again")
             return True
-        rows = self._invalid_rows(answer.body)
-        if answer.status == 400 and rows:
+        invalid = [batch[index] for index in self._invalid_rows(answer.body) if index < len(batch)]
+        if answer.status == 400 and invalid:
             # One invalid report refuses the whole batch: drop it (the caller's mistake, logged), send the rest.
             logger.error("promptclient: the server refused reports as invalid; dropped: %s", answer.body)
-            self._drop([batch[index] for index in rows if index < len(batch)])
+            self._drop(invalid)
             return True
-        if answer.status == 413 and len(batch) > 1:
-            self._batch_size = max(1, len(batch) // 2)  # smaller batches from now on
+        if answer.status in (403, 413) and len(batch) > 1:
+            # Too large, or a report for a template this token may not report for: halves, until the
+            # refused ones are alone (and dropped).
+            self._batch_size = max(1, len(batch) // 2)
             return True
         if answer.status in _PERMANENT or answer.status in (400, 413):
             logger.error(

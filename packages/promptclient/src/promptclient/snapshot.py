@@ -19,7 +19,7 @@ from promptrender.serving import LiveTest, ServedVariant, TestVariants
 def reference_key(reference: str) -> str:
     """A template reference as the client files it: a canonical id, or a name as names compare."""
     try:
-        return str(UUID(reference))
+        return str(UUID(reference.strip()))
     except ValueError:
         return "name:" + name_key(reference)
 
