@@ -41,9 +41,17 @@ def _generated_secret_key(path: Path) -> str:
 
 
 # GENERAL
+# Production (DJANGO_PRODUCTION=true): behind HTTPS, with its secret and host names from the environment;
+# `manage.py check --deploy` is clean with it. The embedded default is for a first look on this machine.
+PRODUCTION = env.bool("DJANGO_PRODUCTION", default=False)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _generated_secret_key(DATA_DIR / "secret_key")
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if PRODUCTION and not SECRET_KEY:
+    raise ImproperlyConfigured("DJANGO_PRODUCTION needs DJANGO_SECRET_KEY (50 random characters or more).")
+SECRET_KEY = SECRET_KEY or _generated_secret_key(DATA_DIR / "secret_key")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
+if PRODUCTION and (not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS):
+    raise ImproperlyConfigured("DJANGO_PRODUCTION needs DJANGO_ALLOWED_HOSTS: the server's own host names.")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 TIME_ZONE = "UTC"
 USE_TZ = True
@@ -163,8 +171,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS only, in production: browsers remember it for a year (HSTS), plain HTTP is redirected, and the TLS
+# proxy in front says which requests came over HTTPS. The health check answers over plain HTTP too, for
+# probes inside the network.
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=PRODUCTION)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^api/health$"]
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=PRODUCTION):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # STATIC (served by WhiteNoise, so the admin and the API docs work without another server)
 STATIC_URL = "static/"
