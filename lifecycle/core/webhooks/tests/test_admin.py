@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from lifecycle.core.webhooks.models import WebhookSubscription
+from lifecycle.testing.dashboard import signed_in
 
 pytestmark = pytest.mark.django_db
 
 ADD = "/admin/core/webhooksubscription/add/"
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_admin__superuser_adds_a_subscription__secret_shown_once(make_user):

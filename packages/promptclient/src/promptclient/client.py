@@ -27,8 +27,9 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -230,22 +231,16 @@ class PromptClient:
 
     def wait_until_ready(self, timeout: float = 5.0) -> bool:
         """Whether the templates given so far are known (fetched, or from the disk cache) within `timeout`."""
-        done = threading.Event()
-        for _ in range(max(1, int(timeout / 0.02))):
+
+        def known() -> bool:
             snapshot, references = self._snapshot, list(self._references.values())
-            if all(snapshot.find(ref) or snapshot.is_missing(ref) for ref in references):
-                return True
-            done.wait(0.02)
-        return False
+            return all(snapshot.find(ref) or snapshot.is_missing(ref) for ref in references)
+
+        return _wait_for(known, timeout)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait (up to `timeout`) until every queued report is sent: whether none is left."""
-        done = threading.Event()
-        for _ in range(max(1, int(timeout / 0.02))):
-            if self._reports.pending == 0:
-                return True
-            done.wait(0.02)
-        return self._reports.pending == 0
+        return _wait_for(lambda: self._reports.pending == 0, timeout)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop refreshing, and send the queued reports (for up to `timeout` seconds)."""
@@ -481,6 +476,16 @@ class PromptClient:
             os.replace(out.name, self._cache_file)
         except OSError as error:
             logger.warning("promptclient: cannot write the on-disk cache %s: %s", self._cache_file, error)
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    """Whether `condition()` holds within `timeout` seconds (checked every 20 ms)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _render_fallback(fallback: Fallback, values: Mapping[str, Any], environment: str) -> Rendered:
