@@ -15,6 +15,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from lifecycle.core.api.rates import parse_rate
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -71,7 +73,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -159,8 +160,16 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 # CACHES (nothing mutable is cached: see lifecycle/releases/selectors.py for why)
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-else:
+    # Short timeouts: the cache holds rate-limit counters, which must never hold a request up (with Redis
+    # away, throttling lets requests through: lifecycle.core.api.throttling).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+        }
+    }
+else:  # one process's own: each web worker counts its own requests (make run's default)
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # AUTH
@@ -181,8 +190,29 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=PRODUCTION)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=PRODUCTION)
 SECURE_REDIRECT_EXEMPT = [r"^api/health$"]
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=PRODUCTION):
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=PRODUCTION)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+# RATE LIMITS (lifecycle.core.api.throttling): per token (or signed-in user) and per anonymous address, in
+# the shared cache. Render and ingestion carry every integration's traffic, so they have their own, higher
+# rates. Each is DRF's "N/s|m|h|d", or "off".
+def _rate(name: str, default: str) -> tuple[int, int] | None:
+    value = env.str(name, default=default)
+    try:
+        return parse_rate(value)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}: {error}") from None
+
+
+THROTTLE_RATES = {
+    "anon": _rate("THROTTLE_RATE_ANON", "60/m"),
+    "user": _rate("THROTTLE_RATE_USER", "50/s"),
+    "render": _rate("THROTTLE_RATE_RENDER", "1000/s"),
+    "ingestion": _rate("THROTTLE_RATE_INGESTION", "100/s"),
+}
+THROTTLE_CACHE = "default"
 
 # STATIC (served by WhiteNoise, so the admin and the API docs work without another server)
 STATIC_URL = "static/"
@@ -217,6 +247,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": ["lifecycle.core.api.throttling.ClientRateThrottle"],
+    # An anonymous caller is counted by address: the socket's, or with a proxy in front the address the
+    # proxy saw (the last X-Forwarded-For entry it added), never one a client can write itself.
+    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=1 if BEHIND_TLS_PROXY else 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Prompt template lifecycle server",

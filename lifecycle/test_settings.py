@@ -19,3 +19,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405
 # Webhook receivers in tests listen on this machine; the tests of the refusal turn this off.
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+# No rate limits: tests send requests faster than any integration; the throttling tests set their own.
+THROTTLE_RATES = {"anon": None, "user": None, "render": None, "ingestion": None}

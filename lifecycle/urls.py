@@ -14,6 +14,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("abtesting.api.urls")),
     path("", include("lifecycle.releases.api.urls")),
     path("", include("lifecycle.core.webhooks.api.urls")),
+    path("", include("lifecycle.core.tokens.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("health", core_views.health, name="health"),

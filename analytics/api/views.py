@@ -31,6 +31,8 @@ from lifecycle.core.roles import acting_user
 
 
 class ExecutionApi(APIView):
+    throttle_scope = "ingestion"
+
     @extend_schema(
         request=ExecutionInput,
         responses={
@@ -51,6 +53,8 @@ class ExecutionApi(APIView):
 
 
 class ExecutionBatchApi(APIView):
+    throttle_scope = "ingestion"
+
     @extend_schema(
         request=BatchInput,
         responses={201: BatchOutput, **errors(403)},

@@ -364,11 +364,12 @@ def test_batch__a_thousand_rows__stored(api, integration, version):
 
 @pytest.mark.django_db(transaction=True)
 def test_record__same_request_id_at_the_same_moment__stored_once(make_user, create_template):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
+    from lifecycle.testing.api import api_key_for
+
     version = create_template(actor=make_user("author")).latest_version
-    key = Token.objects.create(user=make_user("integration")).key
+    key = api_key_for(make_user("integration"))
     body = ExecutionReportFactory(version=version, metadata={"requestId": "race"})
 
     def post() -> int:

@@ -13,6 +13,7 @@ class CoreConfig(AppConfig):
         post_migrate.connect(_sync_role_permissions, sender=self, dispatch_uid="core.sync_role_permissions")
         # The admin's autodiscovery imports lifecycle.core.admin (the apps' shared admin classes) only.
         from lifecycle.core.outbox import admin  # noqa: F401
+        from lifecycle.core.tokens import admin as tokens_admin  # noqa: F401
         from lifecycle.core.webhooks import admin as webhooks_admin  # noqa: F401
 
 

@@ -2,9 +2,10 @@ from django.db import models
 
 # The outbox's models belong to this app (label "core"): importing them here is what registers them.
 from lifecycle.core.outbox.models import Delivery, DeliveryAttempt
+from lifecycle.core.tokens.models import ApiToken
 from lifecycle.core.webhooks.models import WebhookSubscription
 
-__all__ = ["Delivery", "DeliveryAttempt", "WebhookSubscription", "WorkerHeartbeat"]
+__all__ = ["ApiToken", "Delivery", "DeliveryAttempt", "WebhookSubscription", "WorkerHeartbeat"]
 
 
 class WorkerHeartbeat(models.Model):

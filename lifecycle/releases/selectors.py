@@ -30,13 +30,14 @@ from analytics.windows import Window, iso
 from approvals import selectors as approval_selectors
 from approvals.models import ApprovalRequest, ApprovalStage
 from approvals.selectors import approved_environments
-from lifecycle.core.api.authentication import token_user_sql, user_from_row
+from lifecycle.core.api.authentication import Credential, credential_from_row, token_user_sql
 from lifecycle.core.audit import AuditEntry, entries_from_history
 from lifecycle.core.db.lookups import QuoteName, column_of, fetch_one_query, uuid_param
 from lifecycle.core.db.snapshots import one_snapshot
 from lifecycle.core.environments import Environment, check_environment
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.roles import Role, User
+from lifecycle.core.tokens.keys import digest_of
 from lifecycle.releases.exceptions import NothingActive
 from lifecycle.releases.models import Deployment, Rollback
 from lifecycle.releases.permissions import require_may_force, require_may_roll_back
@@ -81,12 +82,16 @@ _token_user_active_version_and_test = fetch_one_query(
 _active_version_and_test = fetch_one_query(lambda qn: f"SELECT ({_active_version_sql(qn)}), ({live_test_sql(qn)})")
 
 
-def token_user_and_active_version(token: str, template_id: UUID, environment: str) -> tuple[Any, UUID | None]:
-    """The token's user (None if unknown) and the active version's id, in one query (the render hot path)."""
-    row = _token_user_and_active_version(uuid_param(template_id), environment, token)
-    if row is None:
+def credential_and_active_version(
+    key: str, template_id: UUID, environment: str
+) -> tuple[Credential | None, UUID | None]:
+    """The key's credential (None: unknown, expired, revoked, or an inactive user) and the active version's
+    id, in one query (the render hot path)."""
+    row = _token_user_and_active_version(uuid_param(template_id), environment, digest_of(key))
+    credential = credential_from_row(row)
+    if credential is None or row is None:
         return None, None
-    return user_from_row(row), _as_uuid(row[-1])
+    return credential, _as_uuid(row[-1])
 
 
 def _served(active: Any, live_test: Any, subject_id: str | None) -> Served:
@@ -95,24 +100,25 @@ def _served(active: Any, live_test: Any, subject_id: str | None) -> Served:
     return what_to_serve(_as_uuid(active), test, subject_id)
 
 
-def token_user_and_served(
-    token: str, template_id: UUID, environment: str, subject_id: str | None
-) -> tuple[Any, Served]:
-    """The token's user (None if unknown) and what to serve, in one query (the render hot path): with a
-    subject, the subject's variant while an A/B test runs for the template there (its control while the
-    test is paused), else the active version."""
+def credential_and_served(
+    key: str, template_id: UUID, environment: str, subject_id: str | None
+) -> tuple[Credential | None, Served]:
+    """The key's credential (None: it may not authenticate) and what to serve, in one query (the render hot
+    path): with a subject, the subject's variant while an A/B test runs for the template there (its control
+    while the test is paused), else the active version."""
     if subject_id is None:
-        user, version_id = token_user_and_active_version(token, template_id, environment)
-        return user, Served(version_id)
+        credential, version_id = credential_and_active_version(key, template_id, environment)
+        return credential, Served(version_id)
     template = uuid_param(template_id)
-    row = _token_user_active_version_and_test(template, environment, template, environment, token)
-    if row is None:
+    row = _token_user_active_version_and_test(template, environment, template, environment, digest_of(key))
+    credential = credential_from_row(row)
+    if credential is None or row is None:
         return None, Served(None)
-    return user_from_row(row), _served(row[-2], row[-1], subject_id)
+    return credential, _served(row[-2], row[-1], subject_id)
 
 
 def served(template_id: UUID, environment: str, subject_id: str | None) -> Served:
-    """token_user_and_served's answer for a request whose user is known already (DRF's way)."""
+    """credential_and_served's answer for a request whose user is known already (DRF's way)."""
     if subject_id is None:
         return Served(active_version_id(template_id, environment))
     template = uuid_param(template_id)
@@ -165,7 +171,7 @@ def render_version(version_id: UUID | None, environment: str, values: Mapping[st
 
 
 def render_served(what: Served, environment: str, values: Mapping[str, Any]) -> RenderedPrompt:
-    """Render what `served`/`token_user_and_served` chose (no version: NothingActive)."""
+    """Render what `served`/`credential_and_served` chose (no version: NothingActive)."""
     plan = _plan_or_nothing_active(what.version_id, environment)
     output = _rendered(plan, values)
     return RenderedPrompt(plan, environment, output, test_id=what.test_id, variant_key=what.variant_key)

@@ -46,8 +46,9 @@ from django.core.signals import got_request_exception, request_finished, request
 from django.db import close_old_connections, transaction
 from django.test import Client
 from hypothesis.configuration import set_hypothesis_home_dir
-from rest_framework.authtoken.models import Token
 from schemathesis.core.failures import FailureGroup
+
+from lifecycle.testing.api import api_key_for
 
 pytestmark = pytest.mark.fuzz
 
@@ -412,8 +413,8 @@ def seed() -> Seeded:
             ],
         },
         tokens={
-            "superuser": Token.objects.create(user=superuser).key,
-            "reader": Token.objects.create(user=reader).key,
+            "superuser": api_key_for(superuser),
+            "reader": api_key_for(reader),
         },
     )
 

@@ -4,11 +4,11 @@ Render runs on every LLM call of every integration. DRF's per-request machinery 
 negotiation, authenticator and permission objects, Response rendering) costs more than the render itself.
 A view with this mixin first tries `serve_fast` for the request integrations send: `Authorization: Token`,
 a JSON body within the size limit. `serve_fast` authenticates the token itself (so that it can ask its
-own question in the same database round trip; `user_for_token` otherwise). Whenever anything is off
-(an unknown token, an inactive user, bad JSON, a domain error), it hands the request to DRF's normal
-dispatch, which answers it exactly as any other
-endpoint would; so every error body still comes from lifecycle.core.api.errors, and the short way needs
-no error handling of its own. The price of an error is one extra parse, paid only by bad requests.
+own question in the same database round trip) and counts it against its rate limit. Whenever anything is
+off (a key that may not authenticate, a request over its rate, bad JSON, a domain error), it hands the
+request to DRF's normal dispatch, which answers it exactly as any other endpoint would; so every error body
+still comes from lifecycle.core.api.errors, and the short way needs no error handling of its own. The price
+of an error is one extra parse, paid only by bad requests.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import ParseError
 from rest_framework.permissions import IsAuthenticated
 
-from lifecycle.core.api.authentication import token_of
+from lifecycle.core.api.authentication import Credential, token_of
 from lifecycle.core.api.parsers import parse_json_object
+from lifecycle.core.api.throttling import ClientRateThrottle, count_request, identity_of, scope_of
 from lifecycle.core.exceptions import DomainError
 
 
@@ -48,19 +49,31 @@ class FastPathMixin:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # The short way checks only what serve_fast checks: that the caller is an active, authenticated
-        # user. A permission or throttle added to the view later would be skipped by it, so refuse one.
+        # user, within the project's rate limit (admit). A permission or throttle added to the view later
+        # would be skipped by it, so refuse one.
         permissions = list(getattr(cls, "permission_classes", []))
-        if permissions != [IsAuthenticated] or getattr(cls, "throttle_classes", []):
+        if permissions != [IsAuthenticated] or list(getattr(cls, "throttle_classes", [])) != [ClientRateThrottle]:
             raise ImproperlyConfigured(
-                f"{cls.__name__}: the fast path enforces IsAuthenticated only; add other permissions or "
-                "throttles to serve_fast as well, then to this check."
+                f"{cls.__name__}: the fast path enforces IsAuthenticated and ClientRateThrottle only; add other "
+                "permissions or throttles to serve_fast as well, then to this check."
             )
+
+    def admit(self, request: HttpRequest, credential: Credential) -> bool:
+        """Authenticate the request as `credential`, as DRF would, if it is within its rate limit (the
+        view's throttle_scope). False: let DRF's way answer (429, with Retry-After)."""
+        scope = scope_of(self, authenticated=True)
+        rate = settings.THROTTLE_RATES.get(scope)
+        if rate is not None and count_request(scope, identity_of(request, credential, credential.user), rate):
+            return False
+        request.user = credential.user
+        request.throttle_counted = True  # type: ignore[attr-defined]  # DRF's way, if taken now, counts it no more
+        return True
 
     def serve_fast(self, request: HttpRequest, token: str, data: dict[str, Any], **kwargs: Any) -> Any | None:
         """The response body for a well-formed request, or None to let DRF answer.
 
-        It must authenticate `token` (an unknown token or an inactive user: return None) and set
-        `request.user`, as DRF would.
+        It must authenticate `token` (a key that may not authenticate: return None) and `admit` the request
+        (not admitted: return None), as DRF would.
         """
         raise NotImplementedError
 

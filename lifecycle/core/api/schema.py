@@ -3,7 +3,7 @@
 Integrations generate clients from `/api/schema/`, so every answer, success or error, is in it. A view
 declares the errors of its own rules (`errors(403, 404, 409)`); `document_common_errors` adds to every
 operation the answers that come from the plumbing rather than from the view: 401 without credentials,
-400/411/413/415 for a body that cannot be read, 503 when the database is busy.
+400/411/413/415 for a body that cannot be read, 429 over the rate limit, 503 when the database is busy.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ ERROR_MEANINGS: dict[int, str] = {
     411: "A body whose length the server cannot tell.",
     413: "The body is over the size limit (1 MiB by default).",
     415: "The body is not JSON: send `Content-Type: application/json`.",
+    429: "Over the rate limit of your token (or address): wait `Retry-After` seconds.",
     503: "The database is busy or unreachable; nothing was stored. Try again (see `Retry-After`).",
 }
 
@@ -59,6 +60,12 @@ _ERROR_HEADERS: dict[int, dict[str, Any]] = {
         "WWW-Authenticate": {
             "schema": {"type": "string"},
             "description": "how to authenticate: `Token`",
+        }
+    },
+    429: {
+        "Retry-After": {
+            "schema": {"type": "integer"},
+            "description": "seconds until the limit's window ends",
         }
     },
     503: {
@@ -96,6 +103,7 @@ def document_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, A
     - 400: an operation with query parameters (a malformed value);
     - 404: an operation with an id in its path (an unknown or malformed id), or a page (`?page=` past the
       last page);
+    - 429: every operation is rate-limited (lifecycle.core.api.throttling);
     - 503: every operation reads the database.
     """
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
@@ -104,7 +112,7 @@ def document_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, A
         for method, operation in operations.items():
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
-            common = {401, 503}
+            common = {401, 429, 503}
             if "requestBody" in operation:
                 common |= {400, 411, 413, 415}
             parameters = operation.get("parameters", [])

@@ -15,9 +15,9 @@ from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 
 from lifecycle.core.wsgi_middleware import ChunkedBodyMiddleware
+from lifecycle.testing.api import api_key_for
 from lifecycle.wsgi import application as served_application
 
 
@@ -180,12 +180,12 @@ def django_app(db: None) -> Iterator[Any]:
 def test_chunked_render__through_django__answer_uses_the_body(django_app, reader, create_template):
     # Given a template active in development, and an integration's token
     template = create_template(content="Answer: {{inquiry}}")
-    token = Token.objects.create(user=reader)
+    key = api_key_for(reader)
     body = json.dumps({"environment": "development", "variables": {"inquiry": "sent in chunks"}}).encode()
     # When it renders with a chunked body
     status, _, answer = call(
         django_app,
-        environ_for(body, path=f"/api/templates/{template.pk}/render", HTTP_AUTHORIZATION=f"Token {token.key}"),
+        environ_for(body, path=f"/api/templates/{template.pk}/render", HTTP_AUTHORIZATION=f"Token {key}"),
     )
     # Then the answer is rendered from that body
     assert status == 200, answer

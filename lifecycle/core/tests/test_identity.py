@@ -6,6 +6,7 @@ import io
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.test import Client
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+
+from lifecycle.core.tokens.keys import digest_of
+from lifecycle.core.tokens.models import ApiToken
 
 ROLES = {"author", "technical", "qa", "security", "business", "deployer", "analyst"}
 ROOT = Path(__file__).resolve().parents[3]
@@ -35,21 +39,46 @@ def test_roles__seeded_by_migration():
 def test_create_api_token__new_user__created_with_groups_and_token_alone_on_last_line():
     lines = run_command("alice", "--groups", "author,deployer")
     user = get_user_model().objects.get(username="alice")
-    assert lines[-1] == Token.objects.get(user=user).key
-    assert re.fullmatch(r"[0-9a-f]{40}", lines[-1])
+    token = ApiToken.objects.get(user=user)
+    assert token.digest == digest_of(lines[-1])
+    assert re.fullmatch(r"plt_[A-Za-z0-9_-]{40}", lines[-1])
+    assert (token.name, token.prefix, token.expires_at) == ("default", lines[-1][:12], None)
     assert set(user.groups.values_list("name", flat=True)) == {"author", "deployer"}
     assert not user.has_usable_password()
     assert not user.is_superuser
 
 
 @pytest.mark.django_db
-def test_create_api_token__run_again__same_token_groups_added():
+def test_create_api_token__run_again__new_token_beside_the_first_and_groups_added(api):
     first = run_command("bob", "--groups", "author")[-1]
     second = run_command("bob", "--groups", "qa")[-1]
-    assert first == second
+    assert first != second
     user = get_user_model().objects.get(username="bob")
     assert set(user.groups.values_list("name", flat=True)) == {"author", "qa"}
     assert get_user_model().objects.filter(username="bob").count() == 1
+    assert sorted(ApiToken.objects.filter(user=user).values_list("name", flat=True)) == ["default", "default (2)"]
+    for key in (first, second):
+        api.client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        assert api.get("/api/templates").status_code == 200
+
+
+@pytest.mark.django_db
+def test_create_api_token__name_and_expiry__token_has_them():
+    key = run_command("carol", "--name", "checkout-service", "--expires-in-days", "30")[-1]
+    token = ApiToken.objects.get(digest=digest_of(key))
+    assert token.name == "checkout-service"
+    assert timedelta(days=29, hours=23) < token.expires_at - timezone.now() <= timedelta(days=30)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [(["--name", " "], "--name"), (["--name", "x" * 101], "--name"), (["--expires-in-days", "0"], "--expires-in-days")],
+)
+def test_create_api_token__bad_name_or_expiry__error_and_nothing_made(args, problem):
+    with pytest.raises(CommandError, match=problem):
+        run_command("dave", *args)
+    assert not get_user_model().objects.filter(username="dave").exists()
 
 
 @pytest.mark.django_db

@@ -65,6 +65,7 @@ class RenderApi(FastPathMixin, APIView):
 
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONOnly
+    throttle_scope = "render"
 
     @staticmethod
     def render(data: dict[str, Any], template_id: UUID) -> dict[str, Any]:
@@ -76,10 +77,11 @@ class RenderApi(FastPathMixin, APIView):
         body = read_render_input(data)
         # One database round trip for every question: who is this, what is live there, and (with a subject)
         # whether an A/B test runs there: its variants are in memory, the subject's is computed.
-        user, what = selectors.token_user_and_served(token, kwargs["template_id"], body.environment, body.subject_id)
-        if user is None or not user.is_active:
-            return None  # DRF's way answers 401
-        request.user = user
+        credential, what = selectors.credential_and_served(
+            token, kwargs["template_id"], body.environment, body.subject_id
+        )
+        if credential is None or not self.admit(request, credential):
+            return None  # DRF's way answers: 401, or 429
         return selectors.render_served(what, body.environment, body.variables).to_json()
 
     @extend_schema(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.tokens.models import ApiToken
 from lifecycle.releases.api.serializers import RenderInput, read_render_input
 from lifecycle.releases.services import create_version_live_in_development as create_version
+from lifecycle.testing.api import api_key_for
 from lifecycle.testing.factories import TemplatePayloadFactory
 
 pytestmark = pytest.mark.django_db
@@ -137,7 +139,7 @@ def test_render__revoked_token__refused_at_once(api, reader, create_template):
     template = create_template()
     api.as_user(reader)
     assert render(api, template.pk, {"inquiry": "q"}).status_code == 200
-    Token.objects.filter(user=reader).delete()
+    ApiToken.objects.filter(user=reader).update(revoked_at=timezone.now())
     assert render(api, template.pk, {"inquiry": "q"}).status_code == 401
 
 
@@ -168,7 +170,7 @@ def test_render__session_user_and_token_user__same_answer(create_template, reade
     template = create_template()
     path = f"/api/templates/{template.pk}/render"
     by_token = APIClient()
-    by_token.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=reader)[0].key}")
+    by_token.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(reader)}")
     by_session = APIClient(enforce_csrf_checks=False)
     by_session.force_login(reader)
     token_response = by_token.post(path, body, format="json")

@@ -72,7 +72,10 @@ def test_server__revoked_token_is_refused_by_every_worker_at_once(server: Server
     token = server.manage("create_api_token", "temporary").split()[-1]
     for _ in range(2 * WORKERS):
         assert server.call("GET", "/api/templates", token=token)[0] == 200
-    revoke = f"from rest_framework.authtoken.models import Token; Token.objects.filter(key='{token}').delete()"
+    revoke = (
+        "from django.utils import timezone; from lifecycle.core.tokens.models import ApiToken; "
+        "ApiToken.objects.filter(user__username='temporary').update(revoked_at=timezone.now())"
+    )
     server.manage("shell", "-c", revoke)
     statuses = {server.call("GET", "/api/templates", token=token)[0] for _ in range(4 * WORKERS)}
     assert statuses == {401}

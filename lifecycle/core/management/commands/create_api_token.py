@@ -1,30 +1,55 @@
-"""`manage.py create_api_token USERNAME [--groups g1,g2] [--superuser]`: a user's API token, created if needed."""
+"""`manage.py create_api_token USERNAME [--groups g1,g2] [--superuser] [--name N] [--expires-in-days D]`:
+the user, created if needed, and a new API token of theirs."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+
+from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.tokens.services import checked_name, free_name, issue_token
 
 
 class Command(BaseCommand):
     help = (
-        "Create USERNAME if needed, add it to the given groups (roles), and print its API token alone on the "
-        "last line. Safe to run again: the same user keeps the same token."
+        "Create USERNAME if needed, add it to the given groups (roles), and print a new API token of theirs alone "
+        "on the last line. Safe to run again: the user is found again, and their earlier tokens keep working (keys "
+        "are stored as digests, so a token cannot be shown twice: each run makes one)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--groups", default="", help="comma-separated roles, e.g. author,deployer")
         parser.add_argument("--superuser", action="store_true", help="make the user a superuser (and staff)")
+        parser.add_argument(
+            "--name", default="default", help="what the token is for (e.g. checkout-service); made unique with (2)…"
+        )
+        parser.add_argument("--expires-in-days", type=int, default=None, help="the token stops working after this")
 
     @transaction.atomic
-    def handle(self, *args: Any, username: str, groups: str, superuser: bool, **options: Any) -> None:
-        names = [name.strip() for name in groups.split(",") if name.strip()]
+    def handle(
+        self,
+        *args: Any,
+        username: str,
+        groups: str,
+        superuser: bool,
+        name: str,
+        expires_in_days: int | None,
+        **options: Any,
+    ) -> None:
+        try:
+            token_name = checked_name(name)
+        except InvalidInput as error:
+            raise CommandError(f"--name {error.fields['name'][0]}") from None
+        if expires_in_days is not None and not 1 <= expires_in_days <= 36_500:
+            raise CommandError("--expires-in-days must be from 1 to 36500")
+        names = [group.strip() for group in groups.split(",") if group.strip()]
         found = {group.name: group for group in Group.objects.filter(name__in=names)}
         unknown = sorted(set(names) - set(found))
         if unknown:
@@ -41,10 +66,12 @@ class Command(BaseCommand):
             user.is_staff = True  # reviewers, authors, deployers work in the admin, with their roles' permissions
         user.save()
         user.groups.add(*found.values())
-        token, _ = Token.objects.get_or_create(user=user)
+        expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+        token, key = issue_token(owner=user, name=free_name(user, token_name), expires_at=expires_at)
 
         roles = ", ".join(sorted(user.groups.values_list("name", flat=True))) or "none"
         state = "created" if created else "exists"
         kind = "superuser" if user.is_superuser else "user"
-        self.stderr.write(f"{kind} '{username}' {state}; roles: {roles}")
-        self.stdout.write(token.key)
+        expiry = f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+        self.stderr.write(f"{kind} '{username}' {state}; roles: {roles}; new token '{token.name}'{expiry}")
+        self.stdout.write(key)

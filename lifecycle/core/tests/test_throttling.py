@@ -1,0 +1,153 @@
+"""Rate limits: per token, per signed-in user, per anonymous address; render and ingestion on their own
+rates; 429 with Retry-After; and requests let through when the cache is away."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core.cache import cache
+from django.test import override_settings
+
+from lifecycle.core.api import throttling
+from lifecycle.core.api.rates import parse_rate
+from lifecycle.core.tokens.services import issue_token
+from lifecycle.testing.api import Api
+from lifecycle.testing.dashboard import signed_in
+from lifecycle.testing.factories import ExecutionReportFactory
+
+pytestmark = pytest.mark.django_db
+
+RENDER_BODY = {"environment": "development", "variables": {"inquiry": "q"}}
+UNLIMITED = {"anon": None, "user": None, "render": None, "ingestion": None}
+
+
+def rates(**given: str) -> dict[str, tuple[int, int] | None]:
+    return {**UNLIMITED, **{scope: parse_rate(rate) for scope, rate in given.items()}}
+
+
+@pytest.fixture(autouse=True)
+def fresh_counters():
+    cache.clear()
+    throttling._CacheHealth.down_until = 0.0
+    yield
+    cache.clear()
+    throttling._CacheHealth.down_until = 0.0
+
+
+def with_key(key: str) -> Api:
+    api = Api()
+    api.client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return api
+
+
+def assert_throttled(response) -> None:
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "throttled"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
+@override_settings(THROTTLE_RATES=rates(user="3/m"))
+def test_throttle__token_over_its_rate__429_with_retry_after(reader, make_user):
+    first = with_key(issue_token(owner=reader, name="one")[1])
+    assert [first.get("/api/templates").status_code for _ in range(3)] == [200, 200, 200]
+    assert_throttled(first.get("/api/templates"))
+    # per token: the same user's other integration, and another user, have their own budgets
+    assert with_key(issue_token(owner=reader, name="two")[1]).get("/api/templates").status_code == 200
+    assert with_key(issue_token(owner=make_user(), name="x")[1]).get("/api/templates").status_code == 200
+
+
+@override_settings(THROTTLE_RATES=rates(user="1/m", render="3/m"))
+def test_throttle__render__its_own_rate_on_the_fast_path(reader, create_template):
+    template = create_template()
+    caller = with_key(issue_token(owner=reader, name="render")[1])
+    path = f"/api/templates/{template.pk}/render"
+    assert [caller.post(path, RENDER_BODY).status_code for _ in range(3)] == [200, 200, 200]
+    assert_throttled(caller.post(path, RENDER_BODY))
+    assert caller.get("/api/templates").status_code == 200  # other endpoints count against "user"
+
+
+@override_settings(THROTTLE_RATES=rates(render="2/m"))
+def test_throttle__render_handed_to_drf__counted_once(reader, create_template):
+    template = create_template()
+    caller = with_key(issue_token(owner=reader, name="render")[1])
+    # a variable of the wrong type: the fast path counts it, then DRF's way answers the 400
+    assert (
+        caller.post(
+            f"/api/templates/{template.pk}/render", {"environment": "development", "variables": {"inquiry": 5}}
+        ).status_code
+        == 400
+    )
+    assert caller.post(f"/api/templates/{template.pk}/render", RENDER_BODY).status_code == 200
+    assert_throttled(caller.post(f"/api/templates/{template.pk}/render", RENDER_BODY))
+
+
+@override_settings(THROTTLE_RATES=rates(user="1/m", ingestion="2/m"))
+def test_throttle__ingestion__its_own_rate(integration, version):
+    caller = with_key(issue_token(owner=integration, name="reporter")[1])
+    report = ExecutionReportFactory(version=version)
+    assert caller.post("/api/executions", report).status_code == 201
+    assert (
+        caller.post("/api/executions/batch", {"executions": [ExecutionReportFactory(version=version)]}).status_code
+        == 201
+    )
+    assert_throttled(caller.post("/api/executions", ExecutionReportFactory(version=version)))
+    assert caller.get("/api/templates").status_code == 200
+
+
+@override_settings(THROTTLE_RATES=rates(user="2/m"))
+def test_throttle__session_user__counted_per_user(reader):
+    client = signed_in(reader)
+    assert [client.get("/api/templates").status_code for _ in range(2)] == [200, 200]
+    assert client.get("/api/templates").status_code == 429
+
+
+@override_settings(THROTTLE_RATES=rates(anon="2/m"))
+def test_throttle__anonymous__per_address_not_per_forwarded_header():
+    # The schema is the API's one anonymous endpoint; asked for as JSON, its errors are JSON too.
+    api = Api()
+    schema = {"path": "/api/schema/", "HTTP_ACCEPT": "application/json"}
+    assert [api.client.get(**schema).status_code for _ in range(2)] == [200, 200]
+    # no proxy in front (NUM_PROXIES 0): a client's own X-Forwarded-For does not buy a new budget
+    assert_throttled(api.client.get(**schema, HTTP_X_FORWARDED_FOR="203.0.113.9"))
+    assert api.client.get(**schema, REMOTE_ADDR="198.51.100.7").status_code == 200
+
+
+@override_settings(
+    THROTTLE_RATES=rates(user="1/m", render="1/m"),
+    CACHES={
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # the discard port: nothing listens
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+        }
+    },
+)
+def test_throttle__cache_unreachable__requests_let_through_and_said_once(reader, create_template, caplog):
+    template = create_template()
+    caller = with_key(issue_token(owner=reader, name="render")[1])
+    with caplog.at_level(logging.WARNING, logger="lifecycle.core.api.throttling"):
+        statuses = [caller.get("/api/templates").status_code for _ in range(3)]
+        statuses += [caller.post(f"/api/templates/{template.pk}/render", RENDER_BODY).status_code for _ in range(3)]
+    assert statuses == [200] * 6
+    assert len([record for record in caplog.records if "rate limits off" in record.message]) == 1
+
+
+@override_settings(THROTTLE_RATES=rates(user="1/m"))
+def test_throttle__unauthenticated_request__401_not_429(api):
+    for _ in range(3):
+        assert api.anonymous().get("/api/templates").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [("100/s", (100, 1)), ("1200/m", (1200, 60)), ("5/hour", (5, 3600)), ("7/d", (7, 86400)), ("off", None)],
+)
+def test_parse_rate__accepted_forms(text, rate):
+    assert parse_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", ["100", "0/s", "-1/m", "ten/s", "5/week", "5/"])
+def test_parse_rate__bad__refused(text):
+    with pytest.raises(ValueError, match="is not a rate"):
+        parse_rate(text)
