@@ -2,6 +2,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -204,6 +205,16 @@ class ReadyToDeploy(ApprovalRequest):
         verbose_name_plural = "ready to deploy"
 
 
+class AccessReview(User):
+    """The admin's access review page for superusers (lifecycle.releases.access): a view of the users, no
+    table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "access review"
+        verbose_name_plural = "access review"
+
+
 # Trigger rules, their evaluations and alerts (lifecycle.releases.rules), loaded with this app's models.
 class TemplateSet(models.Model):
     """The templates a client renders together in an environment, registered once (`POST
@@ -222,4 +233,4 @@ class TemplateSet(models.Model):
 
 from lifecycle.releases.rules.models import Alert, TriggerEvaluation, TriggerRule, TriggerState  # noqa: E402
 
-__all__ = ["Alert", "Deployment", "ReadyToDeploy", "TriggerEvaluation", "TriggerRule", "TriggerState"]
+__all__ = ["AccessReview", "Alert", "Deployment", "ReadyToDeploy", "TriggerEvaluation", "TriggerRule", "TriggerState"]

@@ -7,9 +7,10 @@
 - `deployments`: what was live where;
 - `rollbacks`: every rollback, read-only;
 - `rules`: rollback trigger rules, their evaluations and the alerts they fired;
-- `abtests`: A/B tests (abtesting.admin's class), with their results and the promotion of a variant.
+- `abtests`: A/B tests (abtesting.admin's class), with their results and the promotion of a variant;
+- `access`: the access review (superusers).
 """
 
-from lifecycle.releases.admin import abtests, deployments, requests, rollbacks, rules, templates
+from lifecycle.releases.admin import abtests, access, deployments, requests, rollbacks, rules, templates
 
-__all__ = ["abtests", "deployments", "requests", "rollbacks", "rules", "templates"]
+__all__ = ["abtests", "access", "deployments", "requests", "rollbacks", "rules", "templates"]
