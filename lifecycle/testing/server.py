@@ -30,6 +30,8 @@ class Server:
     env: dict[str, str]
     tokens: dict[str, str]
     log: Path | None = None
+    # The processes to start, in honcho's Procfile form (web first: it gets PORT); `make run`'s by default.
+    procfile: Path = ROOT / "Procfile"
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def call(
@@ -93,7 +95,8 @@ class Server:
         assert self.log is not None
         log = self.log.open("a")
         self._process = subprocess.Popen(
-            [str(VENV_BIN / "honcho"), "--procfile", "Procfile", "start", "--port", self.env["PORT"], "--no-colour"],
+            [str(VENV_BIN / "honcho"), "--procfile", str(self.procfile), "--app-root", str(ROOT), "start"]
+            + ["--port", self.env["PORT"], "--no-colour"],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -146,7 +149,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _fresh_database(tmp: Path) -> tuple[str, Any]:
+def fresh_database(tmp: Path) -> tuple[str, Any]:
     """A database of its own for the server: SQLite in tmp, or a new one on DATABASE_URL's PostgreSQL."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
@@ -168,7 +171,7 @@ def _fresh_database(tmp: Path) -> tuple[str, Any]:
 def running_server(tmp: Path) -> Iterator[Server]:
     """The stack on a free port, with tokens for an author (and deployer), a reader, one reviewer per
     approval role and a deployer; stopped (and its database dropped) on leaving."""
-    database_url, drop_database = _fresh_database(tmp)
+    database_url, drop_database = fresh_database(tmp)
     port = free_port()
     env = {
         **os.environ,
