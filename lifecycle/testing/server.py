@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,11 @@ class Server:
     log: Path | None = None
     # The processes to start, in honcho's Procfile form (web first: it gets PORT); `make run`'s by default.
     procfile: Path = ROOT / "Procfile"
+    # Each process on its own (not under honcho, which stops them all when one exits): for the tests that
+    # kill one of them and start it again (kill, start_process).
+    separately: bool = False
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
 
     def call(
         self,
@@ -90,13 +94,75 @@ class Server:
         )
         return password
 
+    def commands(self) -> dict[str, str]:
+        """The Procfile's processes: name -> shell command line."""
+        lines = [line.split(":", 1) for line in self.procfile.read_text().splitlines() if ":" in line]
+        return {name.strip(): command.strip() for name, command in lines if not name.startswith("#")}
+
+    def start_process(self, name: str) -> None:
+        """Start one of the Procfile's processes on its own (separately), in its own process group."""
+        assert self.log is not None
+        with self.log.open("a") as log:
+            self._processes[name] = subprocess.Popen(
+                ["sh", "-c", f"exec {self.commands()[name]}"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def pid_of(self, name: str) -> int:
+        """The process id of a process started separately (gunicorn's master, Celery's main process)."""
+        return self._processes[name].pid
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Kill a process started separately, and everything it started (its workers), at once."""
+        process = self._processes.pop(name)
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def wait_until_healthy(self, deadline_seconds: float = 60) -> None:
+        deadline = time.monotonic() + deadline_seconds
+        while True:
+            try:
+                if self.call("GET", "/api/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            ended = self._process is not None and self._process.poll() is not None
+            if time.monotonic() > deadline or ended:
+                log = self.log.read_text()[-3000:] if self.log else ""
+                self.stop()
+                raise RuntimeError(f"server did not start:\n{log}")
+            time.sleep(0.3)
+
     def start(self) -> None:
         """Start the processes (web, worker, beat) as `make run` does, and wait until /api/health answers."""
         assert self.log is not None
+        if self.separately:
+            for name in self.commands():
+                self.start_process(name)
+            self.wait_until_healthy()
+            return
         log = self.log.open("a")
         self._process = subprocess.Popen(
-            [str(VENV_BIN / "honcho"), "--procfile", str(self.procfile), "--app-root", str(ROOT), "start"]
-            + ["--port", self.env["PORT"], "--no-colour"],
+            [
+                str(VENV_BIN / "honcho"),
+                "--procfile",
+                str(self.procfile),
+                "--app-root",
+                str(ROOT),
+                "start",
+                "--port",
+                self.env["PORT"],
+                "--no-colour",
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -104,20 +170,12 @@ class Server:
             start_new_session=True,
         )
         log.close()  # the child has its own copy
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if self.call("GET", "/api/health")[0] == 200:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self._process.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.3)
+        self.wait_until_healthy()
 
     def stop(self) -> None:
         """Stop every process (the database stays): as an outage, or at the end."""
+        for name in list(self._processes):
+            self.kill(name, signal.SIGTERM)
         process = self._process
         if process is None:
             return
@@ -168,10 +226,12 @@ def fresh_database(tmp: Path) -> tuple[str, Any]:
 
 
 @contextmanager
-def running_server(tmp: Path) -> Iterator[Server]:
+def running_server(tmp: Path, *, separately: bool = False, env: dict[str, str] | None = None) -> Iterator[Server]:
     """The stack on a free port, with tokens for an author (and deployer), a reader, one reviewer per
-    approval role and a deployer; stopped (and its database dropped) on leaving."""
+    approval role and a deployer; stopped (and its database dropped) on leaving. `env` adds to or replaces
+    its environment; `separately`: see Server.separately."""
     database_url, drop_database = fresh_database(tmp)
+    extra_env = env or {}
     port = free_port()
     env = {
         **os.environ,
@@ -189,9 +249,10 @@ def running_server(tmp: Path) -> Iterator[Server]:
         # The tests' webhook receivers listen on this machine.
         "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "1",
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+        **extra_env,
     }
     # With REDIS_URL (CI's second run) the stack runs on Redis, as in production; else on the broker folder.
-    server = Server(base=f"http://127.0.0.1:{port}", env=env, tokens={})
+    server = Server(base=f"http://127.0.0.1:{port}", env=env, tokens={}, separately=separately)
     server.manage("migrate", "--noinput")
     server.manage("seed")
     server.tokens["author"] = server.manage("create_api_token", "author", "--groups", "author,deployer").split()[-1]
