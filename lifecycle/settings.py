@@ -89,9 +89,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First and last: Prometheus's timing and counts see the whole of the request (lifecycle.core.observability).
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    # Next: the request id is bound before anything logs, and the access line sees every answer.
+    # First: the request id is bound before anything logs, and the access line sees every answer
+    # (lifecycle.core.observability).
     "lifecycle.core.observability.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -103,7 +102,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "lifecycle.core.csp.PagesCSPMiddleware",
-    "lifecycle.core.observability.middleware.PrometheusAfterMiddleware",
+    # Last: requests counted and timed by route (the view's time, whichever middleware answered first).
+    "lifecycle.core.observability.middleware.PrometheusMiddleware",
 ]
 
 # Pages that need a signed-in user (the dashboard) send visitors to its sign-in page.

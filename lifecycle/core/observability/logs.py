@@ -31,6 +31,11 @@ def logging_config(log_format: LogFormat, level: str) -> dict[str, Any]:
     # Python's warnings (a library's deprecation, Celery's "running as root") are log lines like the others,
     # not free text on stderr.
     logging.captureWarnings(True)
+    # What no line shows, not worked out for each record (the logging HOWTO's "Optimization"): the caller's
+    # file and line (a walk up the stack), the thread and the process. The access log writes a line for every
+    # render, the hot path.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

@@ -12,6 +12,7 @@ import structlog
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 from django_prometheus import middleware as django_prometheus
+from django_prometheus.utils import Time, TimeSince
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a proxy or a client may pass on as the request id: ids of the usual shapes (UUIDs, ULIDs, trace ids,
@@ -80,10 +81,35 @@ class RequestContextMiddleware:
         return response
 
 
-class PrometheusAfterMiddleware(django_prometheus.PrometheusAfterMiddleware):
-    """django-prometheus's per-view metrics, with the view labelled by its route (route_of)."""
+class PrometheusMiddleware(django_prometheus.PrometheusAfterMiddleware):
+    """django-prometheus's per-view metrics, labelled by route (route_of) and cut to the ones operators use:
+    responses by route, method and status (rate and errors), latency by route and method, exceptions.
+
+    Render runs on every LLM call: django-prometheus's full set (a dozen counters and histograms per
+    request, by transport, charset, body sizes, ...) cost about 145 µs of CPU per render, these two about a
+    third of that. It sits last in MIDDLEWARE: the latency is the view's.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        request.prometheus_after_middleware_event = Time()  # type: ignore[attr-defined]
+
+    def process_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def process_template_response(self, request: HttpRequest, response: Any) -> Any:
+        return response
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        view, method = route_of(request), self._method(request)
+        metrics = self.metrics
+        metrics.responses_by_status_view_method.labels(str(response.status_code), view, method).inc()
+        started = getattr(request, "prometheus_after_middleware_event", None)
+        if started is not None:
+            metrics.requests_latency_by_view_method.labels(view, method).observe(TimeSince(started))
+        return response
 
     def label_metric(self, metric: Any, request: Any, response: Any = None, **labels: Any) -> Any:
+        # process_exception, django-prometheus's own: the same route label.
         if "view" in labels:
             labels["view"] = route_of(request)
         return super().label_metric(metric, request, response, **labels)
