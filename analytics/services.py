@@ -27,6 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from analytics.models import Execution, PendingBatch, VariantSubject, VariantSubjectCount
+from analytics.monitoring import count_ingested
 from analytics.permissions import require_may_report, require_may_report_at_all
 from analytics.reports import ExecutionReport, ReportInvalid, Rules, read_report
 from lifecycle.core.db.bulk import insert_ignoring_conflicts
@@ -152,6 +153,7 @@ def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
     duplicates = repeated + [
         report for report, row in zip(fresh, rows, strict=True) if row[_ID_POSITION] not in inserted
     ]
+    count_ingested(stored=len(created), duplicates=len(duplicates))
     return Recorded(created, duplicates)
 
 

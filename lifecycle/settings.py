@@ -16,6 +16,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from lifecycle.core.api.rates import parse_rate
+from lifecycle.core.observability.logs import LOG_FORMATS, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -88,6 +89,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id is bound before anything logs, and the access line sees every answer
+    # (lifecycle.core.observability).
+    "lifecycle.core.observability.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -98,6 +102,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "lifecycle.core.csp.PagesCSPMiddleware",
+    # Last: requests counted and timed by route (the view's time, whichever middleware answered first).
+    "lifecycle.core.observability.middleware.PrometheusMiddleware",
 ]
 
 # Pages that need a signed-in user (the dashboard) send visitors to its sign-in page.
@@ -184,12 +190,12 @@ SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # HTTPS only, in production: browsers remember it for a year (HSTS), plain HTTP is redirected, and the TLS
 # proxy in front says which requests came over HTTPS. The health check answers over plain HTTP too, for
-# probes inside the network.
+# probes inside the network, and so does /metrics, for the scraper (its token: METRICS_TOKEN below).
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=PRODUCTION)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=PRODUCTION)
-SECURE_REDIRECT_EXEMPT = [r"^api/health$"]
+SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^metrics$"]
 BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=PRODUCTION)
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -294,6 +300,8 @@ if not REDIS_URL:
         "control_folder": str(DATA_DIR / "celery-control"),
         "polling_interval": 1.0,
     }
+# Named, so that the queue length in /metrics is read from the queue the workers consume.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
@@ -353,12 +361,22 @@ RENDER_CACHE_CHARACTERS = env.int("RENDER_CACHE_CHARACTERS", default=20_000_000)
 # it is the ceiling the render endpoint is measured against (`make bench`).
 BENCH_VIEWS = env.bool("LIFECYCLE_BENCH_VIEWS", default=False)
 
+# OBSERVABILITY (README, "Observability")
+# /metrics (Prometheus): with METRICS_TOKEN set, for whoever sends it as `Authorization: Bearer <token>`;
+# without it, for this machine only (loopback), and not at all in production.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The Celery worker's own counters (rule evaluations, deliveries, tasks) on http://HOST:PORT/metrics; 0: off.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_HOST = env.str("WORKER_METRICS_HOST", default="127.0.0.1")
+# Latency buckets in seconds: render answers in milliseconds, django-prometheus's default starts at 10 ms.
+PROMETHEUS_LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf")
+)  # fmt: skip
+
 # LOGGING
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
-}
+# Every process (web, worker, beat) logs one JSON object per line in production, readable lines otherwise;
+# LOG_FORMAT chooses either anywhere.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "console")
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {LOG_FORMAT!r}")
+LOGGING = logging_config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO").upper())  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Root URLs: the API under /api/, its schema and docs, the admin, the health check."""
+"""Root URLs: the API under /api/, its schema and docs, the admin, the health check, the metrics."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from lifecycle.core import views as core_views
+from lifecycle.core.observability.metrics import metrics_view
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("", include("templates_app.api.urls")),
@@ -31,6 +32,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
     path("dashboard/", include("lifecycle.releases.dashboard.urls")),
+    # Prometheus's usual path, outside the API: who may read it is in metrics_view.
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 if settings.BENCH_VIEWS:

@@ -248,6 +248,10 @@ def running_server(tmp: Path, *, separately: bool = False, env: dict[str, str] |
         "ROLLBACK_EVALUATION_SECONDS": "2",
         # The tests' webhook receivers listen on this machine.
         "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "1",
+        # Logs and metrics as in production: JSON lines, /metrics behind a token, the worker's own metrics port.
+        "LOG_FORMAT": "json",
+        "METRICS_TOKEN": uuid.uuid4().hex,
+        "WORKER_METRICS_PORT": str(free_port()),
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
         **extra_env,
     }

@@ -30,6 +30,7 @@ from django.utils import timezone
 from lifecycle.core.exceptions import InvalidInput
 from lifecycle.core.outbox import webhooks
 from lifecycle.core.outbox.models import Delivery, DeliveryAttempt
+from lifecycle.core.outbox.monitoring import count_attempt
 from lifecycle.core.outbox.webhooks import Answer, check_webhook_secret, check_webhook_url, new_webhook_secret
 
 __all__ = [
@@ -156,7 +157,11 @@ def deliver(*, delivery_id: UUID | str, now: datetime | None = None) -> Delivery
     started = time.monotonic()
     answer = _attempt(delivery)
     duration_ms = round((time.monotonic() - started) * 1000)
-    return _record(delivery_id=delivery.pk, number=delivery.attempts, answer=answer, duration_ms=duration_ms, at=now)
+    recorded = _record(
+        delivery_id=delivery.pk, number=delivery.attempts, answer=answer, duration_ms=duration_ms, at=now
+    )
+    count_attempt(channel=delivery.channel, delivered=answer.delivered, gave_up=recorded.state == Delivery.State.FAILED)
+    return recorded
 
 
 def deliver_due(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> int:

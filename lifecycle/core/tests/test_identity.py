@@ -109,7 +109,7 @@ def test_health__database_ok_and_worker_state():
 
     body = Client().get("/api/health").json()
     assert body["status"] == "ok"
-    assert body["worker"] == {"lastHeartbeatAt": None, "alive": False}
+    assert body["worker"] == {"lastHeartbeatAt": None, "alive": False, "lagSeconds": None}
     record_heartbeat.delay()  # eager in tests
     assert Client().get("/api/health").json()["worker"]["alive"] is True
 

@@ -59,6 +59,7 @@ from lifecycle.releases.rules.definitions import (
 from lifecycle.releases.rules.engine import Firing, Standing, Verdict
 from lifecycle.releases.rules.measure import Ask, Measurement, Reader
 from lifecycle.releases.rules.models import Alert, TriggerEvaluation, TriggerRule, TriggerState
+from lifecycle.releases.rules.monitoring import count_evaluations
 from lifecycle.releases.services import verify_rollback
 from templates_app.models import PromptTemplate
 
@@ -360,9 +361,12 @@ def evaluate_pairs(
         elif found.deployment is not None and _quiet(found.measured, found.states, found.deployment):
             result.quiet, result.evaluated = True, len(found.measured)
             quiet_rules.extend(item.rule.pk for item in found.measured)
+            count_evaluations(item.verdict.status for item in found.measured)
         else:
             assert found.deployment is not None
             _decide_and_record(result, found.deployment, found.measured, window_end, tick, task_id)
+            if not result.skipped:  # else another worker holds the template: it evaluates them, and counts
+                count_evaluations(item.verdict.status for item in found.measured)
     if quiet_rules:
         # Their last tick, in one statement: all that changed (a second worker would write the same).
         with one_writer_at_a_time(), transaction.atomic():
