@@ -5,6 +5,7 @@ what works."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -144,6 +145,7 @@ def test_compose__its_commands_without_containers__serve_the_api_in_production_p
         "LIFECYCLE_DATA_DIR": str(tmp_path / "var"),
         "HEARTBEAT_SECONDS": "1",
         "HOSTNAME": socket.gethostname(),  # what Docker sets in a container; the worker's health check uses it
+        "METRICS_TOKEN": "scraper-secret",
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
     }
     procfile = tmp_path / "Procfile"
@@ -204,6 +206,17 @@ def test_compose__its_commands_without_containers__serve_the_api_in_production_p
         while not (health := server.call("GET", "/api/health")[1])["worker"]["alive"]:
             assert time.monotonic() < deadline, health
             time.sleep(0.5)
+        assert (health["status"], health["database"], health["broker"]) == ("ok", "ok", "ok")
+        # Prometheus scrapes every web worker's figures with the token, JSON logs for the log shipper
+        scrape = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        scrape.request("GET", "/metrics", headers={"Authorization": "Bearer scraper-secret"})
+        metrics = scrape.getresponse()
+        assert metrics.status == 200
+        assert "lifecycle_executions_ingested_total" in metrics.read().decode()
+        server.stop()
+        access = [line for line in server.log.read_text().splitlines() if '"logger": "lifecycle.access"' in line]
+        assert access, "no access log line"
+        assert all(json.loads(line[line.index("{") :])["request_id"] for line in access)
     finally:
         server.stop()
         drop_database()
