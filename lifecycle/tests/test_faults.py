@@ -1,0 +1,277 @@
+"""Faults, on the real stack: Redis stopped and started again, a web worker killed in the middle of a batch,
+the Celery worker killed in the middle of roll-ups. Real processes, real kills (SIGKILL): what an operator's
+bad day looks like, and what must hold through it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lifecycle.testing.receiver import Receiver
+from lifecycle.testing.server import Server, free_port, running_server
+
+pytestmark = pytest.mark.server
+
+BATCH = 1000  # the API's largest batch
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+class RedisServer:
+    """A redis-server of the test's own, to stop and start again on the same port."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            cwd=self.directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, 10, "redis to start")
+
+    def _answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping())
+        except redis.RedisError:
+            return False
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+
+@contextmanager
+def own_redis(directory: Path) -> Iterator[RedisServer]:
+    server = RedisServer(directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None:
+            server.kill()
+
+
+def new_template(server: Server) -> tuple[str, str]:
+    """A template (active in development at once): its id and its version's id."""
+    body = {
+        "name": f"Faulty {uuid.uuid4().hex[:8]}",
+        "content": "Answer {{q}}",
+        "variables": [{"name": "q", "type": "string", "required": True}],
+    }
+    status, template, _ = server.call("POST", "/api/templates", body, token=server.tokens["author"])
+    assert status == 201, template
+    return template["id"], template["latestVersion"]["id"]
+
+
+def batch_of(version_id: str, size: int, prefix: str) -> dict[str, Any]:
+    return {
+        "executions": [
+            {
+                "templateVersionId": version_id,
+                "environment": "development",
+                "status": "success",
+                "responseTime": 100 + index % 50,
+                "metadata": {"requestId": f"{prefix}-{index}"},
+            }
+            for index in range(size)
+        ]
+    }
+
+
+def total_executions(server: Server, version_id: str) -> int:
+    status, metrics, _ = server.call(
+        "GET", f"/api/performance/metrics?versionId={version_id}", token=server.tokens["author"]
+    )
+    assert status == 200, metrics
+    return metrics["totalExecutions"]
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server (installed by .ci/run)")
+def test_faults__redis_down__render_resolve_ingest_serve_then_webhooks_and_rules_resume(tmp_path: Path):
+    with (
+        own_redis(tmp_path) as redis_server,
+        running_server(
+            tmp_path / "stack",
+            env={"REDIS_URL": redis_server.url, "OUTBOX_SWEEP_SECONDS": "1", "ROLLBACK_EVALUATION_SECONDS": "1"},
+        ) as server,
+        Receiver().running() as receiver,
+    ):
+        admin = server.manage("create_api_token", "fault-admin", "--superuser").split()[-1]
+        template_id, version_id = new_template(server)
+        subscription = {"url": receiver.url, "events": ["version.created"], "templateId": template_id}
+        assert server.call("POST", "/api/webhooks", subscription, token=admin)[0] == 201
+        rule = {
+            "templateId": template_id,
+            "environment": "development",
+            "metric": "error_rate",
+            "operator": "gt",
+            "threshold": 0.5,
+            "action": "alert",
+        }
+        status, rule, _ = server.call("POST", "/api/rollback/triggers", rule, token=server.tokens["deployer"])
+        assert status == 201, rule
+
+        def last_evaluated() -> str | None:
+            state = server.call("GET", f"/api/rollback/triggers/{rule['id']}", token=admin)[1]["state"]
+            return state["lastEvaluatedAt"] if state else None
+
+        wait_for(last_evaluated, 30, "the rule's first evaluation")
+
+        redis_server.kill()
+        render = {"environment": "development", "variables": {"q": "still here?"}}
+        token = server.tokens["author"]
+        for _ in range(10):
+            status, body, _ = server.call("POST", f"/api/templates/{template_id}/render", render, token=token)
+            assert (status, body["rendered"]) == (200, "Answer still here?")
+        assert (
+            server.call("GET", f"/api/templates/{template_id}/resolve?environment=development", token=token)[0] == 200
+        )
+        status, stored, _ = server.call("POST", "/api/executions/batch", batch_of(version_id, 50, "down"), token=token)
+        assert (status, stored["created"]) == (201, 50)
+        assert total_executions(server, version_id) == 50
+        status, health, _ = server.call("GET", "/api/health")
+        assert (status, health["status"], health["broker"]) == (200, "degraded", "unreachable")
+        # A lifecycle event while the broker is away: committed at once, its webhook waits in the outbox.
+        created = {"templateId": template_id, "data": {"content": "Answer {{q}} kindly"}}
+        status, version, _ = server.call("POST", "/api/versions/create", created, token=token)
+        assert status == 201, version
+        time.sleep(3)
+        assert receiver.requests == []
+        evaluated_while_down = last_evaluated()
+
+        redis_server.start()
+        wait_for(lambda: receiver.requests, 60, "the webhook after Redis came back")
+        wait_for(lambda: last_evaluated() != evaluated_while_down, 60, "rule evaluations to resume")
+        time.sleep(3)  # and nothing more: no second copy of the delivery
+        assert len(receiver.requests) == 1
+        assert server.call("GET", "/api/health")[1]["broker"] == "ok"
+
+
+def _worker_pids(master: int) -> list[int]:
+    """gunicorn's worker processes: the master's children."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                children.append(int(entry))
+    return children
+
+
+def test_faults__web_worker_killed_mid_batch__whole_batch_or_none(tmp_path: Path):
+    with running_server(tmp_path, separately=True, env={"WEB_CONCURRENCY": "1"}) as server:
+        token = server.tokens["author"]
+        # How long a batch takes here, to kill the next ones inside their request.
+        _, version_id = new_template(server)
+        started = time.monotonic()
+        assert (
+            server.call("POST", "/api/executions/batch", batch_of(version_id, BATCH, "timing"), token=token)[0] == 201
+        )
+        duration = time.monotonic() - started
+        interrupted = 0
+        for fraction in (0.2, 0.4, 0.6, 0.8):
+            _, version_id = new_template(server)
+            master = server.pid_of("web")
+            (worker,) = wait_for(lambda: _worker_pids(master), 30, "a web worker")  # noqa: B023
+            answer: list[Any] = []
+            sending = threading.Thread(
+                target=lambda: answer.append(  # noqa: B023
+                    _post_or_error(server, batch_of(version_id, BATCH, f"kill-{fraction}"), token)  # noqa: B023
+                )
+            )
+            sending.start()
+            time.sleep(duration * fraction)
+            os.kill(worker, signal.SIGKILL)
+            sending.join(30)
+            stored = total_executions(server, version_id)
+            assert stored in (0, BATCH), f"killed at {fraction:.0%}: {stored} of {BATCH} stored"
+            if answer[0] == 201:
+                assert stored == BATCH
+            else:
+                interrupted += 1
+        assert interrupted, "no kill landed inside a request: the test proved nothing"
+
+
+def _post_or_error(server: Server, body: dict[str, Any], token: str) -> int | str:
+    try:
+        return server.call("POST", "/api/executions/batch", body, token=token)[0]
+    except OSError as error:  # the connection the killed worker held
+        return type(error).__name__
+
+
+def pending(server: Server) -> float:
+    """Executions stored but not yet in the rollups (the metrics endpoint's gauge)."""
+    status, text = _scrape(server)
+    assert status == 200
+    for line in text.splitlines():
+        if line.startswith("lifecycle_rollup_pending_executions "):
+            return float(line.split()[1])
+    raise AssertionError("no pending gauge")
+
+
+def _scrape(server: Server) -> tuple[int, str]:
+    import urllib.request
+
+    request = urllib.request.Request(
+        server.base + "/metrics", headers={"Authorization": f"Bearer {server.env['METRICS_TOKEN']}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read().decode()
+
+
+def test_faults__celery_worker_killed_mid_rollup__nothing_counted_twice_or_skipped(tmp_path: Path):
+    with running_server(tmp_path, separately=True, env={"ANALYTICS_ROLLUP_SECONDS": "1"}) as server:
+        token = server.tokens["author"]
+        server.kill("worker")  # executions pile up while no worker rolls them up
+        versions = [new_template(server)[1] for _ in range(3)]
+        sent = dict.fromkeys(versions, 0)
+        for round_number in range(8):
+            for version_id in versions:
+                body = batch_of(version_id, BATCH, f"r{round_number}")
+                assert server.call("POST", "/api/executions/batch", body, token=token)[0] == 201
+                sent[version_id] += BATCH
+        assert pending(server) == sum(sent.values())
+        # Start the worker and kill it while it rolls up, three times, then let it finish.
+        for delay in (1.5, 2.5, 3.5):
+            server.start_process("worker")
+            time.sleep(delay)
+            server.kill("worker")
+        server.start_process("worker")
+        wait_for(lambda: pending(server) == 0, 120, "the roll-ups to finish")
+        # Every execution counted once: the totals now come from the rollups alone.
+        assert {version_id: total_executions(server, version_id) for version_id in versions} == sent
