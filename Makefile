@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast lint bench bench-analytics bench-rollback bench-abtesting bench-client setup setup-dev check-python clean \
+.PHONY: run test test-fast lint bench bench-analytics bench-rollback bench-abtesting bench-client bench-mixed setup setup-dev check-python clean \
 	dashboard-assets dashboard-assets-check
 
 check-python:
@@ -51,13 +51,15 @@ lint: $(VENV)/.installed-dev
 ## then rollback: automatic rollback with the real beat and worker, the rule engine's evaluation pass
 ## over 1,000 rules and 1,000,000 executions, and the latency of the manual and emergency rollback calls;
 ## then A/B: the latency of a running test's results at 100,000 and 1,000,000 executions (and the dashboard's
-## pages, with the executions parts); then the client: render from memory, a deploy reaching 20 clients.
+## pages, with the executions parts); then the client: render from memory, a deploy reaching 20 clients;
+## then the mixed load: PostgreSQL, Redis, web workers, worker and beat under everything at once.
 bench: setup-dev
 	$(PY) bench/render.py
 	$(PY) bench/analytics.py
 	$(PY) bench/rollback.py
 	$(PY) bench/abtesting.py
 	$(PY) bench/client.py
+	$(PY) bench/mixed.py
 
 ## The executions part of `make bench` alone (BENCH_ARGS, e.g. --database sqlite --executions 50000).
 bench-analytics: setup-dev
@@ -70,6 +72,10 @@ bench-rollback: setup-dev
 ## The client part of `make bench` alone (BENCH_ARGS, e.g. --quick, or --processes 50 --interval 1).
 bench-client: setup-dev
 	$(PY) bench/client.py $(BENCH_ARGS)
+
+## The mixed-load part of `make bench` alone (BENCH_ARGS, e.g. --quick, or --duration 120 --load 0.6).
+bench-mixed: setup-dev
+	$(PY) bench/mixed.py $(BENCH_ARGS)
 
 ## The A/B results part of `make bench` alone (BENCH_ARGS, e.g. --executions 200000, or --quick).
 bench-abtesting: setup-dev
