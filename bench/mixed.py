@@ -256,6 +256,7 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
             WEB_CONCURRENCY=str(args.web_workers),
             ROLLBACK_EVALUATION_SECONDS="5",
             ANALYTICS_ROLLUP_SECONDS="2",
+            LOG_FORMAT="json",  # as in production (docker-compose.yml): one JSON access line per request
         )
         token, target = prepare_database(env, args.templates, args.versions)
         template_id, test_id = target["templateId"], target["abTestId"]

@@ -1,5 +1,5 @@
 """Faults, on the real stack: Redis stopped and started again, a web worker killed in the middle of a batch,
-the Celery worker killed in the middle of roll-ups. Real processes, real kills (SIGKILL): what an operator's
+the Celery worker killed in the middle of roll-ups and of rule evaluations. Real processes, real kills (SIGKILL): what an operator's
 bad day looks like, and what must hold through it."""
 
 from __future__ import annotations
@@ -275,3 +275,54 @@ def test_faults__celery_worker_killed_mid_rollup__nothing_counted_twice_or_skipp
         wait_for(lambda: pending(server) == 0, 120, "the roll-ups to finish")
         # Every execution counted once: the totals now come from the rollups alone.
         assert {version_id: total_executions(server, version_id) for version_id in versions} == sent
+
+
+def test_faults__celery_worker_killed_while_rules_evaluate__one_rollback_one_evaluation_per_tick(tmp_path: Path):
+    with running_server(tmp_path, separately=True, env={"ROLLBACK_EVALUATION_SECONDS": "1"}) as server:
+        token, deployer = server.tokens["author"], server.tokens["deployer"]
+        template_id, good_version = new_template(server)
+        body = {"templateId": template_id, "data": {"content": "Answer {{q}} now"}}
+        status, bad, _ = server.call("POST", "/api/versions/create", body, token=token)
+        assert status == 201, bad
+        failing = batch_of(bad["id"], 40, "bad")
+        for row in failing["executions"]:
+            row["status"] = "error"
+        assert server.call("POST", "/api/executions/batch", failing, token=token)[0] == 201
+        rule = {
+            "templateId": template_id,
+            "environment": "development",
+            "metric": "error_rate",
+            "operator": "gt",
+            "threshold": 50,
+            "minExecutions": 10,
+            "consecutiveBreaches": 3,
+            "action": "rollback",
+        }
+        status, rule, _ = server.call("POST", "/api/rollback/triggers", rule, token=deployer)
+        assert status == 201, rule
+        # The worker is killed while it evaluates (every second), four times, then left to run.
+        for delay in (0.7, 1.3, 1.9, 2.6):
+            server.kill("worker")
+            server.start_process("worker")
+            time.sleep(delay)
+
+        def rollbacks() -> list[dict[str, Any]]:
+            history = server.call("GET", f"/api/rollback/history?templateId={template_id}", token=token)[1]
+            return history["results"] if isinstance(history, dict) else history
+
+        wait_for(rollbacks, 60, "the automatic rollback")
+        time.sleep(4)  # more ticks: the rule stays quiet (the bad version is no longer served)
+        assert len(rollbacks()) == 1
+        render = {"environment": "development", "variables": {"q": "x"}}
+        status, served, _ = server.call("POST", f"/api/templates/{template_id}/render", render, token=token)
+        assert (status, served["versionId"]) == (200, good_version)
+        counted = server.manage(
+            "shell",
+            "-c",
+            "from django.db.models import Count; from lifecycle.releases.rules.models import TriggerEvaluation; "
+            f"rows = TriggerEvaluation.objects.filter(rule_id='{rule['id']}'); "
+            "print(rows.count(), rows.values('deployment', 'tick').annotate(n=Count('pk')).filter(n__gt=1).count())",
+        )
+        evaluations, ticks_counted_twice = map(int, counted.split()[-2:])
+        assert evaluations >= 3  # the breaches that fired it, at least
+        assert ticks_counted_twice == 0
