@@ -11,6 +11,9 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_sync_role_permissions, sender=self, dispatch_uid="core.sync_role_permissions")
+        # Our items of `check --deploy`, registered by importing them.
+        from lifecycle.core import checks  # noqa: F401
+
         # The admin's autodiscovery imports lifecycle.core.admin (the apps' shared admin classes) only.
         from lifecycle.core.outbox import admin  # noqa: F401
         from lifecycle.core.webhooks import admin as webhooks_admin  # noqa: F401

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from lifecycle.core.db.encrypted import EncryptedTextField
 from lifecycle.core.db.lookups import execute
 
 
@@ -56,10 +57,14 @@ def insert_ignoring_conflicts(
     database takes to insert). SQLite: multi-row VALUES statements, as many rows each as the connection's
     parameter limit allows (one statement for a batch of 1,000 executions at the default limit).
 
+    Values of encrypted columns (lifecycle.core.db.encrypted) are given plain and stored as the field
+    stores them (encrypted when it encrypts now): a hand-written write must not be the way around it.
+
     All or nothing: the statements run in one transaction (the caller's, if it has one).
     """
     table = model._meta.db_table
     conn = connections[DEFAULT_DB_ALIAS]
+    rows = _encoded(model, columns, rows)
     qn = conn.ops.quote_name
     if conn.connection is None:
         conn.ensure_connection()
@@ -96,6 +101,28 @@ def insert_ignoring_conflicts(
             finally:
                 cursor.close()
     return inserted
+
+
+def _encoded(
+    model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> Sequence[Sequence[Any]]:
+    """The rows with each encrypted column's values as that field stores them now (the same rows when none
+    encrypts)."""
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    encoders = [
+        (position, encoder)
+        for position, column in enumerate(columns)
+        if isinstance(field := fields[column], EncryptedTextField) and (encoder := field.storage_encoder()) is not None
+    ]
+    if not encoders:
+        return rows
+    encoded = []
+    for row in rows:
+        values = list(row)
+        for position, encoder in encoders:
+            values[position] = encoder(values[position])
+        encoded.append(values)
+    return encoded
 
 
 def _log(conn: BaseDatabaseWrapper, table: str, rows: int, started: float) -> None:
