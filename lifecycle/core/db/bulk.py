@@ -106,13 +106,13 @@ def insert_ignoring_conflicts(
 def _encoded(
     model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> Sequence[Sequence[Any]]:
-    """The rows with each encrypted column's values as that field stores them now (the same rows when none
-    encrypts)."""
+    """The rows with each encrypted column's values as that field stores them now (the rows themselves when
+    the model has no encrypted column)."""
     fields = {field.column: field for field in model._meta.concrete_fields}
     encoders = [
-        (position, encoder)
+        (position, field.storage_encoder())
         for position, column in enumerate(columns)
-        if isinstance(field := fields[column], EncryptedTextField) and (encoder := field.storage_encoder()) is not None
+        if isinstance(field := fields[column], EncryptedTextField)
     ]
     if not encoders:
         return rows

@@ -10,7 +10,8 @@ command has re-encrypted them.
 What the database cannot do with such a column: compare or search its contents (each encryption of the same
 text differs). The fields refuse every lookup but `isnull` while they encrypt, rather than answer wrongly.
 Empty strings and NULLs are stored as they are: that a value is empty is not what needs protecting, and
-it keeps `blank` values cheap.
+it keeps `blank` values cheap. A plain value that itself begins with `enc:` (anyone may send such text) is
+stored behind `enc:none:`, so that it is never taken for an encrypted one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 MARKER = "enc:v1:"
 _MARKER_LENGTH = len(MARKER)
+_LOOKS_MARKED = "enc:"
+_ESCAPED = "enc:none:"  # a plain value that begins like a marked one, stored plain
+_ESCAPED_LENGTH = len(_ESCAPED)
 
 
 class UnreadableValue(DomainError):
@@ -63,6 +67,25 @@ def key_ring() -> tuple[MultiFernet, Fernet] | None:
 def is_encrypted(stored: Any) -> bool:
     """Whether a value as stored is encrypted (else it is plain, or empty)."""
     return isinstance(stored, str) and stored.startswith(MARKER)
+
+
+def plain_stored(text: str) -> str:
+    """A text as stored plain: itself, unless it begins like a marked value."""
+    return _ESCAPED + text if text.startswith(_LOOKS_MARKED) else text
+
+
+def plain_text(stored: str) -> str:
+    """The text of a value stored plain (plain_stored's inverse)."""
+    return stored[_ESCAPED_LENGTH:] if stored.startswith(_ESCAPED) else stored
+
+
+def read_stored(stored: str, where: str) -> str:
+    """The text of a stored string, decrypted if it is encrypted."""
+    if not stored.startswith(_LOOKS_MARKED):  # nearly every plain value: one check
+        return stored
+    if stored.startswith(MARKER):
+        return decrypt(stored, where=where)
+    return plain_text(stored)
 
 
 def encrypter() -> Callable[[str], str]:
@@ -126,8 +149,9 @@ def written_with_current_key(stored: str) -> bool:
 
 
 class EncryptedField:
-    """What the encrypted fields share: whether they encrypt now, and the translation between the column's
-    raw form and the stored text the marker is seen on (used by `manage.py reencrypt`)."""
+    """What the encrypted fields share: whether they encrypt now, refusing lookups, and (for
+    `manage.py reencrypt`, which reads and writes columns raw) the translation between a column's raw value
+    and its token or plain text."""
 
     # The name of a boolean setting that must be on as well as the keys being set (None: the keys alone).
     encrypt_setting: str | None
@@ -144,14 +168,20 @@ class EncryptedField:
     def where(self) -> str:
         return f"{self.model._meta.label}.{self.name}"
 
-    def stored_text(self, raw: str) -> str:
-        """The column's raw value (as the database driver returns it) as stored text: the marked token, or
-        the plain text."""
-        return raw
+    def parse_raw(self, raw: str) -> tuple[str | None, str | None]:
+        """A non-empty raw value (as the database driver returns it) as (its token, None) if encrypted, else
+        (None, the plain text that encrypting it would encrypt)."""
+        if raw.startswith(MARKER):
+            return raw, None
+        return None, plain_text(raw)
 
-    def raw_of(self, stored: str) -> str:
-        """Stored text as the column's raw value (stored_text's inverse)."""
-        return stored
+    def raw_encrypted(self, token: str) -> str:
+        """A token as the column's raw value."""
+        return token
+
+    def raw_plain(self, text: str) -> str:
+        """A plain text (as parse_raw gives it) as the column's raw value."""
+        return plain_stored(text)
 
     def _refuse_lookup(self, name: str) -> None:
         if name != "isnull" and self.encrypts():
@@ -177,20 +207,18 @@ class EncryptedTextField(EncryptedField, models.TextField):  # type: ignore[misc
 
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
-        if not value or not self.encrypts():
+        if not value:
             return value
-        return encrypt(value)
+        return encrypt(value) if self.encrypts() else plain_stored(value)
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        if is_encrypted(value):
-            return decrypt(value, where=self.where)
-        return value
+        return read_stored(value, self.where) if value else value
 
-    def storage_encoder(self) -> Callable[[Any], Any] | None:
-        """For writes that bypass the ORM (bulk inserts): what turns a plain value into the stored one
-        now, or None when values are stored as they are."""
+    def storage_encoder(self) -> Callable[[Any], Any]:
+        """For writes that bypass the ORM (bulk inserts): what turns a value into the one stored now, as
+        get_prep_value would (looked up once for many values)."""
         if not self.encrypts():
-            return None
+            return lambda value: plain_stored(value) if value else value
         encrypted = encrypter()
         return lambda value: encrypted(value) if value else value
 
@@ -220,22 +248,36 @@ class EncryptedJSONField(EncryptedField, models.JSONField):  # type: ignore[misc
 
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
-        if value is None or not self.encrypts():
+        if value is None:
             return value
-        return encrypt(json.dumps(value, cls=self.encoder))
+        if self.encrypts():
+            return encrypt(json.dumps(value, cls=self.encoder))
+        return plain_stored(value) if isinstance(value, str) else value
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         value = super().from_db_value(value, expression, connection)
-        if is_encrypted(value):
-            return json.loads(decrypt(value, where=self.where), cls=self.decoder)
+        if isinstance(value, str) and value.startswith(_LOOKS_MARKED):
+            if value.startswith(MARKER):
+                return json.loads(decrypt(value, where=self.where), cls=self.decoder)
+            return plain_text(value)
         return value
 
-    def stored_text(self, raw: str) -> str:
+    # Raw values are JSON documents; an encrypted value is a JSON string holding the token, and the plain
+    # text that is encrypted is the value's JSON.
+    def parse_raw(self, raw: str) -> tuple[str | None, str | None]:
         document = json.loads(raw)
-        return document if is_encrypted(document) else raw
+        if isinstance(document, str) and document.startswith(MARKER):
+            return document, None
+        if isinstance(document, str):
+            return None, json.dumps(plain_text(document))
+        return None, raw
 
-    def raw_of(self, stored: str) -> str:
-        return json.dumps(stored) if is_encrypted(stored) else stored
+    def raw_encrypted(self, token: str) -> str:
+        return json.dumps(token)
+
+    def raw_plain(self, text: str) -> str:
+        document = json.loads(text)
+        return json.dumps(plain_stored(document)) if isinstance(document, str) else text
 
     def get_lookup(self, lookup_name: str) -> Any:
         self._refuse_lookup(lookup_name)

@@ -21,7 +21,6 @@ from lifecycle.core.db.encrypted import (
     UnreadableValue,
     decrypt_quietly,
     encrypter,
-    is_encrypted,
     written_with_current_key,
 )
 from lifecycle.core.db.sqlite import one_writer_at_a_time
@@ -70,9 +69,9 @@ def reencrypt_column(
             rows = statements.read(cursor, after=last, limit=batch_size)
             updates: list[tuple[str, Any, str]] = []
             for pk, raw in rows:
-                new = _new_stored(column.stored_text(raw), encrypt, counts, pk)
+                new = _new_raw(column, raw, encrypt, counts, pk)
                 if new is not None:
-                    updates.append((column.raw_of(new), pk, raw))
+                    updates.append((new, pk, raw))
             if updates and not dry_run:
                 cursor.executemany(statements.update, updates)
                 counts.changed_meanwhile += len(updates) - max(cursor.rowcount, 0)
@@ -81,27 +80,29 @@ def reencrypt_column(
         last = rows[-1][0]
 
 
-def _new_stored(stored: str, encrypt: Any, counts: ColumnCounts, pk: Any) -> str | None:
-    """What `stored` should become (None: it stays), counted."""
-    if not is_encrypted(stored):
+def _new_raw(column: EncryptedField, raw: str, encrypt: Any, counts: ColumnCounts, pk: Any) -> str | None:
+    """What the raw value should become (None: it stays), counted."""
+    token, plain = column.parse_raw(raw)
+    if token is None:
+        assert plain is not None
         if encrypt is None:
             counts.current += 1
             return None
         counts.encrypted += 1
-        return str(encrypt(stored))
-    if encrypt is not None and written_with_current_key(stored):
+        return column.raw_encrypted(encrypt(plain))
+    if encrypt is not None and written_with_current_key(token):
         counts.current += 1
         return None
     try:
-        plain = decrypt_quietly(stored)
+        plain = decrypt_quietly(token)
     except UnreadableValue:
         counts.unreadable.append(pk)
         return None
     if encrypt is None:
         counts.decrypted += 1
-        return plain
+        return column.raw_plain(plain)
     counts.rotated += 1
-    return str(encrypt(plain))
+    return column.raw_encrypted(encrypt(plain))
 
 
 class _Statements:
