@@ -3,6 +3,7 @@ within the connection's parameter limit (max_query_params)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -103,25 +104,36 @@ def insert_ignoring_conflicts(
     return inserted
 
 
+@functools.cache
+def _encrypted_fields(model: type[models.Model], columns: tuple[str, ...]) -> list[tuple[int, EncryptedTextField]]:
+    """The encrypted fields among the columns, with their positions (a model's fields never change)."""
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    return [
+        (position, field)
+        for position, column in enumerate(columns)
+        if isinstance(field := fields[column], EncryptedTextField)
+    ]
+
+
 def _encoded(
     model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> Sequence[Sequence[Any]]:
     """The rows with each encrypted column's values as that field stores them now (the rows themselves when
     the model has no encrypted column)."""
-    fields = {field.column: field for field in model._meta.concrete_fields}
-    encoders = [
-        (position, field.storage_encoder())
-        for position, column in enumerate(columns)
-        if isinstance(field := fields[column], EncryptedTextField)
-    ]
+    encoders = [(position, field.storage_encoder()) for position, field in _encrypted_fields(model, tuple(columns))]
     if not encoders:
         return rows
-    encoded = []
+    encoded: list[Sequence[Any]] = []
     for row in rows:
-        values = list(row)
+        values: list[Any] | None = None  # copied only when a value changes (stored plain, values rarely do)
         for position, encoder in encoders:
-            values[position] = encoder(values[position])
-        encoded.append(values)
+            value = row[position]
+            stored = encoder(value)
+            if stored is not value:
+                if values is None:
+                    values = list(row)
+                values[position] = stored
+        encoded.append(row if values is None else values)
     return encoded
 
 

@@ -64,11 +64,6 @@ def key_ring() -> tuple[MultiFernet, Fernet] | None:
     return _ring(tuple(settings.DATA_ENCRYPTION_KEYS))
 
 
-def is_encrypted(stored: Any) -> bool:
-    """Whether a value as stored is encrypted (else it is plain, or empty)."""
-    return isinstance(stored, str) and stored.startswith(MARKER)
-
-
 def plain_stored(text: str) -> str:
     """A text as stored plain: itself, unless it begins like a marked value."""
     return _ESCAPED + text if text.startswith(_LOOKS_MARKED) else text
