@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from lifecycle.core.db.encrypted import EncryptedTextField
 from lifecycle.core.environments import Environment
 from lifecycle.core.ids import uuid7
 
@@ -51,10 +52,11 @@ class Execution(models.Model):
     variant_id = models.CharField(max_length=100, blank=True)
     error_type = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
-    # Bounded (EXECUTION_PAYLOAD_MAX_CHARS) or not kept at all (EXECUTION_STORE_PAYLOADS): they may
-    # hold personal data.
-    input = models.TextField(blank=True)
-    output = models.TextField(blank=True)
+    # Bounded (EXECUTION_PAYLOAD_MAX_CHARS, before encryption) or not kept at all (EXECUTION_STORE_PAYLOADS):
+    # they may hold personal data, so they are encrypted at rest once DATA_ENCRYPTION_KEYS is set (also by the
+    # bulk insert of ingestion, lifecycle.core.db.bulk). Nothing may filter on them.
+    input = EncryptedTextField(blank=True)
+    output = EncryptedTextField(blank=True)
 
     class Meta:
         constraints = [

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from lifecycle.core.api.rates import parse_rate
@@ -342,6 +343,33 @@ EXECUTION_RETENTION_DAYS = env.int("EXECUTION_RETENTION_DAYS", default=90)
 ANALYTICS_ROLLUP_SECONDS = env.float("ANALYTICS_ROLLUP_SECONDS", default=2.0)
 # How far in the future a reported timestamp may be (clocks differ).
 EXECUTION_CLOCK_SKEW_SECONDS = env.int("EXECUTION_CLOCK_SKEW_SECONDS", default=300)
+
+# DATA PROTECTION (lifecycle.core.db.encrypted; README, "Data protection")
+# Fernet keys, comma-separated: the first encrypts, every one decrypts (rotation: put a new key first, run
+# `manage.py reencrypt`, then drop the old one). Set: executions' inputs and outputs are encrypted at rest.
+DATA_ENCRYPTION_KEYS = [key.strip() for key in env.list("DATA_ENCRYPTION_KEYS", default=[]) if key.strip()]
+for _position, _key in enumerate(DATA_ENCRYPTION_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except (ValueError, TypeError):
+        # Never the key itself in the message: it ends up in logs.
+        raise ImproperlyConfigured(
+            f"DATA_ENCRYPTION_KEYS: key {_position} of {len(DATA_ENCRYPTION_KEYS)} is not a Fernet key (32 bytes, "
+            'url-safe base64, 44 characters). Generate one with: python -c "from cryptography.fernet import '
+            'Fernet; print(Fernet.generate_key().decode())"'
+        ) from None
+# Templates' text (versions' content, chat messages and the author's source, and their history) encrypted
+# at rest with the same keys. Render is unchanged: it compiles a version once per process and keeps it.
+TEMPLATE_CONTENT_ENCRYPTION = env.bool("TEMPLATE_CONTENT_ENCRYPTION", default=False)
+if TEMPLATE_CONTENT_ENCRYPTION and not DATA_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("TEMPLATE_CONTENT_ENCRYPTION needs DATA_ENCRYPTION_KEYS.")
+# Production keeps personal data encrypted or not at all: an operator who forgot the keys learns it at start,
+# not from an audit.
+if PRODUCTION and EXECUTION_STORE_PAYLOADS and not DATA_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "DJANGO_PRODUCTION needs DATA_ENCRYPTION_KEYS to encrypt executions' inputs and outputs at rest "
+        "(or EXECUTION_STORE_PAYLOADS=false to keep none)."
+    )
 
 # ROLLBACK TRIGGERS
 # How often beat evaluates the enabled trigger rules (lifecycle.releases.rules), down to a few seconds.

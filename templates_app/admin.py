@@ -615,6 +615,13 @@ class TemplateVersionAdmin(DomainErrorsAsMessages, AuditedAdmin):
     ]
     add_fields = ["template", *DEFINITION_FIELDS, "changelog", "bump"]
 
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        # Encrypted text cannot be searched by the database (TEMPLATE_CONTENT_ENCRYPTION): by name and
+        # changelog only, then.
+        if TemplateVersion._meta.get_field("content").encrypts():  # type: ignore[union-attr]
+            return [name for name in self.search_fields if name != "content"]
+        return self.search_fields
+
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.add_fields if obj is None else self.readonly_fields
 

@@ -8,6 +8,7 @@ from django.db import models
 from promptrender.definitions import VersionDefinition
 from simple_history.models import HistoricalRecords
 
+from lifecycle.core.db.encrypted import EncryptedJSONField, EncryptedTextField
 from templates_app.semver import SemVer
 
 
@@ -82,8 +83,9 @@ class TemplateVersion(models.Model):
     major = models.PositiveIntegerField()
     minor = models.PositiveIntegerField()
     patch = models.PositiveIntegerField()
-    content = models.TextField(null=True, blank=True)
-    messages = models.JSONField(null=True, blank=True)
+    # The prompt's text: encrypted at rest with TEMPLATE_CONTENT_ENCRYPTION (as `source`, and in the history).
+    content = EncryptedTextField(null=True, blank=True, encrypt_setting="TEMPLATE_CONTENT_ENCRYPTION")
+    messages = EncryptedJSONField(null=True, blank=True, encrypt_setting="TEMPLATE_CONTENT_ENCRYPTION")
     variables = models.JSONField(default=list, blank=True)
     model_config = models.JSONField(default=dict, blank=True)
     provider = models.CharField(max_length=50, blank=True)
@@ -96,7 +98,7 @@ class TemplateVersion(models.Model):
     # {"content" | "messages", "variables": the author's own, "environment": where unpinned parts were
     # looked up}. Null when `content` or `messages` is the author's text as written. The version serves
     # `content`/`messages`, flattened at creation, so rendering a composed prompt costs what any other costs.
-    source = models.JSONField(null=True, blank=True)
+    source = EncryptedJSONField(null=True, blank=True, encrypt_setting="TEMPLATE_CONTENT_ENCRYPTION")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()

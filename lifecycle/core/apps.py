@@ -11,6 +11,9 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_sync_role_permissions, sender=self, dispatch_uid="core.sync_role_permissions")
+        # Our items of `check --deploy`, registered by importing them.
+        from lifecycle.core import checks  # noqa: F401
+
         # The worker's heartbeat age and the queue length, read when /metrics is scraped.
         from lifecycle.core.observability.metrics import KernelCollector, register_scrape_collector
 

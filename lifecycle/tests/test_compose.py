@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from lifecycle.testing.compose import (
     COMPOSE_FILE,
@@ -26,7 +27,11 @@ from lifecycle.testing.compose import (
 )
 from lifecycle.testing.server import ROOT, VENV_BIN, Server, free_port, fresh_database
 
-REQUIRED = {"POSTGRES_PASSWORD": "db-password", "DJANGO_SECRET_KEY": "a-long-random-secret-from-the-environment"}
+REQUIRED = {
+    "POSTGRES_PASSWORD": "db-password",
+    "DJANGO_SECRET_KEY": "a-long-random-secret-from-the-environment",
+    "DATA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+}
 APP_SERVICES = ("migrate", "web", "worker", "beat")
 
 
@@ -63,6 +68,7 @@ def test_compose__configuration__from_the_environment_production_profile_on(comp
         environment = environment_of(compose["services"][name])
         assert environment["DJANGO_SECRET_KEY"] == REQUIRED["DJANGO_SECRET_KEY"]
         assert environment["DJANGO_PRODUCTION"] == "true"
+        assert environment["DATA_ENCRYPTION_KEYS"] == REQUIRED["DATA_ENCRYPTION_KEYS"]
         assert environment["DATABASE_URL"].startswith("postgres://lifecycle:db-password@postgres:5432/")
         assert environment["REDIS_URL"].startswith("redis://redis:6379/")
     web = environment_of(compose["services"]["web"])
@@ -80,6 +86,7 @@ def test_compose__no_secret_in_the_file():
     text = COMPOSE_FILE.read_text()
     assert "DJANGO_SECRET_KEY: ${DJANGO_SECRET_KEY:?" in text
     assert "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?" in text
+    assert "DATA_ENCRYPTION_KEYS: ${DATA_ENCRYPTION_KEYS:?" in text
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Faults, on the real stack: Redis stopped and started again, a web worker killed in the middle of a batch,
-the Celery worker killed in the middle of roll-ups and of rule evaluations. Real processes, real kills (SIGKILL): what an operator's
-bad day looks like, and what must hold through it."""
+the Celery worker killed in the middle of roll-ups and of rule evaluations. Real processes, real kills
+(SIGKILL): what an operator's bad day looks like, and what must hold through it."""
 
 from __future__ import annotations
 

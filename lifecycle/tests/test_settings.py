@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,14 @@ def test_rollback_evaluation_seconds__a_few_seconds__accepted(tmp_path):
 
 def _check(tmp_path: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LIFECYCLE_DATA_DIR": str(tmp_path), **variables}
-    for name in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DJANGO_DEBUG"):
+    for name in (
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "DJANGO_DEBUG",
+        "DATA_ENCRYPTION_KEYS",
+        "TEMPLATE_CONTENT_ENCRYPTION",
+        "EXECUTION_STORE_PAYLOADS",
+    ):
         if name not in variables:
             env.pop(name, None)
     return subprocess.run(
@@ -50,8 +58,10 @@ def test_production__check_deploy__no_issue_at_all(tmp_path):
         DJANGO_PRODUCTION="true",
         DJANGO_SECRET_KEY="k" * 20 + "-production-secret-from-the-environment-0123456789",
         DJANGO_ALLOWED_HOSTS="prompts.example.com",
+        DATA_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
     )
-    # Then Django's deployment checklist finds nothing: secure cookies, HSTS, HTTPS redirect, hosts, secret
+    # Then Django's deployment checklist finds nothing: secure cookies, HSTS, HTTPS redirect, hosts, secret, and
+    # our own: executions' payloads encrypted
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
 
@@ -74,3 +84,48 @@ def test_embedded_default__check_deploy__says_what_production_would_change(tmp_p
     # The first-look default (no secret in the environment, no HTTPS) is not production, and says so
     done = _check(tmp_path, "--deploy")
     assert "security.W004" in done.stdout + done.stderr  # no HSTS
+
+
+PRODUCTION = {
+    "DJANGO_PRODUCTION": "true",
+    "DJANGO_SECRET_KEY": "k" * 20 + "-production-secret-from-the-environment-0123456789",
+    "DJANGO_ALLOWED_HOSTS": "prompts.example.com",
+}
+
+
+def test_production__no_encryption_keys__start_up_refused_naming_them(tmp_path):
+    done = _check(tmp_path, **PRODUCTION)
+    assert done.returncode != 0
+    assert "DJANGO_PRODUCTION needs DATA_ENCRYPTION_KEYS" in done.stderr
+
+
+def test_production__no_keys_but_no_payloads_kept__accepted(tmp_path):
+    # Nothing personal is kept, so nothing needs a key
+    done = _check(tmp_path, "--deploy", "--fail-level", "WARNING", EXECUTION_STORE_PAYLOADS="false", **PRODUCTION)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_encryption_keys__one_malformed__start_up_refused_naming_its_position_not_its_value(tmp_path):
+    good = Fernet.generate_key().decode()
+    done = _check(tmp_path, DATA_ENCRYPTION_KEYS=f"{good}, not-a-key-at-all")
+    assert done.returncode != 0
+    assert "DATA_ENCRYPTION_KEYS: key 2 of 2 is not a Fernet key" in done.stderr
+    assert "not-a-key-at-all" not in done.stderr
+    assert good not in done.stderr
+
+
+def test_encryption_keys__several_with_spaces__accepted(tmp_path):
+    keys = ", ".join(Fernet.generate_key().decode() for _ in range(3))
+    done = _check(tmp_path, DATA_ENCRYPTION_KEYS=keys, TEMPLATE_CONTENT_ENCRYPTION="true")
+    assert done.returncode == 0, done.stderr
+
+
+def test_template_content_encryption__without_keys__start_up_refused(tmp_path):
+    done = _check(tmp_path, TEMPLATE_CONTENT_ENCRYPTION="true")
+    assert done.returncode != 0
+    assert "TEMPLATE_CONTENT_ENCRYPTION needs DATA_ENCRYPTION_KEYS" in done.stderr
+
+
+def test_embedded_default__check_deploy__says_payloads_are_unencrypted(tmp_path):
+    done = _check(tmp_path, "--deploy")
+    assert "core.W001" in done.stdout + done.stderr

@@ -3,6 +3,7 @@ within the connection's parameter limit (max_query_params)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from lifecycle.core.db.encrypted import EncryptedTextField
 from lifecycle.core.db.lookups import execute
 
 
@@ -56,10 +58,14 @@ def insert_ignoring_conflicts(
     database takes to insert). SQLite: multi-row VALUES statements, as many rows each as the connection's
     parameter limit allows (one statement for a batch of 1,000 executions at the default limit).
 
+    Values of encrypted columns (lifecycle.core.db.encrypted) are given plain and stored as the field
+    stores them (encrypted when it encrypts now): a hand-written write must not be the way around it.
+
     All or nothing: the statements run in one transaction (the caller's, if it has one).
     """
     table = model._meta.db_table
     conn = connections[DEFAULT_DB_ALIAS]
+    rows = _encoded(model, columns, rows)
     qn = conn.ops.quote_name
     if conn.connection is None:
         conn.ensure_connection()
@@ -96,6 +102,39 @@ def insert_ignoring_conflicts(
             finally:
                 cursor.close()
     return inserted
+
+
+@functools.cache
+def _encrypted_fields(model: type[models.Model], columns: tuple[str, ...]) -> list[tuple[int, EncryptedTextField]]:
+    """The encrypted fields among the columns, with their positions (a model's fields never change)."""
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    return [
+        (position, field)
+        for position, column in enumerate(columns)
+        if isinstance(field := fields[column], EncryptedTextField)
+    ]
+
+
+def _encoded(
+    model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> Sequence[Sequence[Any]]:
+    """The rows with each encrypted column's values as that field stores them now (the rows themselves when
+    the model has no encrypted column)."""
+    encoders = [(position, field.storage_encoder()) for position, field in _encrypted_fields(model, tuple(columns))]
+    if not encoders:
+        return rows
+    encoded: list[Sequence[Any]] = []
+    for row in rows:
+        values: list[Any] | None = None  # copied only when a value changes (stored plain, values rarely do)
+        for position, encoder in encoders:
+            value = row[position]
+            stored = encoder(value)
+            if stored is not value:
+                if values is None:
+                    values = list(row)
+                values[position] = stored
+        encoded.append(row if values is None else values)
+    return encoded
 
 
 def _log(conn: BaseDatabaseWrapper, table: str, rows: int, started: float) -> None:
