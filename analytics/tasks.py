@@ -13,12 +13,12 @@ def roll_up() -> int:
     """Every ANALYTICS_ROLLUP_SECONDS, by beat: fold what is pending into the rollups, pass after pass
     while a pass leaves older batches behind (or until a run has lasted that long: the next run goes on).
     Batches stored while the last pass ran wait for the next run, so that passes stay large
-    (rollups.PASS_EXECUTIONS); until then queries read them raw. Safe to run on several workers at once.
+    (ANALYTICS_ROLLUP_PASS_EXECUTIONS); until then queries read them raw. Safe to run on several workers at once.
     Returns how many executions it folded."""
     deadline = time.monotonic() + settings.ANALYTICS_ROLLUP_SECONDS
     rolled = 0
     while time.monotonic() < deadline:
-        done = roll_up_pending()
+        done = roll_up_pending(max_executions=settings.ANALYTICS_ROLLUP_PASS_EXECUTIONS)
         checkpoint()  # SQLite's WAL, written by ingestion meanwhile, copied outside the write lock
         rolled += done.executions
         if not done.more_pending:

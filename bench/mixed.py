@@ -7,7 +7,7 @@ seconds, at once:
 
 - integrations render at `--load` (80%) of that ceiling: 70% of the requests without a subject, 30% with a
   new subject each (an A/B test runs), paced by wrk's delay();
-- integrations report executions in batches of 100, twice a second, some of them for the A/B test's variants;
+- integrations report executions in batches of 100, twice a second;
 - an analyst reads the dashboard (overview, the template's page, the A/B test's page) and the API's results
   (metrics, analytics, A/B results), one after the other;
 - beat has the worker roll up the executions every 2 s and evaluate three rollback triggers every 5 s.
@@ -62,6 +62,8 @@ BATCHES_PER_SECOND = 2.0
 WRK_THREADS = 2
 RENDER_CONNECTIONS = 12
 SUBJECT_CONNECTIONS = 4
+CALIBRATION_ROUNDS = 2
+CALIBRATION_SECONDS = 5
 
 
 @dataclass
@@ -307,11 +309,33 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
             f"{row.p99_ms:>8.1f} {row.errors:>7}"
         )
     say(f"render achieved {render_rate:,.0f} req/s ({render_rate / ceiling.requests_per_sec:.0%} of the ceiling)")
-    met = total_errors == 0 and worst_p99 < GOAL_RENDER_P99_MS
+    # The load must have been there: a paced wrk that fell short would make any p99 look good.
+    reached = render_rate >= 0.95 * target_rate
+    met = total_errors == 0 and worst_p99 < GOAL_RENDER_P99_MS and reached
     say(
         f"goal: zero errors and render p99 under {GOAL_RENDER_P99_MS:.0f} ms at {args.load:.0%} of the ceiling: "
-        + ("met" if met else f"NOT met ({total_errors} errors, render p99 {worst_p99:.1f} ms)")
+        + (
+            "met"
+            if met
+            else f"NOT met ({total_errors} errors, render p99 {worst_p99:.1f} ms, "
+            f"{render_rate / target_rate:.0%} of the intended render rate reached)"
+        )
     )
+
+
+def _run_wrks(
+    wrk: str, url: str, seconds: int, mixes: list[tuple[Path, int, float, bool]], scripts: list[Path]
+) -> list[WrkRun]:
+    """One wrk per mix (its connections, its script), all at once; their reports."""
+    processes = [
+        subprocess.Popen(
+            [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for (_, connections, _, _), script in zip(mixes, scripts, strict=True)
+    ]
+    return [_parse_wrk_counting_errors(process.communicate(timeout=seconds + 60)[0]) for process in processes]
 
 
 def run_mix(
@@ -332,14 +356,27 @@ def run_mix(
     env: dict[str, str],
 ) -> list[Row]:
     """Everything at once for args.duration seconds: the table's rows."""
-    # Each wrk connection waits long enough that its share of the rate is met (the answer's own time is
-    # small next to the wait at these rates; what is left over shows as a lower achieved rate).
+    # Each wrk connection waits between its requests so that its share of the rate is met: a connection's
+    # cycle is the answer's time plus the wait, so the wait is calibrated on short runs of both at once.
     plain_rate, subject_rate = 0.7 * target_rate, 0.3 * target_rate
-    plain_lua = _paced_lua(
-        work_dir / "paced.lua", render_path, body, token, 1000 * RENDER_CONNECTIONS / plain_rate, False
-    )
-    subject_lua = _paced_lua(
-        work_dir / "paced-subject.lua", render_path, body, token, 1000 * SUBJECT_CONNECTIONS / subject_rate, True
+    mixes = [
+        (work_dir / "paced.lua", RENDER_CONNECTIONS, plain_rate, False),
+        (work_dir / "paced-subject.lua", SUBJECT_CONNECTIONS, subject_rate, True),
+    ]
+    delays = [1000 * connections / rate for _, connections, rate, _ in mixes]
+    for _ in range(CALIBRATION_ROUNDS):
+        scripts = [
+            _paced_lua(path, render_path, body, token, delay, subjects)
+            for (path, _, _, subjects), delay in zip(mixes, delays, strict=True)
+        ]
+        runs = _run_wrks(wrk, base + render_path, CALIBRATION_SECONDS, mixes, scripts)
+        for index, ((_, connections, rate, _), run) in enumerate(zip(mixes, runs, strict=True)):
+            cycle_ms = 1000 * connections / max(run.per_second, 1.0)
+            answer_ms = max(cycle_ms - delays[index], 0.0)
+            delays[index] = max(1000 * connections / rate - answer_ms, 0.0)
+    plain_lua, subject_lua = (
+        _paced_lua(path, render_path, body, token, delay, subjects)
+        for (path, _, _, subjects), delay in zip(mixes, delays, strict=True)
     )
     evaluations_before = _count_evaluations(env)
     stop = threading.Event()
@@ -389,16 +426,11 @@ def run_mix(
                 _timed(api_timings[label], partial(_request, port, "GET", path, headers))
 
     threads = [threading.Thread(target=report_batches), threading.Thread(target=analyst)]
-    commands = [
-        [wrk, "-t1", f"-c{RENDER_CONNECTIONS}", f"-d{args.duration}s", "--latency", "-s", str(plain_lua)],
-        [wrk, "-t1", f"-c{SUBJECT_CONNECTIONS}", f"-d{args.duration}s", "--latency", "-s", str(subject_lua)],
-    ]
     say(f"bench: mixed load for {args.duration} s ...")
     started = time.monotonic()
-    wrks = [subprocess.Popen([*command, base + render_path], stdout=subprocess.PIPE, text=True) for command in commands]
     for thread in threads:
         thread.start()
-    outputs = [process.communicate(timeout=args.duration + 60)[0] for process in wrks]
+    runs = _run_wrks(wrk, base + render_path, args.duration, mixes, [plain_lua, subject_lua])
     stop.set()
     for thread in threads:
         thread.join(timeout=60)
@@ -406,14 +438,13 @@ def run_mix(
     evaluations = _count_evaluations(env) - evaluations_before
 
     rows = []
-    for label, output in zip(("render", "render + A/B subject"), outputs, strict=True):
-        run = _parse_wrk_counting_errors(output)
+    for label, run in zip(("render", "render + A/B subject"), runs, strict=True):
         rows.append(Row(label, run.requests, run.per_second, run.p50_ms, run.p99_ms, run.errors))
 
-    def row_of(label: str, timings: Timings, per: str = "") -> Row:
+    def row_of(label: str, timings: Timings) -> Row:
         times = timings.times_ms or [float("nan")]
         return Row(
-            label + per,
+            label,
             len(timings.times_ms),
             len(timings.times_ms) / elapsed,
             percentile(times, 0.5),

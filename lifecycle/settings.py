@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from cryptography.fernet import Fernet
@@ -166,13 +167,23 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 
 # CACHES (nothing mutable is cached: see lifecycle/releases/selectors.py for why)
 REDIS_URL = env.str("REDIS_URL", default="")
+
+
+def _next_database(url: str) -> str:
+    """The Redis URL of the database after `url`'s (redis://host:6379/0 -> /1): the cache apart from the
+    broker's queues, so that clearing the cache can never drop a task."""
+    parts = urlsplit(url)
+    number = parts.path.strip("/")
+    return urlunsplit(parts._replace(path=f"/{int(number) + 1 if number.isdigit() else 1}"))
+
+
 if REDIS_URL:
     # Short timeouts: the cache holds rate-limit counters, which must never hold a request up (with Redis
     # away, throttling lets requests through: lifecycle.core.api.throttling).
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": env.str("REDIS_CACHE_URL", default=_next_database(REDIS_URL)),
             "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
         }
     }
@@ -241,6 +252,8 @@ REST_FRAMEWORK = {
         # Token first: its WWW-Authenticate header is what turns "no credentials" into a 401.
         "lifecycle.core.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        # Last: counts what no one above authenticated against its address's rate limit (before the 401).
+        "lifecycle.core.api.throttling.AnonymousRateLimit",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["lifecycle.core.api.parsers.StrictJSONParser"],
@@ -270,6 +283,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The ways to authenticate; AnonymousRateLimit, last in the list, authenticates no one (it counts).
+    "AUTHENTICATION_WHITELIST": [
+        "lifecycle.core.api.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     # Names for choice sets that several fields share, so that generated clients get one type each.
     "ENUM_NAME_OVERRIDES": {
         "VersionStep": ["major", "minor", "patch"],
@@ -341,6 +359,9 @@ EXECUTION_PAYLOAD_MAX_CHARS = env.int("EXECUTION_PAYLOAD_MAX_CHARS", default=200
 EXECUTION_RETENTION_DAYS = env.int("EXECUTION_RETENTION_DAYS", default=90)
 # How often a worker folds newly stored executions into the rollups (queries count them exactly meanwhile).
 ANALYTICS_ROLLUP_SECONDS = env.float("ANALYTICS_ROLLUP_SECONDS", default=2.0)
+# Executions per roll-up pass (one transaction each): larger passes roll up faster, smaller ones hold the
+# write lock (SQLite) and the rollup rows shorter.
+ANALYTICS_ROLLUP_PASS_EXECUTIONS = max(1, env.int("ANALYTICS_ROLLUP_PASS_EXECUTIONS", default=10_000))
 # How far in the future a reported timestamp may be (clocks differ).
 EXECUTION_CLOCK_SKEW_SECONDS = env.int("EXECUTION_CLOCK_SKEW_SECONDS", default=300)
 

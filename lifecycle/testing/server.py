@@ -30,6 +30,8 @@ class Server:
     env: dict[str, str]
     tokens: dict[str, str]
     log: Path | None = None
+    # The Host header to send (a production profile serves only its DJANGO_ALLOWED_HOSTS); default: the address.
+    host: str | None = None
     # The processes to start, in honcho's Procfile form (web first: it gets PORT); `make run`'s by default.
     procfile: Path = ROOT / "Procfile"
     # Each process on its own (not under honcho, which stops them all when one exits): for the tests that
@@ -50,6 +52,8 @@ class Server:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(self.base + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
+        if self.host:
+            request.add_header("Host", self.host)
         if token:
             request.add_header("Authorization", f"Token {token}")
         for name, value in (headers or {}).items():
@@ -135,7 +139,9 @@ class Server:
                     return
             except OSError:
                 pass
-            ended = self._process is not None and self._process.poll() is not None
+            ended = (self._process is not None and self._process.poll() is not None) or any(
+                process.poll() is not None for process in self._processes.values()
+            )
             if time.monotonic() > deadline or ended:
                 log = self.log.read_text()[-3000:] if self.log else ""
                 self.stop()

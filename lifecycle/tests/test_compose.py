@@ -153,11 +153,20 @@ def test_compose__its_commands_without_containers__serve_the_api_in_production_p
         "HEARTBEAT_SECONDS": "1",
         "HOSTNAME": socket.gethostname(),  # what Docker sets in a container; the worker's health check uses it
         "METRICS_TOKEN": "scraper-secret",
+        # A real deployment's name: the health check must not rely on 127.0.0.1 being allowed.
+        "DJANGO_ALLOWED_HOSTS": "prompts.example.com",
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
     }
     procfile = tmp_path / "Procfile"
     procfile.write_text("".join(f"{name}: {command_line(services[name])}\n" for name in ("web", "worker", "beat")))
-    server = Server(base=f"http://127.0.0.1:{port}", env=env, tokens={}, procfile=procfile, log=tmp_path / "log")
+    server = Server(
+        base=f"http://127.0.0.1:{port}",
+        env=env,
+        tokens={},
+        procfile=procfile,
+        log=tmp_path / "log",
+        host="prompts.example.com",
+    )
     try:
         migrate = subprocess.run(
             ["sh", "-c", command_line(services["migrate"])], cwd=ROOT, env=env, capture_output=True
@@ -173,9 +182,9 @@ def test_compose__its_commands_without_containers__serve_the_api_in_production_p
         # the production profile: plain HTTP redirected to HTTPS, but the health check
         assert server.call("GET", "/api/health")[0] == 200
         plain = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        plain.request("GET", "/api/templates")
+        plain.request("GET", "/api/templates", headers={"Host": "prompts.example.com"})
         redirect = plain.getresponse()
-        assert (redirect.status, redirect.getheader("Location")) == (301, f"https://127.0.0.1:{port}/api/templates")
+        assert (redirect.status, redirect.getheader("Location")) == (301, "https://prompts.example.com/api/templates")
         https = {"X-Forwarded-Proto": "https"}
         token = server.manage("create_api_token", "operator", "--groups", "author,integration").split()[-1]
         status, template, _ = server.call(
@@ -216,7 +225,9 @@ def test_compose__its_commands_without_containers__serve_the_api_in_production_p
         assert (health["status"], health["database"], health["broker"]) == ("ok", "ok", "ok")
         # Prometheus scrapes every web worker's figures with the token, JSON logs for the log shipper
         scrape = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        scrape.request("GET", "/metrics", headers={"Authorization": "Bearer scraper-secret"})
+        scrape.request(
+            "GET", "/metrics", headers={"Authorization": "Bearer scraper-secret", "Host": "prompts.example.com"}
+        )
         metrics = scrape.getresponse()
         assert metrics.status == 200
         assert "lifecycle_executions_ingested_total" in metrics.read().decode()

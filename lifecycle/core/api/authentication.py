@@ -10,18 +10,21 @@ token, or a deactivated user, is refused by the very next request, in every work
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import authentication, exceptions
+from rest_framework.request import Request
 
+from lifecycle.core.api.credentials import Credential
+from lifecycle.core.api.throttling import check_anonymous
 from lifecycle.core.db.lookups import QuoteName, column_of, fetch_one_query
 from lifecycle.core.tokens.keys import digest_of
 from lifecycle.core.tokens.models import ApiToken
@@ -70,14 +73,6 @@ def _touch_sql(qn: QuoteName) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Credential:
-    """Who a request's key belongs to, and which token it is (`request.auth`; throttles count per token)."""
-
-    user: Any
-    token_id: str
-
-
 def _as_datetime(value: Any) -> datetime | None:
     # PostgreSQL's driver gives aware datetimes; SQLite's gives naive ones or Django's text form, in UTC.
     parsed = parse_datetime(value) if isinstance(value, str) else value
@@ -117,10 +112,31 @@ def _note_use(token_id: Any, last_used_at: datetime | None, now: datetime) -> No
     params = [adapt(now), token_id, adapt(stale_before)]
     try:
         # Within a transaction, in a savepoint: a failed write must not break the request's transaction.
-        with transaction.atomic() if conn.in_atomic_block else nullcontext(), conn.cursor() as cursor:
+        with (
+            transaction.atomic() if conn.in_atomic_block else nullcontext(),
+            conn.cursor() as cursor,
+            _without_waiting(cursor, conn.vendor),
+        ):
             cursor.execute(_touch_sql(conn.ops.quote_name), params)
     except DatabaseError as error:
         logger.info("could not record a token's last use: %s", error)
+
+
+@contextmanager
+def _without_waiting(cursor: Any, vendor: str) -> Iterator[None]:
+    """On SQLite, give up at once rather than wait for another connection's write lock (up to its 20 s
+    timeout): render must not wait on an ingestion's or a roll-up's transaction for a bookkeeping write.
+    PostgreSQL locks only the token's row, which nothing else holds for long."""
+    if vendor != "sqlite":
+        yield
+        return
+    cursor.execute("PRAGMA busy_timeout")
+    (previous,) = cursor.fetchone()
+    cursor.execute("PRAGMA busy_timeout = 0")
+    try:
+        yield
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout = {int(previous)}")
 
 
 def credential_from_row(row: Sequence[Any] | None) -> Credential | None:
@@ -134,7 +150,8 @@ def credential_from_row(row: Sequence[Any] | None) -> Credential | None:
         return None
     token_id = row[_TOKEN_START]
     _note_use(token_id, _as_datetime(row[_TOKEN_START + 3]), now)
-    return Credential(user, str(token_id))
+    # The id as Django writes it (SQLite's raw column holds 32 hex digits, PostgreSQL's driver a UUID).
+    return Credential(user, str(token_id if isinstance(token_id, UUID) else UUID(token_id)))
 
 
 def token_of(header: str | None) -> str | None:
@@ -147,7 +164,15 @@ def token_of(header: str | None) -> str | None:
 
 class TokenAuthentication(authentication.TokenAuthentication):
     """`Authorization: Token <key>`, answered by one indexed query per request; `request.auth` is the
-    Credential."""
+    Credential. A refused key counts against its address's anonymous rate limit (so guessing is limited),
+    before the 401."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Credential] | None:
+        try:
+            return super().authenticate(request)  # type: ignore[no-any-return]
+        except exceptions.AuthenticationFailed:
+            check_anonymous(request._request)
+            raise
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Credential]:
         row = _lookup(digest_of(key))

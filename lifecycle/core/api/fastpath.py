@@ -19,12 +19,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, Throttled
 from rest_framework.permissions import IsAuthenticated
 
 from lifecycle.core.api.authentication import Credential, token_of
+from lifecycle.core.api.errors import throttled_response
 from lifecycle.core.api.parsers import parse_json_object
-from lifecycle.core.api.throttling import ClientRateThrottle, count_request, identity_of, scope_of
+from lifecycle.core.api.throttling import ClientRateThrottle, admit_token
 from lifecycle.core.exceptions import DomainError
 
 
@@ -58,22 +59,17 @@ class FastPathMixin:
                 "permissions or throttles to serve_fast as well, then to this check."
             )
 
-    def admit(self, request: HttpRequest, credential: Credential) -> bool:
-        """Authenticate the request as `credential`, as DRF would, if it is within its rate limit (the
-        view's throttle_scope). False: let DRF's way answer (429, with Retry-After)."""
-        scope = scope_of(self, authenticated=True)
-        rate = settings.THROTTLE_RATES.get(scope)
-        if rate is not None and count_request(scope, identity_of(request, credential, credential.user), rate):
-            return False
+    def admit(self, request: HttpRequest, credential: Credential) -> None:
+        """Authenticate the request as `credential`, as DRF would, and count it against its rate limit (the
+        view's throttle_scope): Throttled if over, which the short way answers itself (429, Retry-After)."""
+        admit_token(request, credential, getattr(self, "throttle_scope", None) or "user")
         request.user = credential.user
-        request.throttle_counted = True  # type: ignore[attr-defined]  # DRF's way, if taken now, counts it no more
-        return True
 
     def serve_fast(self, request: HttpRequest, token: str, data: dict[str, Any], **kwargs: Any) -> Any | None:
         """The response body for a well-formed request, or None to let DRF answer.
 
-        It must authenticate `token` (a key that may not authenticate: return None) and `admit` the request
-        (not admitted: return None), as DRF would.
+        It must authenticate `token` (a key that may not authenticate: return None) and `admit` the request,
+        as DRF would.
         """
         raise NotImplementedError
 
@@ -86,6 +82,10 @@ class FastPathMixin:
                     body = self.serve_fast(request, token, data, **kwargs)
                 except DomainError:
                     body = None  # DRF's way raises it again and shapes the answer
+                except Throttled as over:
+                    # Answered here: over its limit, a request must cost less than one within it, not a
+                    # second lookup and count on DRF's way.
+                    return throttled_response(over)
                 if body is not None:
                     return HttpResponse(
                         json.dumps(body, ensure_ascii=False, separators=(",", ":")),

@@ -1,9 +1,11 @@
-"""Rate limits: per token (or signed-in user), per anonymous IP; render and ingestion have their own.
+"""Rate limits: per token (or signed-in user), per anonymous address; render and ingestion have their own.
 
 DRF's throttle interface, with a fixed-window counter in the shared cache (Redis in production, so every
 web worker and replica counts together) instead of DRF's list of request times, which a hot path would
 read and rewrite whole on every request. A view picks its rate by `throttle_scope` ("render",
-"ingestion"); every other authenticated request counts against "user", anonymous ones against "anon".
+"ingestion"); every other authenticated request counts against "user". A request without valid
+credentials counts against "anon", by its address, before its 401: DRF would reach its throttles only
+after authentication and permissions, so a caller guessing keys or without any would never be limited.
 
 A limit protects the service; it must never take it down: when the cache cannot be reached, requests
 are let through (and, for a few seconds, the cache is not asked again, so an outage does not add a
@@ -19,10 +21,11 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from lifecycle.core.api.authentication import Credential
+from lifecycle.core.api.credentials import Credential
 from lifecycle.core.api.rates import Rate
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ class _CacheHealth:
     """Whether to ask the cache now (per process): not for CACHE_RETRY_SECONDS after it failed."""
 
     down_until = 0.0
+    down = False
 
     @classmethod
     def usable(cls) -> bool:
@@ -42,9 +46,32 @@ class _CacheHealth:
 
     @classmethod
     def failed(cls, error: Exception) -> None:
-        if cls.usable():  # once per outage, not once per request
-            logger.warning("rate limits off for %.0f s: the cache is unreachable (%s)", CACHE_RETRY_SECONDS, error)
+        if not cls.down:  # said once per outage, not every time it is tried again
+            logger.warning(
+                "rate limits off: the cache is unreachable (%s); trying it every %.0f s", error, CACHE_RETRY_SECONDS
+            )
+        cls.down = True
         cls.down_until = time.monotonic() + CACHE_RETRY_SECONDS
+
+    @classmethod
+    def answered(cls) -> None:
+        if cls.down:
+            cls.down = False
+            logger.warning("rate limits back: the cache answers again")
+
+
+def _increment(key: str, period: int) -> int:
+    cache = caches[settings.THROTTLE_CACHE]
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's first request (or its key just expired)
+        # add() fails if another worker made the key in between: then count on theirs.
+        if cache.add(key, 1, timeout=period + 1):
+            return 1
+        try:
+            return cache.incr(key)
+        except ValueError:  # theirs expired in between: this is the first of a new window
+            return 1
 
 
 def count_request(scope: str, ident: str, rate: Rate) -> float | None:
@@ -55,35 +82,62 @@ def count_request(scope: str, ident: str, rate: Rate) -> float | None:
     limit, period = rate
     now = time.time()
     window = int(now // period)
-    key = f"throttle:{scope}:{ident}:{window}"
-    cache = caches[settings.THROTTLE_CACHE]
     try:
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window's first request (or its key just expired)
-            # add() fails if another worker made the key in between: then count on theirs.
-            count = 1 if cache.add(key, 1, timeout=period + 1) else cache.incr(key)
+        count = _increment(f"throttle:{scope}:{ident}:{window}", period)
     except Exception as error:  # whatever the cache's client raises: connection refused, timeout, ...
         _CacheHealth.failed(error)
         return None
+    _CacheHealth.answered()
     if count <= limit:
         return None
     return max((window + 1) * period - now, 1.0)
 
 
-def identity_of(request: Request | HttpRequest, auth: Any, user: Any) -> str:
-    """Who a request counts against: its token, else its signed-in user, else its address."""
-    if isinstance(auth, Credential):
-        return f"token:{auth.token_id}"
-    if user is not None and user.is_authenticated:
-        return f"user:{user.pk}"
-    return ""  # anonymous: the throttle asks for the address
+def _counted(request: HttpRequest, wait: float | None) -> None:
+    """Mark the request counted, with its verdict: DRF's throttle then takes that verdict, never counts again."""
+    request.throttle_counted = True  # type: ignore[attr-defined]
+    request.throttle_wait = wait  # type: ignore[attr-defined]
 
 
-def scope_of(view: Any, authenticated: bool) -> str:
-    if not authenticated:
-        return "anon"
-    return getattr(view, "throttle_scope", None) or "user"
+def check_anonymous(request: HttpRequest) -> None:
+    """Count a request without valid credentials against its address's "anon" rate: Throttled if over."""
+    if getattr(request, "throttle_counted", False):
+        return
+    rate = settings.THROTTLE_RATES.get("anon")
+    # DRF's address (REMOTE_ADDR, or X-Forwarded-For's entry NUM_PROXIES from the end) reads only META.
+    address = BaseThrottle().get_ident(request)  # type: ignore[arg-type]
+    wait = count_request("anon", f"ip:{address}", rate) if rate else None
+    _counted(request, wait)
+    if wait is not None:
+        raise Throttled(wait)
+
+
+def admit_token(request: HttpRequest, credential: Credential, scope: str) -> None:
+    """Count an authenticated request (the render fast path's own check): Throttled if over its rate."""
+    rate = settings.THROTTLE_RATES.get(scope)
+    wait = count_request(scope, f"token:{credential.token_id}", rate) if rate else None
+    _counted(request, wait)
+    if wait is not None:
+        raise Throttled(wait)
+
+
+def _identity(request: Request) -> str | None:
+    """Who an authenticated request counts against: its token, else its signed-in user."""
+    if isinstance(request.auth, Credential):
+        return f"token:{request.auth.token_id}"
+    user = request.user
+    return f"user:{user.pk}" if user is not None and user.is_authenticated else None
+
+
+class AnonymousRateLimit:
+    """The last authentication class: it authenticates no one, and counts a request that none of the
+    others authenticated (no credentials) against its address, before IsAuthenticated answers 401."""
+
+    def authenticate(self, request: Request) -> None:
+        check_anonymous(request._request)
+
+    def authenticate_header(self, request: Request) -> None:
+        return None
 
 
 class ClientRateThrottle(BaseThrottle):
@@ -93,10 +147,13 @@ class ClientRateThrottle(BaseThrottle):
         self._wait: float | None = None
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        if getattr(request._request, "throttle_counted", False):
-            return True  # the render fast path counted this request already, then handed it to DRF's way
-        ident = identity_of(request, request.auth, request.user)
-        scope = scope_of(view, bool(ident))
+        django_request = request._request
+        if getattr(django_request, "throttle_counted", False):
+            # counted already (anonymous, or by the render fast path): its verdict stands
+            self._wait = getattr(django_request, "throttle_wait", None)
+            return self._wait is None
+        ident = _identity(request)
+        scope = (getattr(view, "throttle_scope", None) or "user") if ident else "anon"
         rate = settings.THROTTLE_RATES.get(scope)
         if rate is None:
             return True

@@ -5,6 +5,7 @@ DRF's authtoken table kept each key as it is. Each key becomes a token named "mi
 longer installed, so no migration of ours may drop it); it is empty.
 """
 
+import datetime
 import hashlib
 
 import django.db.models.deletion
@@ -12,9 +13,18 @@ import django.utils.timezone
 import lifecycle.core.ids
 from django.conf import settings
 from django.db import migrations, models
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 
 LEGACY_TABLE = "authtoken_token"
+
+
+def _aware(value):
+    """DRF stored `created` in UTC; SQLite's raw cursor gives it back naive (or as text)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value is None or timezone.is_aware(value) else value.replace(tzinfo=datetime.UTC)
 
 
 def move_plain_tokens(apps, schema_editor):
@@ -33,7 +43,7 @@ def move_plain_tokens(apps, schema_editor):
             name="migrated",
             prefix=key[:8],
             digest=hashlib.sha256(key.encode()).hexdigest(),
-            created_at=created,
+            created_at=_aware(created),
         )
         for key, user_id, created in rows
     )

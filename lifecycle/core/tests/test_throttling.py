@@ -27,12 +27,14 @@ def rates(**given: str) -> dict[str, tuple[int, int] | None]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_counters():
+def fresh_counters(settings):
+    # A cache of the test's own (never CI's Redis, whose other users a clear() would disturb).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "rates"}}
     cache.clear()
-    throttling._CacheHealth.down_until = 0.0
+    throttling._CacheHealth.down_until, throttling._CacheHealth.down = 0.0, False
     yield
     cache.clear()
-    throttling._CacheHealth.down_until = 0.0
+    throttling._CacheHealth.down_until, throttling._CacheHealth.down = 0.0, False
 
 
 def with_key(key: str) -> Api:
@@ -133,10 +135,31 @@ def test_throttle__cache_unreachable__requests_let_through_and_said_once(reader,
     assert len([record for record in caplog.records if "rate limits off" in record.message]) == 1
 
 
-@override_settings(THROTTLE_RATES=rates(user="1/m"))
-def test_throttle__unauthenticated_request__401_not_429(api):
-    for _ in range(3):
-        assert api.anonymous().get("/api/templates").status_code == 401
+@override_settings(THROTTLE_RATES=rates(anon="2/m", user="1/m"))
+def test_throttle__no_credentials__counted_per_address_then_429(api):
+    assert [api.anonymous().get("/api/templates").status_code for _ in range(2)] == [401, 401]
+    assert_throttled(api.get("/api/templates"))
+    assert api.get("/api/templates", REMOTE_ADDR="198.51.100.7").status_code == 401  # another address
+
+
+@override_settings(THROTTLE_RATES=rates(anon="2/m", render="100/m"))
+def test_throttle__refused_keys__counted_per_address_so_guessing_is_limited(create_template):
+    template = create_template()
+    guesser = with_key("plt_not-a-key")
+    render = f"/api/templates/{template.pk}/render"
+    assert [guesser.post(render, RENDER_BODY).status_code for _ in range(2)] == [401, 401]
+    assert_throttled(guesser.post(render, RENDER_BODY))
+    assert_throttled(guesser.get("/api/templates"))
+
+
+@override_settings(THROTTLE_RATES=rates(render="1/m"))
+def test_throttle__render_over_its_rate__answered_with_one_query(reader, create_template, django_assert_num_queries):
+    template = create_template()
+    caller = with_key(issue_token(owner=reader, name="render")[1])
+    path = f"/api/templates/{template.pk}/render"
+    assert caller.post(path, RENDER_BODY).status_code == 200
+    with django_assert_num_queries(1):  # the key's lookup; not a second one on DRF's way
+        assert_throttled(caller.post(path, RENDER_BODY))
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
 
 from lifecycle.core.exceptions import DomainError, InvalidInput
 from lifecycle.core.roles import acting_user
@@ -94,16 +95,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
         except DomainError as error:  # taken by a request in between the form's check and this
             obj._refused = error.message  # type: ignore[attr-defined]
             return
-        messages.warning(request, f"The token's key, shown this once only (give it to its integration): {key}")
-        # The page's own object, as the service saved it (the admin names it in its message, and links to it).
+        # The page's own object, as the service saved it (the admin names it in its log, and links to it).
         obj.__dict__.update({name: value for name, value in saved.__dict__.items() if not name.startswith("_")})
+        obj._new_key = key  # type: ignore[attr-defined]  # for response_add's page, and nothing else
+
+    def log_addition(self, request: HttpRequest, obj: ApiToken, message: Any) -> Any:
+        if getattr(obj, "_refused", None) is None:  # nothing was added when the service refused
+            return super().log_addition(request, obj, message)
+        return None
 
     def response_add(self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None) -> Any:
         refused = getattr(obj, "_refused", None)
         if refused is not None:
             messages.error(request, refused)
             return HttpResponseRedirect(request.path)
-        return super().response_add(request, obj, post_url_continue)
+        # The key on a page of its own, once: a message would travel in a cookie, or rest in the session table.
+        context = {**self.admin_site.each_context(request), "title": "New API token", "token": obj, "key": obj._new_key}  # type: ignore[attr-defined]
+        return TemplateResponse(request, "admin/core/apitoken/key_once.html", context)
 
     @admin.action(description="Revoke the selected tokens")
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:

@@ -20,7 +20,8 @@ class AccessReviewAdmin(admin.ModelAdmin):
         return request.user.is_active and request.user.is_superuser
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_module_permission(request)
+        # The review's list only: a user's own page (their password hash among its fields) is not this page's.
+        return obj is None and self.has_module_permission(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -80,8 +80,9 @@ class RenderApi(FastPathMixin, APIView):
         credential, what = selectors.credential_and_served(
             token, kwargs["template_id"], body.environment, body.subject_id
         )
-        if credential is None or not self.admit(request, credential):
-            return None  # DRF's way answers: 401, or 429
+        if credential is None:
+            return None  # DRF's way answers the 401
+        self.admit(request, credential)
         return selectors.render_served(what, body.environment, body.variables).to_json()
 
     @extend_schema(

@@ -125,3 +125,10 @@ def test_admin_access_review__anonymous__sent_to_sign_in(client):
     response = client.get("/admin/releases/accessreview/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_admin_access_review__a_users_own_page__refused(make_user):
+    admin = make_user(superuser=True)
+    client = signed_in(admin)
+    # (the page would show the user's fields, their password hash among them)
+    assert client.get(f"/admin/releases/accessreview/{admin.pk}/change/").status_code in (302, 403, 404)

@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from lifecycle.core.exceptions import InvalidInput
-from lifecycle.core.tokens.services import checked_name, free_name, issue_token
+from lifecycle.core.exceptions import DomainError, InvalidInput
+from lifecycle.core.tokens.services import MAX_LIFETIME, checked_name, free_name, issue_token
 
 
 class Command(BaseCommand):
@@ -47,8 +47,8 @@ class Command(BaseCommand):
             token_name = checked_name(name)
         except InvalidInput as error:
             raise CommandError(f"--name {error.fields['name'][0]}") from None
-        if expires_in_days is not None and not 1 <= expires_in_days <= 36_500:
-            raise CommandError("--expires-in-days must be from 1 to 36500")
+        if expires_in_days is not None and not 1 <= expires_in_days <= MAX_LIFETIME.days:
+            raise CommandError(f"--expires-in-days must be from 1 to {MAX_LIFETIME.days}")
         names = [group.strip() for group in groups.split(",") if group.strip()]
         found = {group.name: group for group in Group.objects.filter(name__in=names)}
         unknown = sorted(set(names) - set(found))
@@ -67,7 +67,10 @@ class Command(BaseCommand):
         user.save()
         user.groups.add(*found.values())
         expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-        token, key = issue_token(owner=user, name=free_name(user, token_name), expires_at=expires_at)
+        try:
+            token, key = issue_token(owner=user, name=free_name(user, token_name), expires_at=expires_at)
+        except DomainError as error:  # at the user's live-token limit, or a name taken in between
+            raise CommandError(error.message) from None
 
         roles = ", ".join(sorted(user.groups.values_list("name", flat=True))) or "none"
         state = "created" if created else "exists"

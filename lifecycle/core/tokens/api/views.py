@@ -11,11 +11,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from lifecycle.core.api.credentials import Credential
 from lifecycle.core.api.inputs import validated
 from lifecycle.core.api.schema import errors
 from lifecycle.core.roles import acting_user
 from lifecycle.core.tokens import selectors, services
 from lifecycle.core.tokens.api.serializers import TokenInput, TokenListQuery, TokenOutput, TokenWithKeyOutput
+
+
+def acting_token_id(request: Request) -> str | None:
+    """The id of the token the request authenticated with, or None (a signed-in session)."""
+    return request.auth.token_id if isinstance(request.auth, Credential) else None
 
 
 class TokenListApi(APIView):
@@ -32,12 +38,16 @@ class TokenListApi(APIView):
     @extend_schema(
         request=TokenInput,
         responses={201: TokenWithKeyOutput, **errors(403, 409)},
-        summary="A new API token of yours (the key is in this answer only)",
+        summary="A new API token of yours (the key is in this answer only); from a signed-in session: a token "
+        "cannot make tokens (403)",
     )
     def post(self, request: Request) -> Response:
         body = validated(TokenInput, request.data)
         token, key = services.create_token(
-            actor=acting_user(request), name=body["name"], expires_at=body.get("expiresAt")
+            actor=acting_user(request),
+            name=body["name"],
+            expires_at=body.get("expiresAt"),
+            acting_token_id=acting_token_id(request),
         )
         return Response({**TokenOutput(token).data, "key": key}, status=status.HTTP_201_CREATED)
 
@@ -51,8 +61,12 @@ class TokenDetailApi(APIView):
 class RevokeTokenApi(APIView):
     @extend_schema(
         request=None,
-        responses={200: TokenOutput, **errors(404)},
-        summary="Revoke a token: refused from the next request on, everywhere; kept, for access reviews",
+        responses={200: TokenOutput, **errors(403, 404)},
+        summary="Revoke a token: refused from the next request on, everywhere; kept, for access reviews (with a "
+        "token: that token only, 403 for another)",
     )
     def post(self, request: Request, token_id: UUID) -> Response:
-        return Response(TokenOutput(services.revoke_token(actor=acting_user(request), token_id=token_id)).data)
+        revoked = services.revoke_token(
+            actor=acting_user(request), token_id=token_id, acting_token_id=acting_token_id(request)
+        )
+        return Response(TokenOutput(revoked).data)

@@ -3,6 +3,8 @@ in the admin, and on the render path."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,7 +13,7 @@ from django.utils import timezone
 
 from lifecycle.core.tokens.keys import digest_of
 from lifecycle.core.tokens.models import ApiToken
-from lifecycle.core.tokens.services import MAX_LIVE_TOKENS, issue_token
+from lifecycle.core.tokens.services import MAX_LIVE_TOKENS, MAX_NAME, free_name, issue_token
 from lifecycle.testing.api import Api
 from lifecycle.testing.dashboard import signed_in
 
@@ -20,14 +22,22 @@ pytestmark = pytest.mark.django_db
 RENDER_BODY = {"environment": "development", "variables": {"inquiry": "q"}}
 
 
+def signed(user) -> Api:
+    """An API client signed in as `user` (a session: where tokens are made)."""
+    api = Api()
+    api.client.force_login(user)
+    return api
+
+
 def with_key(key: str) -> Api:
     api = Api()
     api.client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return api
 
 
-def test_create__own_token__key_shown_once_and_works(api, reader):
-    response = api.as_user(reader).post("/api/tokens", {"name": "checkout-service"})
+def test_create__own_token__key_shown_once_and_works(reader):
+    api = signed(reader)
+    response = api.post("/api/tokens", {"name": "checkout-service"})
     assert response.status_code == 201
     made = response.json()
     key = made["key"]
@@ -42,8 +52,8 @@ def test_create__own_token__key_shown_once_and_works(api, reader):
     assert "key" not in api.get(f"/api/tokens/{made['id']}").json()
 
 
-def test_create__stored__as_a_digest_never_the_key(api, reader):
-    key = api.as_user(reader).post("/api/tokens", {"name": "ci"}).json()["key"]
+def test_create__stored__as_a_digest_never_the_key(reader):
+    key = signed(reader).post("/api/tokens", {"name": "ci"}).json()["key"]
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM core_apitoken")
         stored = [str(value) for row in cursor.fetchall() for value in row]
@@ -51,8 +61,8 @@ def test_create__stored__as_a_digest_never_the_key(api, reader):
     assert digest_of(key) in stored
 
 
-def test_create__several_per_user__each_its_own_key(api, reader):
-    api.as_user(reader)
+def test_create__several_per_user__each_its_own_key(reader):
+    api = signed(reader)
     keys = [api.post("/api/tokens", {"name": name}).json()["key"] for name in ("a", "b", "c")]
     assert len(set(keys)) == 3
     assert all(with_key(key).get("/api/templates").status_code == 200 for key in keys)
@@ -72,10 +82,13 @@ def test_create__several_per_user__each_its_own_key(api, reader):
         ({"name": "ok", "expiresAt": "2001-01-01T00:00:00Z"}, "expiresAt"),
         ({"name": "ok", "expiresAt": "tomorrow"}, "expiresAt"),
         ({"name": "ok", "expiresAt": "9999-12-31T23:59:59-05:00"}, "expiresAt"),
+        ({"name": "ok", "expiresAt": "2045-01-01T00:00:00Z"}, "expiresAt"),  # past the ten-year bound
+        ({"name": "a\u202egnp.exe"}, "name"),  # a right-to-left override
+        ({"name": "del\x7f"}, "name"),
     ],
 )
-def test_create__bad_input__400_naming_the_field_and_nothing_made(api, reader, body, field):
-    api.as_user(reader)
+def test_create__bad_input__400_naming_the_field_and_nothing_made(reader, body, field):
+    api = signed(reader)
     before = ApiToken.objects.count()
     response = api.post("/api/tokens", body)
     assert response.status_code == 400, response.json()
@@ -83,8 +96,8 @@ def test_create__bad_input__400_naming_the_field_and_nothing_made(api, reader, b
     assert ApiToken.objects.count() == before
 
 
-def test_create__name_of_a_live_token__409_and_free_again_once_revoked(api, reader):
-    api.as_user(reader)
+def test_create__name_of_a_live_token__409_and_free_again_once_revoked(reader):
+    api = signed(reader)
     first = api.post("/api/tokens", {"name": "etl"}).json()
     response = api.post("/api/tokens", {"name": "etl"})
     assert response.status_code == 409
@@ -93,10 +106,10 @@ def test_create__name_of_a_live_token__409_and_free_again_once_revoked(api, read
     assert api.post("/api/tokens", {"name": "etl"}).status_code == 201
 
 
-def test_create__over_the_live_limit__409(api, reader):
-    for number in range(MAX_LIVE_TOKENS - 1):  # and the one api.as_user made
+def test_create__over_the_live_limit__409(reader):
+    for number in range(MAX_LIVE_TOKENS):
         issue_token(owner=reader, name=f"t{number}")
-    response = api.as_user(reader).post("/api/tokens", {"name": "one too many"})
+    response = signed(reader).post("/api/tokens", {"name": "one too many"})
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "too_many_tokens"
 
@@ -115,9 +128,10 @@ def test_expiry__past__401_token_expired_on_every_path(api, reader, create_templ
         assert response.json()["error"] == {"code": "authentication_failed", "message": "Token expired."}
 
 
-def test_revoke__own_token__refused_from_the_next_request(api, reader, create_template):
+def test_revoke__own_token__refused_from_the_next_request(reader, create_template):
     template = create_template()
-    made = api.as_user(reader).post("/api/tokens", {"name": "old"}).json()
+    api = signed(reader)
+    made = api.post("/api/tokens", {"name": "old"}).json()
     caller = with_key(made["key"])
     assert caller.post(f"/api/templates/{template.pk}/render", RENDER_BODY).status_code == 200
     revoked = api.post(f"/api/tokens/{made['id']}/revoke").json()
@@ -154,7 +168,7 @@ def test_list__another_users__superusers_only(api, reader, make_user):
     api.as_user(reader)
     assert api.get(f"/api/tokens?username={other.username}").status_code == 403
     assert api.get("/api/tokens?username=nobody").status_code == 403  # who exists is not told
-    api.as_user(make_user(superuser=True))
+    api = signed(make_user(superuser=True))
     assert [token["name"] for token in api.get(f"/api/tokens?username={other.username}").json()] == ["theirs"]
     assert api.get("/api/tokens?username=nobody").status_code == 404
 
@@ -212,10 +226,12 @@ def test_admin__superuser_adds_a_token__key_shown_once_and_works(make_user):
     assert response.status_code == 200
     token = ApiToken.objects.get(user=owner, name="nightly-job")
     page = response.content.decode()
-    key = page.split("shown this once only (give it to its integration): ")[1].split("<")[0].strip()
+    key = page.split('<code id="token-key">')[1].split("<")[0].strip()
     assert digest_of(key) == token.digest
     assert with_key(key).get("/api/templates").status_code == 200
     assert key not in client.get(f"/admin/core/apitoken/{token.pk}/change/").content.decode()
+    assert key not in str(client.cookies)  # not in a message cookie either
+    assert key not in client.get("/admin/core/apitoken/").content.decode()
 
 
 def test_admin__name_taken__form_error_and_nothing_made(make_user):
@@ -242,3 +258,63 @@ def test_admin__staff_not_superuser__no_tokens_page(make_user):
     staff.is_staff = True
     staff.save()
     assert signed_in(staff).get("/admin/core/apitoken/").status_code == 403
+
+
+def test_create__with_a_token__403_a_token_cannot_make_tokens(api, reader):
+    response = api.as_user(reader).post("/api/tokens", {"name": "successor"})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "token_cannot_make_tokens"
+    assert not ApiToken.objects.filter(name="successor").exists()
+
+
+def test_revoke__with_a_token__that_token_only(reader):
+    first, first_key = issue_token(owner=reader, name="one")
+    other, other_key = issue_token(owner=reader, name="two")
+    caller = with_key(first_key)
+    response = caller.post(f"/api/tokens/{other.pk}/revoke")
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "only_this_token")
+    assert with_key(other_key).get("/api/templates").status_code == 200
+    itself = caller.post(f"/api/tokens/{first.pk}/revoke").json()
+    assert itself.get("state") == "revoked", itself  # itself: yes
+    assert caller.get("/api/templates").status_code == 401
+
+
+def test_free_name__long_name_taken__shortened_to_fit(reader):
+    long_name = "n" * MAX_NAME
+    issue_token(owner=reader, name=long_name)
+    name = free_name(reader, long_name)
+    assert len(name) <= MAX_NAME
+    assert name.endswith(" (2)")
+    issue_token(owner=reader, name=name)  # and it is accepted
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's one write lock")
+def test_last_used__sqlite_write_lock_held__render_does_not_wait_for_it(reader, create_template):
+    template = create_template()
+    token, key = issue_token(owner=reader, name="render")  # never used: its first use writes
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        import sqlite3
+
+        other = sqlite3.connect(connection.settings_dict["NAME"], timeout=1)
+        other.execute("BEGIN IMMEDIATE")
+        holding.set()
+        release.wait(10)
+        other.rollback()
+        other.close()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        started = time.monotonic()
+        response = with_key(key).post(f"/api/templates/{template.pk}/render", RENDER_BODY)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join()
+    assert response.status_code == 200
+    assert elapsed < 2  # not the 20 s SQLite would otherwise wait for the lock
+    assert ApiToken.objects.get(pk=token.pk).last_used_at is None  # recorded by a later use instead
