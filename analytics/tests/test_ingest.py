@@ -498,8 +498,8 @@ def _run_task_with_passes(monkeypatch, after_pass=None, **limits):
 
     passes = []
 
-    def one_pass():
-        passes.append(roll_up_pending(**limits))
+    def one_pass(**given):  # the task's own limit (ANALYTICS_ROLLUP_PASS_EXECUTIONS) replaced by the test's
+        passes.append(roll_up_pending(**{**given, **limits}))
         if after_pass:
             after_pass(len(passes))
         return passes[-1]
@@ -527,3 +527,23 @@ def test_roll_up_task__many_single_reports__all_folded_in_one_run(version, monke
     _store_batches(version, *[1] * 5)
     assert _run_task_with_passes(monkeypatch, max_batches=2) == (5, [2, 2, 1])
     assert not PendingBatch.objects.exists()
+
+
+def test_roll_up_task__pass_size_setting__passes_of_that_size(version, settings):
+    from analytics import tasks
+
+    _store_batches(version, 100, 100, 100)
+    settings.ANALYTICS_ROLLUP_PASS_EXECUTIONS = 100
+    calls = []
+    original = tasks.roll_up_pending
+
+    def counted(**limits):
+        calls.append(limits["max_executions"])
+        return original(**limits)
+
+    tasks.roll_up_pending = counted
+    try:
+        assert tasks.roll_up() == 300
+    finally:
+        tasks.roll_up_pending = original
+    assert calls == [100, 100, 100]
