@@ -429,3 +429,10 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "console")
 if LOG_FORMAT not in LOG_FORMATS:
     raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {LOG_FORMAT!r}")
 LOGGING = logging_config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO").upper())  # type: ignore[arg-type]
+# The access line: for every request ("all"), for answers >= 400 and requests slower than ACCESS_LOG_SLOW_MS
+# ("errors": the default; a line per render costs more than half its throughput, and per-route rates and
+# latencies are in /metrics), or none ("off").
+ACCESS_LOG = env.str("ACCESS_LOG", default="errors")
+if ACCESS_LOG not in ("all", "errors", "off"):
+    raise ImproperlyConfigured(f"ACCESS_LOG must be all, errors or off, not {ACCESS_LOG!r}")
+ACCESS_LOG_SLOW_MS = env.float("ACCESS_LOG_SLOW_MS", default=1000.0)

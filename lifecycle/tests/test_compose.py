@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -231,10 +232,13 @@ def test_compose__its_commands_without_containers__serve_the_api_in_production_p
         metrics = scrape.getresponse()
         assert metrics.status == 200
         assert "lifecycle_executions_ingested_total" in metrics.read().decode()
+        missing = server.call("GET", f"/api/templates/{uuid.uuid4()}", token=token, headers=https)
+        assert missing[0] == 404
         server.stop()
         access = [line for line in server.log.read_text().splitlines() if '"logger": "lifecycle.access"' in line]
-        assert access, "no access log line"
-        assert all(json.loads(line[line.index("{") :])["request_id"] for line in access)
+        logged = [json.loads(line[line.index("{") :]) for line in access]
+        # an error answer's line (ACCESS_LOG's default: errors and slow requests), with its request id
+        assert missing[2]["X-Request-ID"] in [line["request_id"] for line in logged if line["status"] == 404]
     finally:
         server.stop()
         drop_database()

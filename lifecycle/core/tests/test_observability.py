@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from prometheus_client import REGISTRY
 
 from lifecycle.core.observability.logs import logging_config
@@ -126,6 +126,7 @@ def logged(capsys: pytest.CaptureFixture[str]) -> list[dict]:
 
 
 @pytest.mark.django_db
+@override_settings(ACCESS_LOG="all")
 def test_logs__request__one_json_access_line_with_the_request_id_of_the_header(capsys, api, reader):
     with logging_as_json():
         response = api.as_user(reader).get("/api/templates")
@@ -143,6 +144,7 @@ def test_logs__request__one_json_access_line_with_the_request_id_of_the_header(c
 
 
 @pytest.mark.django_db
+@override_settings(ACCESS_LOG="all")
 def test_logs__token__never_logged(capsys, integration):
     from lifecycle.testing.api import api_key_for
 
@@ -154,6 +156,30 @@ def test_logs__token__never_logged(capsys, integration):
     assert output.count('"logger": "lifecycle.access"') == 2
     assert key not in output
     assert "not-a-real-token-123" not in output
+
+
+@pytest.mark.django_db
+def test_logs__access_log_errors_default__errors_and_slow_requests_only(capsys, api, reader, settings):
+    assert settings.ACCESS_LOG == "errors"
+    with logging_as_json():
+        api.as_user(reader).get("/api/templates")  # fast and fine: no line
+        missing = api.get("/api/templates/00000000-0000-0000-0000-000000000000")
+        settings.ACCESS_LOG_SLOW_MS = 0  # every request is "slow" now
+        api.get("/api/templates")
+    access = [line for line in logged(capsys) if line.get("logger") == "lifecycle.access"]
+    assert [(line["status"], line["route"]) for line in access] == [
+        (404, "/api/templates/<uuid:template_id>"),
+        (200, "/api/templates"),
+    ]
+    assert access[0]["request_id"] == missing["X-Request-ID"]
+
+
+@pytest.mark.django_db
+@override_settings(ACCESS_LOG="off")
+def test_logs__access_log_off__no_line_even_for_errors(capsys, api):
+    with logging_as_json():
+        api.get("/api/templates")  # 401
+    assert not [line for line in logged(capsys) if line.get("logger") == "lifecycle.access"]
 
 
 @pytest.mark.django_db
