@@ -7,10 +7,10 @@ same request id arrives twice at the same moment: the second waits on the unique
 transaction), one INSERT of the executions that are new, and one PendingBatch row. The dedup has its own
 table because the executions table is partitioned by day on PostgreSQL (analytics.partitions), where no
 unique index can span the days. A request id is unique per template, not across the database: one
-template's reports can neither be read through another's ids nor be suppressed by ids claimed in advance. A worker
-folds pending batches into the rollups (analytics.rollups), many at a time, so each rollup row is written
-once per pass rather than once per request. Until then queries read a
-pending batch's rows raw (analytics.selectors), so the numbers are exact at every moment.
+template's reports can neither be read through another's ids nor be suppressed by ids claimed in advance.
+A worker folds pending batches into the rollups (analytics.rollups), many at a time, so each rollup row is
+written once per pass rather than once per request. Until then queries read a pending batch's rows raw
+(analytics.selectors), so the numbers are exact at every moment.
 """
 
 from __future__ import annotations
