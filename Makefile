@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast lint bench bench-analytics bench-rollback bench-abtesting bench-client bench-mixed setup setup-dev check-python clean \
+.PHONY: run test test-fast lint bench bench-analytics bench-scale bench-rollback bench-abtesting bench-client bench-mixed setup setup-dev check-python clean \
 	dashboard-assets dashboard-assets-check
 
 check-python:
@@ -56,6 +56,7 @@ lint: $(VENV)/.installed-dev
 bench: setup-dev
 	$(PY) bench/render.py
 	$(PY) bench/analytics.py
+	$(PY) bench/scale.py
 	$(PY) bench/rollback.py
 	$(PY) bench/abtesting.py
 	$(PY) bench/client.py
@@ -64,6 +65,10 @@ bench: setup-dev
 ## The executions part of `make bench` alone (BENCH_ARGS, e.g. --database sqlite --executions 50000).
 bench-analytics: setup-dev
 	$(PY) bench/analytics.py $(BENCH_ARGS)
+
+## The scale part of `make bench` alone: PostgreSQL at 1M and 10M executions (BENCH_ARGS, e.g. --quick).
+bench-scale: setup-dev
+	$(PY) bench/scale.py $(BENCH_ARGS)
 
 ## The rollback part of `make bench` alone (BENCH_ARGS, e.g. --part evaluation --executions 200000, or --quick).
 bench-rollback: setup-dev

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AnalyticsConfig(AppConfig):
@@ -12,3 +15,12 @@ class AnalyticsConfig(AppConfig):
         from lifecycle.core.observability.metrics import register_scrape_collector
 
         register_scrape_collector(RollupCollector())
+        post_migrate.connect(_create_execution_partitions, sender=self)
+
+
+def _create_execution_partitions(using: str, **kwargs: Any) -> None:
+    # A fresh or long-idle PostgreSQL database has today's partitions (and the next days') as soon as
+    # `migrate` ends, without waiting for the beat's first hourly run. Nothing on SQLite.
+    from analytics.partitions import create_execution_partitions
+
+    create_execution_partitions(using=using)

@@ -41,7 +41,7 @@ class Execution(models.Model):
     provider = models.CharField(max_length=50, blank=True)
     region = models.CharField(max_length=50, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
-    # The integration's id of the call: reporting it twice for one template stores it once (execution_request).
+    # The integration's id of the call: reporting it twice for one template stores it once (ExecutionRequest).
     request_id = models.CharField(max_length=200, null=True)
     user_ref = models.CharField(max_length=200, blank=True)  # the integration's own user id
     # The A/B subject it was rendered for (`subjectId`, as render took it); empty: none reported.
@@ -58,13 +58,13 @@ class Execution(models.Model):
     input = EncryptedTextField(blank=True)
     output = EncryptedTextField(blank=True)
 
+    # On PostgreSQL the table is partitioned by day of executed_at (analytics.partitions, migration 0007), and
+    # a partitioned table's primary key and unique constraints must include the partition key: there the
+    # key is (id, executed_at). Django keeps `id` as the primary key: a uuid7 is unique on its own (48 bits
+    # of time and 74 random ones, made once per report), and nothing looks an execution up but by id. For
+    # the same reason the request-id dedup cannot be a unique index here: it is ExecutionRequest's.
+
     class Meta:
-        constraints = [
-            # Per template, not across the database: one template's reports can neither reach another's
-            # execution by its request id nor be dropped as duplicates of ids another template claimed.
-            # NULLs are distinct: reports without a request id are all stored.
-            models.UniqueConstraint(fields=["template_id", "request_id"], name="execution_request"),
-        ]
         indexes = [
             models.Index(fields=["version_id", "executed_at"], name="execution_version_time"),
             models.Index(fields=["template_id", "executed_at"], name="execution_template_time"),
@@ -80,6 +80,31 @@ class Execution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version_id} {self.status} at {self.executed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ExecutionRequest(models.Model):
+    """A request id a template's executions were reported with, once: ingestion inserts it ON CONFLICT DO
+    NOTHING in the executions' transaction, and stores an execution only for the ids it inserted, so a report
+    sent twice (also at the same moment, also to two partitions) is stored once.
+
+    Per template, not across the database: one template's reports can neither reach another's execution by
+    its request id nor be dropped as duplicates of ids another template claimed. Reports without a request
+    id have no row (they are all stored). Not partitioned: the only unique index that spans every day.
+    Retention prunes it by `execution_id`, time-ordered (a uuid7 made when the report was received): a
+    request id is remembered for EXECUTION_RETENTION_DAYS after it was received."""
+
+    # The execution stored for it: what a duplicate report's receipt names.
+    execution_id = models.UUIDField(primary_key=True)
+    template_id = models.UUIDField()
+    request_id = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["template_id", "request_id"], name="execution_request_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} of {self.template_id}"
 
 
 class VariantSubject(models.Model):

@@ -1,13 +1,16 @@
 """Storing executions, and deleting them when their retention ends.
 
 Ingestion is the product's second hot path (a busy customer reports millions of executions a day), so a
-request only writes: one INSERT ... ON CONFLICT (template_id, request_id) DO NOTHING RETURNING id (the
-database decides which reports are new, also when the same request id arrives twice at the same moment)
-and one PendingBatch row. A request id is unique per template, not across the database: one template's
-reports can neither be read through another's ids nor be suppressed by ids claimed in advance. A worker
-folds pending batches into the rollups (analytics.rollups), many at a time, so each rollup row is written
-once per pass rather than once per request. Until then queries read a
-pending batch's rows raw (analytics.selectors), so the numbers are exact at every moment.
+request only writes, in one transaction: one INSERT INTO ExecutionRequest ... ON CONFLICT (template_id,
+request_id) DO NOTHING RETURNING execution_id (the database decides which reports are new, also when the
+same request id arrives twice at the same moment: the second waits on the unique index for the first's
+transaction), one INSERT of the executions that are new, and one PendingBatch row. The dedup has its own
+table because the executions table is partitioned by day on PostgreSQL (analytics.partitions), where no
+unique index can span the days. A request id is unique per template, not across the database: one
+template's reports can neither be read through another's ids nor be suppressed by ids claimed in advance.
+A worker folds pending batches into the rollups (analytics.rollups), many at a time, so each rollup row is
+written once per pass rather than once per request. Until then queries read a pending batch's rows raw
+(analytics.selectors), so the numbers are exact at every moment.
 """
 
 from __future__ import annotations
@@ -26,15 +29,16 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from analytics.models import Execution, PendingBatch, VariantSubject, VariantSubjectCount
+from analytics.models import Execution, ExecutionRequest, PendingBatch, VariantSubject, VariantSubjectCount
 from analytics.monitoring import count_ingested
+from analytics.partitions import drop_expired_partitions
 from analytics.permissions import require_may_report, require_may_report_at_all
 from analytics.reports import ExecutionReport, ReportInvalid, Rules, read_report
 from lifecycle.core.db.bulk import insert_ignoring_conflicts
 from lifecycle.core.db.lookups import column_of
 from lifecycle.core.db.sqlite import one_writer_at_a_time
 from lifecycle.core.exceptions import InvalidInput
-from lifecycle.core.ids import uuid7
+from lifecycle.core.ids import uuid7, uuid7_floor
 from lifecycle.core.roles import User
 from templates_app.selectors import templates_of_versions
 
@@ -48,6 +52,8 @@ _UUID_POSITIONS = [
 ]
 _TIME_POSITION = _REPORT_COLUMNS.index("executed_at")
 _ID_POSITION = _REPORT_COLUMNS.index("id")
+_TEMPLATE_POSITION = _REPORT_COLUMNS.index("template_id")
+_REQUEST_POSITION = _REPORT_COLUMNS.index("request_id")
 
 
 @dataclass(frozen=True)
@@ -119,8 +125,8 @@ def record_execution(report: ExecutionReport) -> RecordedOne:
     if recorded.created:
         return RecordedOne(report, Execution.objects.get(pk=report.id), report.id)
     assert report.template_id is not None  # filled in by record_executions
-    stored = Execution.objects.filter(template_id=report.template_id, request_id=report.request_id)
-    return RecordedOne(report, None, stored.values_list("pk", flat=True).get())
+    stored = ExecutionRequest.objects.filter(template_id=report.template_id, request_id=report.request_id)
+    return RecordedOne(report, None, stored.values_list("execution_id", flat=True).get())
 
 
 def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
@@ -144,7 +150,7 @@ def record_executions(reports: Sequence[ExecutionReport]) -> Recorded:
     batch_id = uuid7()
     columns, rows = _rows(fresh, batch_id)  # before the write lock: SQLite's writers queue for it
     with one_writer_at_a_time(), transaction.atomic():
-        inserted = _insert(columns, rows)
+        inserted = _insert(columns, rows)  # the rows' ids, as the driver takes them
         # Compared as the driver hands ids back (hex text on SQLite): turning each into a UUID cost 2% of a batch.
         created = [report for report, row in zip(fresh, rows, strict=True) if row[_ID_POSITION] in inserted]
         if inserted:
@@ -233,30 +239,67 @@ def _rows(reports: list[ExecutionReport], batch_id: UUID) -> tuple[list[str], li
 
 
 def _insert(columns: list[str], rows: list[list[Any]]) -> set[Any]:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows that were new, as the driver
-    takes them (as in the rows)."""
+    """Claim the rows' request ids (INSERT INTO ExecutionRequest ... ON CONFLICT DO NOTHING RETURNING), then
+    insert the rows without a request id and those whose claim was new; the ids of the rows inserted, as
+    the driver takes them (as in the rows). Call in a transaction: a claim without its execution must not
+    outlive a failed insert. Rows in the unique key's order (record_executions), so that two batches
+    sharing request ids wait for each other on the unique index in one order, never both."""
     if not rows:
         return set()
-    inserted = insert_ignoring_conflicts(
-        Execution,
-        [column_of(Execution, name) for name in columns],
-        rows,
-        conflict_columns=[column_of(Execution, "template_id"), column_of(Execution, "request_id")],
-        returning=column_of(Execution, "id"),
-    )
-    return set(inserted)
+    claims = [
+        (row[_ID_POSITION], row[_TEMPLATE_POSITION], row[_REQUEST_POSITION])
+        for row in rows
+        if row[_REQUEST_POSITION] is not None
+    ]
+    claimed: set[Any] = set()
+    if claims:
+        claimed = set(
+            insert_ignoring_conflicts(
+                ExecutionRequest,
+                [column_of(ExecutionRequest, name) for name in ("execution_id", "template_id", "request_id")],
+                claims,
+                conflict_columns=[
+                    column_of(ExecutionRequest, "template_id"),
+                    column_of(ExecutionRequest, "request_id"),
+                ],
+                returning=column_of(ExecutionRequest, "execution_id"),
+            )
+        )
+        if len(claimed) < len(claims):
+            rows = [row for row in rows if row[_REQUEST_POSITION] is None or row[_ID_POSITION] in claimed]
+    if rows:
+        # No ON CONFLICT: every row is new (its id a fresh uuid7, its request id claimed just now).
+        insert_ignoring_conflicts(
+            Execution, [column_of(Execution, name) for name in columns], rows, conflict_columns=None, returning=None
+        )
+    return {row[_ID_POSITION] for row in rows}
 
 
 def delete_expired_executions(*, now: datetime | None = None, batch: int = 5000) -> int:
-    """Delete raw executions older than EXECUTION_RETENTION_DAYS, a batch per transaction (no long lock).
-    The rollups keep their sums. Returns how many rows were deleted."""
+    """Delete raw executions older than EXECUTION_RETENTION_DAYS, and forget the request ids received
+    before then. The rollups keep their sums. Returns how many executions were deleted.
+
+    On PostgreSQL the days entirely before the cutoff go as whole partitions (analytics.partitions); then,
+    there and on SQLite, the expired rows left (the day straddling the cutoff, the default partition, a day
+    that held rows not rolled up yet) are deleted a batch per transaction (no long lock)."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.EXECUTION_RETENTION_DAYS)
+    deleted = drop_expired_partitions(cutoff)
     # Rows of a batch not rolled up yet are kept: the rollups would never count them otherwise.
     expired = Execution.objects.filter(executed_at__lt=cutoff).exclude(batch_id__in=PendingBatch.objects.values("pk"))
-    deleted = 0
-    while True:
-        ids = list(expired.values_list("pk", flat=True)[:batch])
-        if not ids:
-            return deleted
+    while ids := list(expired.values_list("pk", flat=True)[:batch]):
         with transaction.atomic():
-            deleted += Execution.objects.filter(pk__in=ids).delete()[0]
+            # executed_at too: on PostgreSQL the planner then looks for the ids in the expired days only.
+            deleted += Execution.objects.filter(pk__in=ids, executed_at__lt=cutoff).delete()[0]
+    _forget_request_ids(cutoff, batch)
+    return deleted
+
+
+def _forget_request_ids(cutoff: datetime, batch: int) -> None:
+    """Delete the request ids received before `cutoff`: a range of the primary key, whose uuid7 starts with
+    the time the report was received (lifecycle.core.ids). Received, not executed: a late report of a day
+    past retention is still told apart from its repeats for EXECUTION_RETENTION_DAYS, as any other."""
+    received_before = uuid7_floor(int(cutoff.timestamp() * 1000))
+    old = ExecutionRequest.objects.filter(execution_id__lt=received_before)
+    while ids := list(old.values_list("pk", flat=True)[:batch]):
+        with transaction.atomic():
+            ExecutionRequest.objects.filter(pk__in=ids).delete()

@@ -3,6 +3,7 @@ import time
 from celery import shared_task
 from django.conf import settings
 
+from analytics.partitions import create_execution_partitions as create_partitions
 from analytics.rollups import roll_up_pending
 from analytics.services import delete_expired_executions as delete_expired
 from lifecycle.core.db.sqlite import checkpoint
@@ -30,3 +31,10 @@ def roll_up() -> int:
 def delete_expired_executions() -> int:
     """Daily, by beat: raw executions past EXECUTION_RETENTION_DAYS go; their rollups stay."""
     return delete_expired()
+
+
+@shared_task(name="analytics.create_execution_partitions")
+def create_execution_partitions() -> list[str]:
+    """Hourly, by beat (PostgreSQL): the executions table's partitions of today and the next days
+    (analytics.partitions.DAYS_AHEAD), those missing; their names. Nothing on SQLite."""
+    return create_partitions()

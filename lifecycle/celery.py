@@ -32,6 +32,8 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
         settings.APPROVAL_REMINDER_CHECK_MINUTES * 60, sender.signature("approvals.remind_pending_reviewers")
     )
     sender.add_periodic_task(24 * 3600, sender.signature("analytics.delete_expired_executions"))
+    # Hourly for days created a week ahead: a day missed by a run (a lock not had) is made by the next.
+    sender.add_periodic_task(3600, sender.signature("analytics.create_execution_partitions"))
     sender.add_periodic_task(settings.ANALYTICS_ROLLUP_SECONDS, sender.signature("analytics.roll_up"))
     sender.add_periodic_task(settings.OUTBOX_SWEEP_SECONDS, sender.signature("core.sweep_notifications"))
     sender.add_periodic_task(

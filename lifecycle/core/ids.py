@@ -21,3 +21,9 @@ def uuid7(timestamp_ms: int | None = None) -> uuid.UUID:
     value = value & ~(0xF << 76) | (0x7 << 76)  # version 7
     value = value & ~(0x3 << 62) | (0x2 << 62)  # RFC 9562 variant
     return uuid.UUID(int=value)
+
+
+def uuid7_floor(timestamp_ms: int) -> uuid.UUID:
+    """The smallest version 7 UUID of a millisecond: every uuid7 made at or after it compares greater (as a
+    UUID, and as SQLite's 32 hex digits), every one made before compares smaller."""
+    return uuid.UUID(int=(timestamp_ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | 0x2 << 62)

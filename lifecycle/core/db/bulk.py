@@ -46,11 +46,12 @@ def insert_ignoring_conflicts(
     model: type[models.Model],
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
-    conflict_columns: Sequence[str],
-    returning: str,
+    conflict_columns: Sequence[str] | None,
+    returning: str | None,
 ) -> list[Any]:
     """INSERT rows (values for the model's `columns`, in the driver's form), skipping those that conflict
-    on the unique `conflict_columns`; the `returning` column of those inserted. For bulk writes on a hot
+    on the unique `conflict_columns` (None: a plain INSERT); the `returning` column of those inserted (None:
+    nothing returned, an empty list). For bulk writes on a hot
     path (analytics ingestion), so each database gets its fastest way:
 
     PostgreSQL: INSERT ... SELECT FROM unnest(one array per column): one small statement whatever the
@@ -70,8 +71,11 @@ def insert_ignoring_conflicts(
     if conn.connection is None:
         conn.ensure_connection()
     column_sql = ", ".join(qn(column) for column in columns)
-    conflict_sql = ", ".join(qn(column) for column in conflict_columns)
-    suffix = f"ON CONFLICT ({conflict_sql}) DO NOTHING RETURNING {qn(returning)}"
+    suffix = ""
+    if conflict_columns is not None:
+        suffix += f" ON CONFLICT ({', '.join(qn(column) for column in conflict_columns)}) DO NOTHING"
+    if returning is not None:
+        suffix += f" RETURNING {qn(returning)}"
     inserted: list[Any] = []
     with transaction.atomic(savepoint=False), conn.wrap_database_errors:
         if conn.vendor == "postgresql":
@@ -80,11 +84,12 @@ def insert_ignoring_conflicts(
             fields = {field.column: field for field in model._meta.concrete_fields}
             # %b: parameters sent in binary, without escaping each string as text arrays would need.
             arrays = ", ".join(f"%b::{_base_type(fields[column].db_type(conn))}[]" for column in columns)
-            sql = f"INSERT INTO {qn(table)} ({column_sql}) SELECT * FROM unnest({arrays}) {suffix}"
+            sql = f"INSERT INTO {qn(table)} ({column_sql}) SELECT * FROM unnest({arrays}){suffix}"
             started = time.perf_counter()
             with psycopg.Cursor(conn.connection) as cursor:
                 execute(conn, cursor, sql, [list(values) for values in zip(*rows, strict=True)])
-                inserted = [row[0] for row in cursor.fetchall()]
+                if returning is not None:
+                    inserted = [row[0] for row in cursor.fetchall()]
             _log(conn, table, len(rows), started)
         else:
             per_statement = max(1, max_query_params(conn) // len(columns))
@@ -94,10 +99,11 @@ def insert_ignoring_conflicts(
                 for offset in range(0, len(rows), per_statement):
                     chunk = rows[offset : offset + per_statement]
                     values_sql = ", ".join([row_sql] * len(chunk))
-                    sql = f"INSERT INTO {qn(table)} ({column_sql}) VALUES {values_sql} {suffix}"
+                    sql = f"INSERT INTO {qn(table)} ({column_sql}) VALUES {values_sql}{suffix}"
                     started = time.perf_counter()
                     execute(conn, cursor, sql, [value for row in chunk for value in row])
-                    inserted += [row[0] for row in cursor.fetchall()]
+                    if returning is not None:
+                        inserted += [row[0] for row in cursor.fetchall()]
                     _log(conn, table, len(chunk), started)
             finally:
                 cursor.close()

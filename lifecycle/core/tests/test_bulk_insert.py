@@ -62,3 +62,17 @@ def test_insert_ignoring_conflicts__either_database__returns_the_new_rows_only()
     # Then only the new ones are returned, and the stored one is unchanged
     assert sorted(inserted) == ["b", "c"]
     assert WorkerHeartbeat.objects.get(name="a").beat_at == earlier
+
+
+def test_insert_ignoring_conflicts__no_conflict_target_nor_returning__plain_insert_that_refuses_a_repeat():
+    # Given one row stored
+    _insert(_rows(["a"]))
+    columns = ["name", "beat_at"]
+    # When new rows are inserted without ON CONFLICT nor RETURNING (ingestion's executions, partitioned)
+    inserted = insert_ignoring_conflicts(WorkerHeartbeat, columns, _rows(["b", "c"]), None, None)
+    # Then they are stored and nothing is returned
+    assert inserted == []
+    assert sorted(WorkerHeartbeat.objects.values_list("name", flat=True)) == ["a", "b", "c"]
+    # And a repeat is not skipped silently: the database refuses it
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_ignoring_conflicts(WorkerHeartbeat, columns, _rows(["a"]), None, None)
