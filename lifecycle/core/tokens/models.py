@@ -35,6 +35,7 @@ class ApiToken(models.Model):
     )
 
     class Meta:
+        verbose_name = "API token"
         ordering = ["-created_at", "-id"]
         constraints = [
             # A name says which integration holds the key: two live tokens of one user never share it.
