@@ -331,17 +331,18 @@ def test_faults__celery_worker_killed_while_rules_evaluate__one_rollback_one_ale
             state = server.call("GET", f"/api/rollback/triggers/{rule['id']}", token=deployer)[1]["state"]
             return state["lastEvaluatedAt"] if state else None
 
-        # The worker is killed as soon as it has evaluated the rule again (it evaluates every second), three
-        # times; the third breach fires the rollback, so a kill lands around it. Then it is left to run.
-        for _ in range(3):
-            seen = last_evaluated()
-            wait_for(lambda seen=seen: last_evaluated() != seen, 60, "an evaluation")
-            server.kill("worker")
-            server.start_process("worker")
-
         def rollbacks() -> list[dict[str, Any]]:
             history = server.call("GET", f"/api/rollback/history?templateId={template_id}", token=token)[1]
             return history["results"] if isinstance(history, dict) else history
+
+        # The worker is killed as soon as it has evaluated the rule again (it evaluates every second), three
+        # times; the third breach fires the rollback, so a kill lands around it. Then it is left to run.
+        # (Once the rollback is done, the good version has no executions: the rule has nothing to record.)
+        for _ in range(3):
+            seen = last_evaluated()
+            wait_for(lambda seen=seen: last_evaluated() != seen or rollbacks(), 60, "an evaluation")
+            server.kill("worker")
+            server.start_process("worker")
 
         wait_for(rollbacks, 60, "the automatic rollback")
         time.sleep(4)  # more ticks: the rule stays quiet (the bad version is no longer served)
