@@ -153,6 +153,24 @@ class EncryptedField:
     model: Any
     name: str
 
+    def __init__(self, *args: Any, encrypt_setting: str | None = None, **kwargs: Any) -> None:
+        self.encrypt_setting = encrypt_setting
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()  # type: ignore[misc]
+        if self.encrypt_setting is not None:
+            kwargs["encrypt_setting"] = self.encrypt_setting
+        return name, path, args, kwargs
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        self._refuse_lookup(lookup_name)
+        return super().get_lookup(lookup_name)  # type: ignore[misc]
+
+    def get_transform(self, name: str) -> Any:
+        self._refuse_lookup(name)
+        return super().get_transform(name)  # type: ignore[misc]
+
     def encrypts(self) -> bool:
         """Whether values written now are encrypted: keys are set (and this field's setting is on)."""
         if not settings.DATA_ENCRYPTION_KEYS:
@@ -190,16 +208,6 @@ class EncryptedTextField(EncryptedField, models.TextField):  # type: ignore[misc
     """A TextField whose non-empty values are encrypted at rest when DATA_ENCRYPTION_KEYS is set (and
     `encrypt_setting`, if given, is on); values are read back decrypted, plain ones as they are."""
 
-    def __init__(self, *args: Any, encrypt_setting: str | None = None, **kwargs: Any) -> None:
-        self.encrypt_setting = encrypt_setting
-        super().__init__(*args, **kwargs)
-
-    def deconstruct(self) -> Any:
-        name, path, args, kwargs = super().deconstruct()
-        if self.encrypt_setting is not None:
-            kwargs["encrypt_setting"] = self.encrypt_setting
-        return name, path, args, kwargs
-
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         if not value:
@@ -217,29 +225,11 @@ class EncryptedTextField(EncryptedField, models.TextField):  # type: ignore[misc
         encrypted = encrypter()
         return lambda value: encrypted(value) if value else value
 
-    def get_lookup(self, lookup_name: str) -> Any:
-        self._refuse_lookup(lookup_name)
-        return super().get_lookup(lookup_name)
-
-    def get_transform(self, name: str) -> Any:
-        self._refuse_lookup(name)
-        return super().get_transform(name)
-
 
 class EncryptedJSONField(EncryptedField, models.JSONField):  # type: ignore[misc]
     """A JSONField whose non-null values are encrypted at rest, as EncryptedTextField's: the value's JSON is
     encrypted and stored as a JSON string (so the column keeps its JSON type on PostgreSQL). Plain values
     (objects, lists) are read as they are."""
-
-    def __init__(self, *args: Any, encrypt_setting: str | None = None, **kwargs: Any) -> None:
-        self.encrypt_setting = encrypt_setting
-        super().__init__(*args, **kwargs)
-
-    def deconstruct(self) -> Any:
-        name, path, args, kwargs = super().deconstruct()
-        if self.encrypt_setting is not None:
-            kwargs["encrypt_setting"] = self.encrypt_setting
-        return name, path, args, kwargs
 
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
@@ -273,11 +263,3 @@ class EncryptedJSONField(EncryptedField, models.JSONField):  # type: ignore[misc
     def raw_plain(self, text: str) -> str:
         document = json.loads(text)
         return json.dumps(plain_stored(document)) if isinstance(document, str) else text
-
-    def get_lookup(self, lookup_name: str) -> Any:
-        self._refuse_lookup(lookup_name)
-        return super().get_lookup(lookup_name)
-
-    def get_transform(self, name: str) -> Any:
-        self._refuse_lookup(name)
-        return super().get_transform(name)
