@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,10 +13,13 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lifecycle.testing.ports import free_port
+from lifecycle.testing.redis import own_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -207,12 +209,6 @@ class Server:
         ).stdout
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def fresh_database(tmp: Path) -> tuple[str, Any]:
     """A database of its own for the server: SQLite in tmp, or a new one on DATABASE_URL's PostgreSQL."""
     url = os.environ.get("DATABASE_URL", "")
@@ -236,8 +232,17 @@ def running_server(tmp: Path, *, separately: bool = False, env: dict[str, str] |
     """The stack on a free port, with tokens for an author (and deployer), a reader, one reviewer per
     approval role and a deployer; stopped (and its database dropped) on leaving. `env` adds to or replaces
     its environment; `separately`: see Server.separately."""
-    database_url, drop_database = fresh_database(tmp)
     extra_env = env or {}
+    with ExitStack() as stack:
+        if os.environ.get("REDIS_URL") and "REDIS_URL" not in extra_env:
+            # CI's second run: on Redis, as in production, but a Redis of the server's own (lifecycle.testing.redis).
+            extra_env = {**extra_env, "REDIS_URL": stack.enter_context(own_redis(tmp / "redis")).url}
+        yield stack.enter_context(_running_server(tmp, separately=separately, extra_env=extra_env))
+
+
+@contextmanager
+def _running_server(tmp: Path, *, separately: bool, extra_env: dict[str, str]) -> Iterator[Server]:
+    database_url, drop_database = fresh_database(tmp)
     port = free_port()
     env = {
         **os.environ,
@@ -261,7 +266,7 @@ def running_server(tmp: Path, *, separately: bool = False, env: dict[str, str] |
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
         **extra_env,
     }
-    # With REDIS_URL (CI's second run) the stack runs on Redis, as in production; else on the broker folder.
+    # With REDIS_URL the stack runs on Redis, as in production; else on the broker folder.
     server = Server(base=f"http://127.0.0.1:{port}", env=env, tokens={}, separately=separately)
     server.manage("migrate", "--noinput")
     server.manage("seed")

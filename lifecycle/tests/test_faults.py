@@ -7,80 +7,42 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lifecycle.testing.receiver import Receiver
-from lifecycle.testing.server import Server, free_port, running_server
+from lifecycle.testing.redis import own_redis
+from lifecycle.testing.server import Server, running_server
 
 pytestmark = pytest.mark.server
 
 BATCH = 1000  # the API's largest batch
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, explain: Callable[[], str] = lambda: "") -> Any:
+    """condition()'s first true answer within `timeout` seconds; else fail, saying what was awaited (and
+    what `explain` finds: a failure on CI is read from its output alone)."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
         if result:
             return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out waiting for {what}\n{explain()}")
         time.sleep(0.2)
 
 
-class RedisServer:
-    """A redis-server of the test's own, to stop and start again on the same port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            cwd=self.directory,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._answers, 10, "redis to start")
-
-    def _answers(self) -> bool:
-        import redis
-
-        try:
-            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping())
-        except redis.RedisError:
-            return False
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        self.process = None
-
-
-@contextmanager
-def own_redis(directory: Path) -> Iterator[RedisServer]:
-    server = RedisServer(directory)
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.process is not None:
-            server.kill()
+def last_lines(server: Server, count: int = 60) -> str:
+    """The end of the server's log (every process's), for a failure's message."""
+    assert server.log is not None
+    return "\n".join(server.log.read_text(errors="replace").splitlines()[-count:])
 
 
 def new_template(server: Server) -> tuple[str, str]:
@@ -147,7 +109,7 @@ def test_faults__redis_down__render_resolve_ingest_serve_then_webhooks_and_rules
             state = server.call("GET", f"/api/rollback/triggers/{rule['id']}", token=admin)[1]["state"]
             return state["lastEvaluatedAt"] if state else None
 
-        wait_for(last_evaluated, 30, "the rule's first evaluation")
+        wait_for(last_evaluated, 30, "the rule's first evaluation", lambda: last_lines(server))
 
         redis_server.kill()
         render = {"environment": "development", "variables": {"q": "still here?"}}
@@ -172,8 +134,13 @@ def test_faults__redis_down__render_resolve_ingest_serve_then_webhooks_and_rules
         evaluated_while_down = last_evaluated()
 
         redis_server.start()
-        wait_for(lambda: receiver.requests, 60, "the webhook after Redis came back")
-        wait_for(lambda: last_evaluated() != evaluated_while_down, 60, "rule evaluations to resume")
+        wait_for(lambda: receiver.requests, 60, "the webhook after Redis came back", lambda: last_lines(server))
+        wait_for(
+            lambda: last_evaluated() != evaluated_while_down,
+            60,
+            "rule evaluations to resume",
+            lambda: last_lines(server),
+        )
         time.sleep(3)  # and nothing more: no second copy of the delivery
         assert len(receiver.requests) == 1
         assert server.call("GET", "/api/health")[1]["broker"] == "ok"
@@ -298,7 +265,7 @@ def test_faults__celery_worker_killed_mid_rollup__nothing_counted_twice_or_skipp
             server.kill("worker")
             assert pending_now(server) > 0, "the roll-ups finished before the kill: the test proved nothing"
         server.start_process("worker")
-        wait_for(lambda: pending(server) == 0, 120, "the roll-ups to finish")
+        wait_for(lambda: pending(server) == 0, 120, "the roll-ups to finish", lambda: last_lines(server))
         # Every execution counted once: the totals now come from the rollups alone.
         assert {version_id: total_executions(server, version_id) for version_id in versions} == sent
 
@@ -338,13 +305,17 @@ def test_faults__celery_worker_killed_while_rules_evaluate__one_rollback_one_ale
         # The worker is killed as soon as it has evaluated the rule again (it evaluates every second), three
         # times; the third breach fires the rollback, so a kill lands around it. Then it is left to run.
         # (Once the rollback is done, the good version has no executions: the rule has nothing to record.)
+        def explain() -> str:
+            state = server.call("GET", f"/api/rollback/triggers/{rule['id']}", token=deployer)[1]["state"]
+            return f"the rule's state: {state}\nthe server's log:\n{last_lines(server)}"
+
         for _ in range(3):
             seen = last_evaluated()
-            wait_for(lambda seen=seen: last_evaluated() != seen or rollbacks(), 60, "an evaluation")
+            wait_for(lambda seen=seen: last_evaluated() != seen or rollbacks(), 60, "an evaluation", explain)
             server.kill("worker")
             server.start_process("worker")
 
-        wait_for(rollbacks, 60, "the automatic rollback")
+        wait_for(rollbacks, 60, "the automatic rollback", explain)
         time.sleep(4)  # more ticks: the rule stays quiet (the bad version is no longer served)
         assert len(rollbacks()) == 1
         render = {"environment": "development", "variables": {"q": "x"}}
