@@ -15,7 +15,16 @@ from analytics import histogram
 from analytics.aggregates import STAT_FIELDS
 from analytics.forecast import forecast
 from analytics.permissions import require_may_read_numbers, templates_with_numbers_for
-from analytics.selectors import Scope, Totals, error_summaries, fold, latency_histograms, raw_rows, stat_totals
+from analytics.selectors import (
+    Scope,
+    Totals,
+    error_summaries,
+    fold,
+    latency_histograms,
+    raw_rows,
+    stat_totals,
+    window_to_read,
+)
 from analytics.windows import DAY, Window, floor_day, iso
 from lifecycle.core.db.snapshots import one_snapshot
 from lifecycle.core.roles import User
@@ -45,10 +54,11 @@ def version_metrics(*, actor: User, version_id: UUID, window: Window, environmen
     if environment:
         scope["environment"] = environment
     with one_snapshot():  # rollups and pending rows as one moment saw them (see analytics.services)
-        raw = raw_rows(scope, window)
-        totals = stat_totals(scope, window, raw=raw).get((), Totals())
-        latencies = latency_histograms(scope, window, raw=raw).get((), histogram.empty())
-        errors = error_summaries(scope, window, raw=raw, with_samples=False)  # errorsByType: counts only
+        read = window_to_read(scope, window)
+        raw = raw_rows(scope, read)
+        totals = stat_totals(scope, read, raw=raw).get((), Totals())
+        latencies = latency_histograms(scope, read, raw=raw).get((), histogram.empty())
+        errors = error_summaries(scope, read, raw=raw, with_samples=False)  # errorsByType: counts only
     return {
         "versionId": str(version.pk),
         "templateId": str(version.template_id),
@@ -98,10 +108,11 @@ def template_analytics(
         scope["environment"] = environment
     # One pass over the rollups, grouped as finely as any part of the answer needs, folded here.
     with one_snapshot():  # rollups and pending rows as one moment saw them (see analytics.services)
-        raw = raw_rows(scope, window)
-        grouped = stat_totals(scope, window, by=["version_id", "region"], bucket=granularity, raw=raw)
-        latencies = latency_histograms(scope, window, by_version=True, bucket=granularity, raw=raw)
-        errors = error_summaries(scope, window, raw=raw)
+        read = window_to_read(scope, window)
+        raw = raw_rows(scope, read)
+        grouped = stat_totals(scope, read, by=["version_id", "region"], bucket=granularity, raw=raw)
+        latencies = latency_histograms(scope, read, by_version=True, bucket=granularity, raw=raw)
+        errors = error_summaries(scope, read, raw=raw)
     keys = list(grouped)  # (version_id, region, bucket)
     # Its width given: an empty window has no rows to tell it (numpy cannot reshape 0 values to "-1").
     matrix = np.array([totals.sums for totals in grouped.values()], dtype=np.float64).reshape(
@@ -206,9 +217,10 @@ def templates_overview(
     latencies: dict[tuple, np.ndarray] = {}
     if ids:  # none visible or matching: nothing to ask (an empty IN is no query to the driver)
         with one_snapshot():  # rollups and pending rows as one moment saw them (see analytics.services)
-            raw = raw_rows(scope, window)
-            grouped = stat_totals(scope, window, by=["template_id"], bucket=granularity, raw=raw)
-            latencies = latency_histograms(scope, window, by_version=True, raw=raw)
+            read = window_to_read(scope, window)
+            raw = raw_rows(scope, read)
+            grouped = stat_totals(scope, read, by=["template_id"], bucket=granularity, raw=raw)
+            latencies = latency_histograms(scope, read, by_version=True, raw=raw)
     keys = list(grouped)  # (template_id, bucket)
     matrix = np.array([totals.sums for totals in grouped.values()], dtype=np.float64).reshape(
         len(keys), len(STAT_FIELDS)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from analytics.api.serializers import OverviewQuery
-from analytics.windows import AHEAD, DAY, Window, iso
+from analytics.windows import AHEAD, DAY, Window, floor_hour, iso
 
 LAST = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 LABELS = {"24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days", "custom": "custom days"}
@@ -85,6 +85,7 @@ def period_from(params: dict[str, str], now: datetime | None = None) -> Period:
 
 
 def _last(key: str, now: datetime, problem: str = "") -> Period:
-    window, granularity = _validated_window(now - LAST[key], now)
+    # From the start of that hour, as the API's default windows (analytics.api.serializers.WindowQuery).
+    window, granularity = _validated_window(floor_hour(now - LAST[key]), now)
     assert window.start is not None
     return Period(key, window, granularity, window.start.date(), now.date(), problem)

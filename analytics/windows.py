@@ -2,7 +2,8 @@
 
 Rollups hold whole hours (and, for latency, whole days); the few minutes at the window's ends that do
 not make a whole hour are read from the raw executions. So every answer is exact for the window asked,
-while a 30-day window reads ~30 daily rows instead of a million executions.
+while a 30-day window reads ~30 daily rows instead of a million executions. A window ending now reads its
+last hour from the rollup too (analytics.selectors.window_to_read): nothing of that hour lies after now.
 
 Every window lies within [EARLIEST, now + AHEAD]: an answer's work then has a bound whatever the query,
 and ingestion refuses executions timed before EARLIEST, so every stored execution is in some window.

@@ -20,7 +20,7 @@ from analytics.metrics import OVERVIEW_LIMIT
 from analytics.models import SUBJECT_ID_MAX_LENGTH, Execution
 from analytics.reports import MAX_COST, MAX_RESPONSE_TIME_MS, MAX_TOKENS, STATUSES, ExecutionReport
 from analytics.services import MAX_BATCH
-from analytics.windows import AHEAD, EARLIEST, Window, iso
+from analytics.windows import AHEAD, EARLIEST, Window, floor_hour, iso
 from lifecycle.core.api.inputs import EnvironmentField, StrictCharField, StrictIntegerField, ZonedDateTimeField
 from lifecycle.core.environments import Environment
 
@@ -118,6 +118,9 @@ class WindowQuery(serializers.Serializer):
     """A window [startDate, endDate) and an environment; `window` in the validated data."""
 
     DEFAULT_DAYS: int | None = None  # startDate left out: this many days before endDate (None: all time)
+    # startDate left out: from the start of that hour (a time series' first bucket whole, not a partial one
+    # that looks like a dip, and no partial first hour read raw: analytics.windows).
+    DEFAULT_START_ON_THE_HOUR = False
 
     startDate = MomentField(
         required=False,
@@ -130,7 +133,8 @@ class WindowQuery(serializers.Serializer):
         end = attrs.get("endDate") or timezone.now()
         start = attrs.get("startDate")
         if start is None and self.DEFAULT_DAYS is not None:
-            start = max(EARLIEST, end - timedelta(days=self.DEFAULT_DAYS))
+            start = end - timedelta(days=self.DEFAULT_DAYS)
+            start = max(EARLIEST, floor_hour(start) if self.DEFAULT_START_ON_THE_HOUR else start)
         if start is not None and start > end:
             raise serializers.ValidationError({"startDate": "must not be after endDate (equal: an empty window)"})
         attrs["window"] = Window(start, end)
@@ -150,6 +154,8 @@ HOURLY_UP_TO = timedelta(days=31)
 
 class BucketedWindowQuery(WindowQuery):
     """A window whose answer has a time series, in hours or days (`granularity`)."""
+
+    DEFAULT_START_ON_THE_HOUR = True
 
     granularity = serializers.ChoiceField(
         choices=["hour", "day"],
@@ -176,7 +182,8 @@ class AnalyticsQuery(BucketedWindowQuery):
     templateId = serializers.UUIDField()
     startDate = MomentField(
         required=False,
-        help_text=f"included: the window is [startDate, endDate); {_WINDOW_REACH}; default: 30 days before endDate",
+        help_text=f"included: the window is [startDate, endDate); {_WINDOW_REACH}; "
+        "default: 30 days before endDate, from the start of that hour",
     )
 
 
@@ -185,7 +192,8 @@ class OverviewQuery(BucketedWindowQuery):
 
     startDate = MomentField(
         required=False,
-        help_text=f"included: the window is [startDate, endDate); {_WINDOW_REACH}; default: 7 days before endDate",
+        help_text=f"included: the window is [startDate, endDate); {_WINDOW_REACH}; "
+        "default: 7 days before endDate, from the start of that hour",
     )
     name = serializers.CharField(
         required=False, allow_blank=True, max_length=200, help_text="only templates whose name contains this"

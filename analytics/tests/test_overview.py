@@ -129,3 +129,13 @@ def test_overview__bad_query__400_naming_the_field(api, make_user, params, field
 
 def test_overview__anonymous__401(api):
     assert api.anonymous().get(OVERVIEW).status_code == 401
+
+
+@pytest.mark.parametrize(("path", "days"), [(OVERVIEW, 7), (ANALYTICS, 30)])
+def test_default_window__from_the_start_of_the_hour_that_many_days_before_the_end(api, busy, make_user, path, days):
+    template = busy[2]
+    end = datetime(2026, 11, 1, 10, 17, 42, tzinfo=UTC)
+    params = {"endDate": iso(end)} | ({"templateId": str(template.pk)} if path == ANALYTICS else {})
+    response = api.as_user(make_user("analyst")).get(path, data=params)
+    assert response.status_code == 200, response.json()
+    assert response.json()["startDate"] == iso(datetime(2026, 11, 1, 10, tzinfo=UTC) - timedelta(days=days))

@@ -519,7 +519,7 @@ def performance_in(version_id: UUID, environment: str, spans: Sequence[tuple[dat
     kept = tuple((start, end) for start, end in spans if start < end)
     with one_snapshot():  # the rollups as one moment saw them (see analytics.services)
         for start, end in kept:
-            window = Window(start, end)
+            window = analytics_selectors.window_to_read(scope, Window(start, end))
             raw = analytics_selectors.raw_rows(scope, window)
             found = analytics_selectors.stat_totals(scope, window, raw=raw).get(())
             if found is not None:
