@@ -7,7 +7,8 @@ whose batch is not rolled up yet. Only the number of queries differs: one for al
 rollups, summed per hour by the database), and one per distinct edge span (windows that end at the same
 moment share their last edge; those of the same length, their first) instead of a few per window. So a
 tick's reading costs a handful of queries whatever the number of rules, and its rows follow the windows'
-hours and edges, not the number of executions stored.
+hours and edges, not the number of executions stored. A window ending now reads its last hour from the
+rollup, as analytics.selectors.window_to_read explains: only its first edge is read raw.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from analytics import histogram
 from analytics.aggregates import ROW_SUMS, STAT_FIELDS, TimeBucket, bucket_start
 from analytics.models import Execution, HourlyStats, LatencyHistogram, PendingBatch
 from analytics.selectors import Totals
-from analytics.windows import Span, Window
+from analytics.windows import Span, Window, ceil_hour, floor_hour
 from lifecycle.core.db.bulk import max_query_params
 from lifecycle.core.db.values import as_uuid, driver_rows
 
@@ -54,13 +55,16 @@ def totals_of(asked: Iterable[Asked]) -> dict[Asked, Totals] | None:
     pending = _pending_batches()
     if pending is None:
         return None
-    hourly = _HourlySums(windows, pending)
-    edges = _edge_sums(windows)
+    read = _as_read(windows)
+    to_read = list(dict.fromkeys(read.values()))
+    hourly = _HourlySums(to_read, pending)
+    edges = _edge_sums(to_read)
     answers: dict[Asked, Totals] = {}
     for one in windows:
-        vector = hourly.between(one)
-        for span in Window(one.start, one.end).raw_spans:
-            row = edges.get((span, one.version_id, one.environment))
+        window = read[one]
+        vector = hourly.between(window)
+        for span in Window(window.start, window.end).raw_spans:
+            row = edges.get((span, window.version_id, window.environment))
             if row is not None:
                 vector = vector + row
         answers[one] = Totals(vector)
@@ -74,15 +78,18 @@ def latencies_of(asked: Iterable[Asked]) -> dict[Asked, np.ndarray] | None:
     pending = _pending_batches()
     if pending is None:
         return None
-    hourly = _HourlyHistograms(windows, pending)
-    edges = _edge_times(windows)
+    read = _as_read(windows)
+    to_read = list(dict.fromkeys(read.values()))
+    hourly = _HourlyHistograms(to_read, pending)
+    edges = _edge_times(to_read)
     answers: dict[Asked, np.ndarray] = {}
     for one in windows:
-        counts = hourly.between(one)
+        window = read[one]
+        counts = hourly.between(window)
         times = [
             value
-            for span in Window(one.start, one.end).raw_spans
-            for value in edges.get((span, one.version_id, one.environment), ())
+            for span in Window(window.start, window.end).raw_spans
+            for value in edges.get((span, window.version_id, window.environment), ())
         ]
         if times:
             counts = counts + histogram.of_values(times)
@@ -95,6 +102,31 @@ def _distinct(asked: Iterable[Asked]) -> list[Asked]:
     if any(one.start >= one.end for one in windows):
         raise ValueError("every window must start before it ends")
     return windows
+
+
+def _as_read(windows: Sequence[Asked]) -> dict[Asked, Asked]:
+    """Each window as it is read: up to the end of its last hour when no execution of its version and
+    environment lies after its end in that hour (analytics.selectors.window_to_read, for many windows: one
+    query per distinct end, and a tick's windows all end at the tick)."""
+    read = {one: one for one in windows}
+    ending: dict[datetime, list[Asked]] = defaultdict(list)
+    for one in windows:
+        if ceil_hour(one.end) != one.end and one.start <= floor_hour(one.end):
+            ending[one.end].append(one)
+    for end, these in ending.items():
+        hour_end = ceil_hour(end)
+        later: set[Series] = set()
+        for versions in _version_chunks(these):
+            found = (
+                Execution.objects.filter(version_id__in=versions, executed_at__gte=end, executed_at__lt=hour_end)
+                .values_list("version_id", "environment")
+                .distinct()
+            )
+            later.update((as_uuid(version_id), environment) for version_id, environment in driver_rows(found))
+        for one in these:
+            if (one.version_id, one.environment) not in later:
+                read[one] = Asked(one.version_id, one.environment, one.start, hour_end)
+    return read
 
 
 def _pending_batches() -> list[Any] | None:

@@ -16,6 +16,7 @@ from analytics.many_windows import Asked, latencies_of, totals_of
 from analytics.selectors import Totals, latency_histograms, stat_totals
 from analytics.windows import Window
 from lifecycle.testing.executions import random_reports, store
+from lifecycle.testing.factories import ExecutionReportFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +87,33 @@ def test_many_windows__empty_window__refused():
     moment = datetime(2026, 1, 1, 9, 30, tzinfo=UTC)
     with pytest.raises(ValueError, match="start before it ends"):
         totals_of([Asked(uuid4(), "production", moment, moment)])
+
+
+@pytest.mark.parametrize("rolled_up", [True, False], ids=["rolled up", "pending"])
+def test_many_windows__an_execution_after_the_end_in_its_hour__not_counted_the_others_are(
+    create_template, now, rolled_up
+):
+    # Given two versions' executions around half past an hour: before it for both, after it for one only
+    # (a client's clock ahead); windows ending at half past read that hour from its rollup only for the other
+    version, other = (create_template(name=f"Edge {index}").latest_version for index in range(2))
+    half_past = now.replace(minute=30, second=0, microsecond=0) - timedelta(hours=3)
+    reports = [
+        ExecutionReportFactory(
+            version=each, timestamp=(half_past - timedelta(minutes=minutes)).isoformat(), responseTime=100 + minutes
+        )
+        for each in (version, other)
+        for minutes in (1, 9, 29)
+    ]
+    late = ExecutionReportFactory(
+        version=version, timestamp=(half_past + timedelta(minutes=10)).isoformat(), responseTime=5000
+    )
+    store([*reports, late], roll_up=rolled_up)
+    asked = [Asked(pk, "production", half_past - timedelta(hours=2), half_past) for pk in (version.pk, other.pk)]
+    totals, latencies = totals_of(asked), latencies_of(asked)
+    assert totals is not None
+    assert latencies is not None
+    for one in asked:
+        expected = [row for row in reports if row["templateVersionId"] == str(one.version_id)]
+        assert totals[one].executions == len(expected) > 0
+        assert int(latencies[one].sum()) == len(expected)
+        assert histogram.percentile(latencies[one], 100) < 200  # not the late one's 5,000 ms
