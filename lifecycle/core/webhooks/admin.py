@@ -11,9 +11,10 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -97,9 +98,20 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
             saved = services.update_subscription(actor=acting_user(request), subscription_id=obj.pk, changes=fields)
         else:
             saved, secret = services.create_subscription(actor=acting_user(request), **fields)
-            messages.warning(request, f"Its signing secret, shown this once only (keep it with the receiver): {secret}")
-        # The page's own object, as the service saved it (the admin names it in its message, and links to it).
+            obj._new_secret = secret  # type: ignore[attr-defined]  # for response_add's page, and nothing else
+        # The page's own object, as the service saved it (the admin names it in its log, and links to it).
         obj.__dict__.update({name: value for name, value in saved.__dict__.items() if not name.startswith("_")})
+
+    def response_add(self, request: HttpRequest, obj: WebhookSubscription, post_url_continue: str | None = None) -> Any:
+        # The secret on a page of its own, once: a message would travel in a cookie, or rest in the session table.
+        lead = f"The signing secret of the new subscription to {obj.url}."
+        return self._secrets_page(request, "New subscription", lead, [(obj, obj._new_secret)])  # type: ignore[attr-defined]
+
+    def _secrets_page(
+        self, request: HttpRequest, title: str, lead: str, secrets: list[tuple[WebhookSubscription, str]]
+    ) -> TemplateResponse:
+        context = {**self.admin_site.each_context(request), "title": title, "lead": lead, "secrets": secrets}
+        return TemplateResponse(request, "admin/core/webhooksubscription/secret_once.html", context)
 
     def delete_model(self, request: HttpRequest, obj: WebhookSubscription) -> None:
         services.delete_subscription(actor=acting_user(request), subscription_id=obj.pk)
@@ -109,7 +121,13 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
             services.delete_subscription(actor=acting_user(request), subscription_id=subscription.pk)
 
     @admin.action(description="Rotate the signing secret of the selected subscriptions")
-    def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> None:
-        for subscription in queryset:
-            _, secret = services.rotate_secret(actor=acting_user(request), subscription_id=subscription.pk)
-            messages.warning(request, f"{subscription.url}: new signing secret, shown this once only: {secret}")
+    def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> TemplateResponse:
+        rotated = [
+            services.rotate_secret(actor=acting_user(request), subscription_id=subscription.pk)
+            for subscription in queryset
+        ]
+        lead = (
+            f"The new signing secrets of {len(rotated)} subscription(s): deliveries written from now on are signed "
+            "with them (retries of earlier ones keep the secret they were written with)."
+        )
+        return self._secrets_page(request, "Rotated secrets", lead, rotated)
