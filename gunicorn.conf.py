@@ -14,9 +14,26 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # Sync workers, one per core: the render path is CPU-bound (each request is a few short indexed
 # lookups), so more processes than cores only add switching. WEB_CONCURRENCY overrides.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
-# gunicorn's sync worker, whose refusals of malformed or oversized requests (an overlong URL: 414) are in
-# the API's JSON error shape instead of gunicorn's HTML page; it serves requests exactly as "sync" does.
-worker_class = "lifecycle.core.gunicorn_worker.JSONErrorSyncWorker"
+# The worker class, WEB_WORKER_CLASS (both answer gunicorn's own refusals of malformed or oversized requests,
+# an overlong URL's 414, in the API's JSON error shape instead of gunicorn's HTML page):
+# - sync (the default, docker-compose.yml's too): one connection at a time per process, read to its end; the
+#   fastest by far here (README, "Render" and "Mixed load"). A connection opened and left silent holds a
+#   process until gunicorn's timeout, so it belongs on the loopback (`make run`) or behind a proxy that
+#   buffers each request before passing it on (nginx does by default).
+# - gthread: a connection reaches a thread only once it has sent something, so silent connections keep no
+#   one waiting (lifecycle/tests/test_hostile_clients.py); keep-alive; WEB_THREADS threads per process.
+#   For a proxy that does not buffer; measured at less than half sync's ceiling on 2 cores (README).
+_WORKER_CLASSES = {
+    "sync": "lifecycle.core.gunicorn_worker.JSONErrorSyncWorker",
+    "gthread": "lifecycle.core.gunicorn_worker.JSONErrorThreadWorker",
+}
+_worker_class_name = os.environ.get("WEB_WORKER_CLASS", "sync")
+if _worker_class_name not in _WORKER_CLASSES:
+    raise SystemExit(f"WEB_WORKER_CLASS must be one of {', '.join(_WORKER_CLASSES)}, not {_worker_class_name!r}")
+worker_class = _WORKER_CLASSES[_worker_class_name]
+threads = int(os.environ.get("WEB_THREADS", "4"))  # gthread only
+# gthread: idle keep-alive connections are closed after this many seconds (each costs a descriptor, no thread).
+keepalive = 5
 # gunicorn's own limits, stated so that they stay bounded: the request line (method, URL, version) and
 # each header field in bytes, and the number of header fields.
 limit_request_line = 4094

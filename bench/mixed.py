@@ -260,6 +260,9 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
             ROLLBACK_EVALUATION_SECONDS="5",
             ANALYTICS_ROLLUP_SECONDS="2",
             LOG_FORMAT="json",  # as in production (docker-compose.yml): one JSON access line per request
+            # docker-compose.yml's worker class by default; WEB_WORKER_CLASS=gthread measures the other
+            WEB_WORKER_CLASS=os.environ.get("WEB_WORKER_CLASS", "sync"),
+            WEB_THREADS=os.environ.get("WEB_THREADS", "4"),
         )
         token, target = prepare_database(env, args.templates, args.versions)
         template_id, test_id = target["templateId"], target["abTestId"]

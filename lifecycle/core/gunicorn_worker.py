@@ -1,4 +1,5 @@
-"""gunicorn's sync worker, answering the requests gunicorn itself refuses in the API's JSON error shape.
+"""gunicorn's workers (gthread, the one gunicorn.conf.py runs, and sync), answering the requests gunicorn
+itself refuses in the API's JSON error shape.
 
 A request line over `limit_request_line`, headers over their limits, a malformed request line or header,
 a broken chunked body: gunicorn refuses these before the application sees the request, and answers with
@@ -8,7 +9,7 @@ chosen (414 for an overlong URL, 431 for oversized headers, 400, 417, 501). The 
 gunicorn's, set in gunicorn.conf.py; nothing here reads more of a request than gunicorn did.
 
 Only `handle_error`, the hook gunicorn calls to write such an answer, is overridden: requests are
-accepted, parsed and served exactly as by gunicorn's sync worker. Errors that are not the client's (the
+accepted, parsed and served exactly as by gunicorn's own worker. Errors that are not the client's (the
 application's own 500s, TLS and PROXY-protocol problems) are left to gunicorn, as is any error class a
 later gunicorn adds.
 """
@@ -41,6 +42,7 @@ from gunicorn.http.errors import (
     UnsupportedTransferCoding,
 )
 from gunicorn.http.wsgi import Response, default_environ
+from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 _MALFORMED_BODY = (InvalidChunkSize, ChunkMissingTerminator, InvalidChunkExtension)
@@ -57,13 +59,17 @@ _MALFORMED_REQUEST = (
 _NOT_THE_CLIENTS = (InvalidResponseHeader, InvalidResponseHeaderName)
 
 
-class JSONErrorSyncWorker(SyncWorker):
-    """gunicorn's sync worker; its refusals of malformed or oversized requests are JSON (module docstring)."""
+class JSONErrors:
+    """A gunicorn worker's refusals of malformed or oversized requests, in JSON (module docstring). Mixed into
+    a worker class before gunicorn's own (which supplies `cfg`, `log` and the default handle_error)."""
+
+    cfg: Any
+    log: Any
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         answer = None if isinstance(exc, _NOT_THE_CLIENTS) else self._client_error(exc)
         if answer is None:
-            super().handle_error(req, client, addr, exc)
+            super().handle_error(req, client, addr, exc)  # type: ignore[misc]  # the worker class after this one
             return
         started = time.monotonic()
         status, code, message = answer
@@ -116,6 +122,15 @@ class JSONErrorSyncWorker(SyncWorker):
         if isinstance(exc, _MALFORMED_REQUEST):
             return HTTPStatus.BAD_REQUEST, "malformed_request", f"Malformed HTTP request: {exc}."
         return None
+
+
+class JSONErrorThreadWorker(JSONErrors, ThreadWorker):
+    """gunicorn's gthread worker (gunicorn.conf.py's): a connection reaches a thread only once it has sent
+    something, so connections opened and left idle keep no one waiting; with keep-alive."""
+
+
+class JSONErrorSyncWorker(JSONErrors, SyncWorker):
+    """gunicorn's sync worker: one connection at a time, each read to its end (behind a buffering proxy)."""
 
 
 def _json_error(code: str, message: str) -> bytes:

@@ -21,13 +21,19 @@ from gunicorn.http.errors import (
     UnsupportedTransferCoding,
 )
 
-from lifecycle.core.gunicorn_worker import JSONErrorSyncWorker
+from lifecycle.core.gunicorn_worker import JSONErrorSyncWorker, JSONErrorThreadWorker
 
 
-def answer_to(exc: BaseException) -> tuple[int, dict[str, str], bytes]:
+@pytest.fixture(params=[JSONErrorThreadWorker, JSONErrorSyncWorker], ids=["gthread", "sync"])
+def worker_class(request):
+    """Both workers: gthread (gunicorn.conf.py's), and sync."""
+    return request.param
+
+
+def answer_to(worker_class, exc: BaseException) -> tuple[int, dict[str, str], bytes]:
     """What the worker writes to the client for `exc`, as status, headers and body."""
     cfg = Config()
-    worker = JSONErrorSyncWorker(0, 0, [], None, 30, cfg, Logger(cfg))
+    worker = worker_class(0, 0, [], None, 30, cfg, Logger(cfg))
     server_end, client_end = socket.socketpair()
     with server_end, client_end:
         worker.handle_error(None, server_end, ("127.0.0.1", 40000), exc)
@@ -54,10 +60,10 @@ def answer_to(exc: BaseException) -> tuple[int, dict[str, str], bytes]:
     ],
     ids=["long-request-line", "big-headers", "bad-request-line", "bad-header", "bad-chunk", "chunk-end", "gzip"],
 )
-def test_worker__request_gunicorn_refuses__json_error_with_gunicorns_status(exc, status, code):
+def test_worker__request_gunicorn_refuses__json_error_with_gunicorns_status(worker_class, exc, status, code):
     # Given a request gunicorn refuses before the application sees it
     # When the worker answers it
-    answered, headers, body = answer_to(exc)
+    answered, headers, body = answer_to(worker_class, exc)
     # Then the status is gunicorn's, and the body is the API's error shape naming the problem
     assert answered == status
     assert headers["content-type"] == "application/json"
@@ -67,10 +73,10 @@ def test_worker__request_gunicorn_refuses__json_error_with_gunicorns_status(exc,
     assert error["message"]
 
 
-def test_worker__overlong_request_line__message_states_the_limit():
+def test_worker__overlong_request_line__message_states_the_limit(worker_class):
     # Given a request line of 5,000 bytes
     # When the worker answers it
-    _, _, body = answer_to(LimitRequestLine(5000, 4094))
+    _, _, body = answer_to(worker_class, LimitRequestLine(5000, 4094))
     # Then the client learns the limit, and where long input belongs
     message = json.loads(body)["error"]["message"]
     assert "4094 bytes" in message
@@ -80,10 +86,10 @@ def test_worker__overlong_request_line__message_states_the_limit():
 @pytest.mark.parametrize(
     "exc", [RuntimeError("a bug"), InvalidResponseHeader("X-Bad: \r\n")], ids=["app-bug", "app-header"]
 )
-def test_worker__error_that_is_not_the_clients__left_to_gunicorn(exc):
+def test_worker__error_that_is_not_the_clients__left_to_gunicorn(worker_class, exc):
     # Given an error of the application's own (not the client's request)
     # When the worker answers it
-    status, headers, _ = answer_to(exc)
+    status, headers, _ = answer_to(worker_class, exc)
     # Then gunicorn answers as it always does
     assert status == 500
     assert headers["content-type"] == "text/html"
