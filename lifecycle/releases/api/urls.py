@@ -2,12 +2,7 @@ from lifecycle.core.api.routes import api_path
 from lifecycle.releases.api import authoring, views
 from lifecycle.releases.rules.api import urls as rules_urls
 
-# What integrations call on every LLM request, tried first (lifecycle/urls.py): Django tries a URL against each
-# route in order, and at the end of the list render spent a fifth of its time in routing.
-hot_urlpatterns = [
-    *api_path("templates/<uuid:template_id>/render", views.RenderApi.as_view(), "template-render"),
-]
-
+# Render is in hot_urls.py, tried before every other route (lifecycle/urls.py).
 urlpatterns = [
     *api_path("templates", authoring.TemplateListCreateApi.as_view(), "template-list"),
     *api_path("templates/bundle", views.BundleApi.as_view(), "template-bundle"),
