@@ -20,9 +20,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 #   fastest by far here (README, "Render" and "Mixed load"). A connection opened and left silent holds a
 #   process until gunicorn's timeout, so it belongs on the loopback (`make run`) or behind a proxy that
 #   buffers each request before passing it on (nginx does by default).
-# - gthread: a connection reaches a thread only once it has sent something, so silent connections keep no
-#   one waiting (lifecycle/tests/test_hostile_clients.py); keep-alive; WEB_THREADS threads per process.
-#   For a proxy that does not buffer; measured at less than half sync's ceiling on 2 cores (README).
+# - gthread: WEB_THREADS threads per process, keep-alive; gunicorn 27 gives a silent new connection 5 s to
+#   send something, then parks it until it does, so silent connections no longer stop the server
+#   (lifecycle/tests/test_hostile_clients.py). A request left half-sent still holds its thread: no
+#   substitute for a buffering proxy. Measured at less than half sync's ceiling on 2 cores (README).
 _WORKER_CLASSES = {
     "sync": "lifecycle.core.gunicorn_worker.JSONErrorSyncWorker",
     "gthread": "lifecycle.core.gunicorn_worker.JSONErrorThreadWorker",
@@ -31,7 +32,8 @@ _worker_class_name = os.environ.get("WEB_WORKER_CLASS", "sync")
 if _worker_class_name not in _WORKER_CLASSES:
     raise SystemExit(f"WEB_WORKER_CLASS must be one of {', '.join(_WORKER_CLASSES)}, not {_worker_class_name!r}")
 worker_class = _WORKER_CLASSES[_worker_class_name]
-threads = int(os.environ.get("WEB_THREADS", "4"))  # gthread only
+# gthread only: gunicorn replaces any *SyncWorker class with its own gthread worker when threads > 1.
+threads = int(os.environ.get("WEB_THREADS", "4")) if _worker_class_name == "gthread" else 1
 # gthread: idle keep-alive connections are closed after this many seconds (each costs a descriptor, no thread).
 keepalive = 5
 # gunicorn's own limits, stated so that they stay bounded: the request line (method, URL, version) and

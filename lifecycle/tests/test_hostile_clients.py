@@ -1,7 +1,8 @@
-"""Hostile or careless clients at the real server, with the production topology's web worker (gunicorn's
-gthread, docker-compose.yml's WEB_WORKER_CLASS): connections opened and left silent, or a request left
-unfinished, must not keep the others waiting. (`make run`'s default sync worker, on the loopback, is for
-behind a buffering proxy: there, a handful of silent connections stop every worker; gunicorn.conf.py.)"""
+"""Careless or hostile clients at the real server with WEB_WORKER_CLASS=gthread, the worker for a server
+that faces clients without a buffering proxy: connections opened and left silent, more of them than web
+worker processes, must not stop the API. (The default sync worker waits on each connection it takes: such
+connections hold every process until gunicorn's 30 s timeout, which is why it belongs behind a proxy that
+buffers requests; gunicorn.conf.py, README "Production and scaling out".)"""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from lifecycle.testing.server import WORKERS, running_server
 pytestmark = pytest.mark.server
 
 
-def test_hostile_clients__more_idle_connections_than_workers__render_still_answers_at_once(tmp_path: Path):
+def test_hostile_clients__silent_connections_outnumber_processes__renders_answered(tmp_path: Path):
     with running_server(tmp_path, env={"WEB_WORKER_CLASS": "gthread"}) as server, ExitStack() as idle:
         host, port = server.base.removeprefix("http://").split(":")
         token = server.tokens["author"]
@@ -35,10 +36,11 @@ def test_hostile_clients__more_idle_connections_than_workers__render_still_answe
             if index == 0:
                 connection.sendall(b"POST /api/templates/x/render HTTP/1.1\r\nHost: x\r\n")
         time.sleep(0.5)  # they have reached the server
-        # When an integration renders, then its answer comes as it would without them
+        # When an integration renders, then it is answered: a thread held by a silent connection is freed
+        # within gunicorn's 5 s (a sync worker never frees it: its renders time out after server.call's 10 s)
         render = {"environment": "development", "variables": {"q": "x"}}
         started = time.monotonic()
         for _ in range(10):
             status, served, _ = server.call("POST", f"/api/templates/{template['id']}/render", render, token=token)
             assert status == 200, served
-        assert time.monotonic() - started < 5, "renders waited behind idle connections"
+        assert time.monotonic() - started < 20, "renders waited behind silent connections"

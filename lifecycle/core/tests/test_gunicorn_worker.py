@@ -5,7 +5,9 @@ server; here the worker's error hook writes to one end of a socket pair."""
 from __future__ import annotations
 
 import json
+import runpy
 import socket
+from pathlib import Path
 
 import pytest
 from gunicorn.config import Config
@@ -22,6 +24,9 @@ from gunicorn.http.errors import (
 )
 
 from lifecycle.core.gunicorn_worker import JSONErrorSyncWorker, JSONErrorThreadWorker
+from lifecycle.core.observability import processes
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(params=[JSONErrorThreadWorker, JSONErrorSyncWorker], ids=["gthread", "sync"])
@@ -93,3 +98,40 @@ def test_worker__error_that_is_not_the_clients__left_to_gunicorn(worker_class, e
     # Then gunicorn answers as it always does
     assert status == 500
     assert headers["content-type"] == "text/html"
+
+
+@pytest.fixture
+def config_read_here(monkeypatch, tmp_path):
+    """gunicorn.conf.py may be run in this process: its metrics folder is a temporary one, and this process's
+    metrics stay as they are (fresh_multiprocess_dir would switch them to the server's multiprocess mode)."""
+    monkeypatch.setattr(processes, "fresh_multiprocess_dir", lambda kind: str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("name", "worker", "threads"),
+    [
+        (None, JSONErrorSyncWorker, 1),
+        ("sync", JSONErrorSyncWorker, 1),
+        ("gthread", JSONErrorThreadWorker, 4),
+    ],
+)
+def test_config__web_worker_class__gunicorn_runs_that_worker(config_read_here, monkeypatch, name, worker, threads):
+    # Given gunicorn.conf.py read as gunicorn reads it, with WEB_WORKER_CLASS as given (WEB_THREADS unset)
+    monkeypatch.delenv("WEB_THREADS", raising=False)
+    if name is None:
+        monkeypatch.delenv("WEB_WORKER_CLASS", raising=False)
+    else:
+        monkeypatch.setenv("WEB_WORKER_CLASS", name)
+    cfg = Config()
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    for key in ("worker_class", "threads"):
+        cfg.set(key, settings[key])
+    # Then the worker gunicorn starts is ours (its JSON refusals), not one gunicorn swapped in for threads
+    assert cfg.worker_class is worker
+    assert cfg.threads == threads
+
+
+def test_config__unknown_web_worker_class__refused_naming_the_choices(config_read_here, monkeypatch):
+    monkeypatch.setenv("WEB_WORKER_CLASS", "eventlet")
+    with pytest.raises(SystemExit, match="sync, gthread"):
+        runpy.run_path(str(ROOT / "gunicorn.conf.py"))
