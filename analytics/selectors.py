@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.utils import timezone
 
 from analytics import histogram
 from analytics.aggregates import ROW_SUMS, SAMPLE_MESSAGES, STAT_FIELDS, TimeBucket, bucket_start
@@ -32,6 +34,7 @@ from analytics.models import (
 )
 from analytics.windows import Span, Window, ceil_hour, floor_hour
 from lifecycle.core.db.bulk import max_query_params
+from lifecycle.core.db.snapshots import reads_share_one_snapshot
 from lifecycle.core.db.values import as_uuid, driver_rows, plain_rows
 
 Scope = dict[str, Any]  # filters every source shares: template_id, version_id, environment
@@ -144,9 +147,20 @@ def window_to_read(scope: Scope, window: Window) -> Window:
     hour_end = ceil_hour(window.end)
     if hour_end == window.end or (window.start is not None and window.start > floor_hour(window.end)):
         return window  # nothing to gain: it ends on the hour, or it lies within one hour (read raw either way)
+    if not may_read_to_the_hour(window.end):
+        return window
     if Execution.objects.filter(executed_at__gte=window.end, executed_at__lt=hour_end, **scope).exists():
         return window
     return Window(window.start, hour_end)
+
+
+def may_read_to_the_hour(end: datetime) -> bool:
+    """Whether the raw executions tell what lies between `end` and the end of its hour, for as long as the
+    reads that follow: that hour's raw rows are kept still (retention deletes older ones, whose rollups
+    stay), and the reads share the look's snapshot (lifecycle.core.db.snapshots.reads_share_one_snapshot;
+    else an execution committed in between, after the end, would be counted)."""
+    kept_since = timezone.now() - timedelta(days=settings.EXECUTION_RETENTION_DAYS)
+    return floor_hour(end) >= kept_since and reads_share_one_snapshot()
 
 
 def raw_rows(scope: Scope, window: Window) -> list[QuerySet[Execution]]:

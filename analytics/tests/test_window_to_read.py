@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection, transaction
 
 from analytics.periods import period_from
 from analytics.selectors import window_to_read
 from analytics.windows import Window, floor_hour
+from lifecycle.core.db.snapshots import one_snapshot
 from lifecycle.releases.services import create_version_live_in_development as create_version
 from lifecycle.testing.executions import store
 from lifecycle.testing.factories import ExecutionReportFactory
@@ -30,28 +32,65 @@ def report(version, moment: datetime, response_time: float, status: str = "succe
     )
 
 
+def read_in_one_snapshot(scope, window: Window) -> Window:
+    """window_to_read as the answers call it: inside one_snapshot (outside the test's own transaction on
+    PostgreSQL, whose READ COMMITTED would not share one snapshot between the look and the reads)."""
+    with one_snapshot():
+        return window_to_read(scope, window)
+
+
+# Committed for real (no test transaction around them): one_snapshot then opens its own, as in production.
+in_its_own_transactions = pytest.mark.django_db(transaction=True)
+
+
+@in_its_own_transactions
 def test_window_to_read__nothing_after_the_end_in_its_hour__read_to_the_end_of_the_hour(template, half_past):
     version = template.latest_version
     store([report(version, half_past - timedelta(minutes=10), 10)])
     window = Window(half_past - timedelta(days=1, minutes=7), half_past)
-    assert window_to_read({"version_id": version.pk}, window) == Window(window.start, half_past + timedelta(minutes=30))
+    read = read_in_one_snapshot({"version_id": version.pk}, window)
+    assert read == Window(window.start, half_past + timedelta(minutes=30))
 
 
+@in_its_own_transactions
 def test_window_to_read__an_execution_after_the_end_in_its_hour__the_window_as_asked(template, half_past):
     version = template.latest_version
     store([report(version, half_past + timedelta(minutes=10), 10)])
     window = Window(half_past - timedelta(days=1), half_past)
-    assert window_to_read({"version_id": version.pk}, window) == window
+    assert read_in_one_snapshot({"version_id": version.pk}, window) == window
 
 
+@in_its_own_transactions
 def test_window_to_read__another_versions_execution_after_the_end__does_not_count(template, author, half_past):
     other = create_version(actor=author, template_id=template.pk, definition={"content": "B {{inquiry}}"})
     store([report(other, half_past + timedelta(minutes=10), 10)])
     window = Window(None, half_past)
-    read = window_to_read({"version_id": template.versions.earliest("created_at").pk}, window)
+    read = read_in_one_snapshot({"version_id": template.versions.earliest("created_at").pk}, window)
     assert read == Window(None, half_past + timedelta(minutes=30))
 
 
+@in_its_own_transactions
+def test_window_to_read__ending_before_the_retention_of_raw_rows__the_window_as_asked(template, settings):
+    # Raw rows older than the retention are deleted and their rollups kept: none found after the end would
+    # say nothing about what the hour's rollup holds
+    settings.EXECUTION_RETENTION_DAYS = 30
+    end = floor_hour(datetime.now(UTC)) - timedelta(days=31) + timedelta(minutes=30)
+    window = Window(end - timedelta(days=1), end)
+    assert read_in_one_snapshot({"version_id": template.latest_version.pk}, window) == window
+
+
+@in_its_own_transactions
+def test_window_to_read__inside_another_transaction__only_where_it_holds_one_snapshot(template, half_past):
+    window = Window(half_past - timedelta(days=1), half_past)
+    with transaction.atomic():
+        read = window_to_read({"version_id": template.latest_version.pk}, window)
+    # SQLite's transactions hold the write lock (nothing commits meanwhile); PostgreSQL's READ COMMITTED
+    # takes a snapshot per statement, so the window is read as asked there
+    widened = Window(window.start, half_past + timedelta(minutes=30))
+    assert read == (widened if connection.vendor == "sqlite" else window)
+
+
+@in_its_own_transactions
 @pytest.mark.parametrize(
     ("start", "end"),
     [
@@ -62,7 +101,7 @@ def test_window_to_read__another_versions_execution_after_the_end__does_not_coun
 def test_window_to_read__nothing_to_gain__the_window_as_asked(template, half_past, start, end):
     hour = floor_hour(half_past)
     window = Window(hour + start, hour + end)
-    assert window_to_read({"version_id": template.latest_version.pk}, window) == window
+    assert read_in_one_snapshot({"version_id": template.latest_version.pk}, window) == window
 
 
 @pytest.mark.parametrize("rolled_up", [True, False], ids=["rolled up", "pending"])
