@@ -145,7 +145,8 @@ TEMPLATES = [
 ]
 
 # DATABASES
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+# Set but empty (`DATABASE_URL= make run`, a blank line in a .env file) means unset: the embedded default.
+DATABASES = {"default": env.db_url_config(os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers (every render) go on while a writer commits; IMMEDIATE takes the write

@@ -35,6 +35,7 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while not self.answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()  # not left running when it answers too late
                 raise RuntimeError(f"redis-server did not start on port {self.port}")
             time.sleep(0.05)
 
@@ -48,7 +49,8 @@ class RedisServer:
 
     def kill(self) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         self.process = None
 

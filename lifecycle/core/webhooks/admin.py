@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from lifecycle.core.exceptions import InvalidInput
+from lifecycle.core.exceptions import InvalidInput, NotFound
 from lifecycle.core.outbox.webhooks import check_webhook_destination
 from lifecycle.core.roles import acting_user
 from lifecycle.core.webhooks import services
@@ -122,12 +122,16 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate the signing secret of the selected subscriptions")
     def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> TemplateResponse:
-        rotated = [
-            services.rotate_secret(actor=acting_user(request), subscription_id=subscription.pk)
-            for subscription in queryset
-        ]
+        rotated, gone = [], []
+        for subscription in queryset:
+            try:
+                rotated.append(services.rotate_secret(actor=acting_user(request), subscription_id=subscription.pk))
+            except NotFound:  # deleted since the list was shown: the others' new secrets must still be seen
+                gone.append(subscription.url)
         lead = (
             f"The new signing secrets of {len(rotated)} subscription(s): deliveries written from now on are signed "
             "with them (retries of earlier ones keep the secret they were written with)."
         )
+        if gone:
+            lead += f" Deleted meanwhile, not rotated: {', '.join(gone)}."
         return self._secrets_page(request, "Rotated secrets", lead, rotated)
