@@ -129,3 +129,19 @@ def test_template_content_encryption__without_keys__start_up_refused(tmp_path):
 def test_embedded_default__check_deploy__says_payloads_are_unencrypted(tmp_path):
     done = _check(tmp_path, "--deploy")
     assert "core.W001" in done.stdout + done.stderr
+
+
+def test_database_url__set_but_empty__the_embedded_default(tmp_path):
+    # `DATABASE_URL= make run`, or a blank line in an env file, is as if it were not set
+    env = {**os.environ, "DATABASE_URL": "", "LIFECYCLE_DATA_DIR": str(tmp_path)}
+    code = "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "django.db.backends.sqlite3"
