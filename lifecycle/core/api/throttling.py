@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
@@ -62,6 +63,8 @@ class _CacheHealth:
 
 def _increment(key: str, period: int) -> int:
     cache = caches[settings.THROTTLE_CACHE]
+    if isinstance(cache, RedisCache):
+        return _increment_in_redis(cache, key, period)
     try:
         return cache.incr(key)
     except ValueError:  # the window's first request (or its key just expired)
@@ -72,6 +75,19 @@ def _increment(key: str, period: int) -> int:
             return cache.incr(key)
         except ValueError:  # theirs expired in between: this is the first of a new window
             return 1
+
+
+def _increment_in_redis(cache: RedisCache, key: str, period: int) -> int:
+    """One round trip: create the window's counter with its expiry if it is missing, then count. (Django's
+    incr() asks whether the key exists first: two round trips on every request.) The value is the plain
+    integer Django's RedisCache stores for an int, so cache.get() reads it as any counter."""
+    full_key = cache.make_and_validate_key(key)
+    client = cache._cache.get_client(full_key, write=True)
+    pipeline = client.pipeline(transaction=False)
+    pipeline.set(full_key, 0, ex=period + 1, nx=True)
+    pipeline.incr(full_key)
+    _, count = pipeline.execute()
+    return int(count)
 
 
 def count_request(scope: str, ident: str, rate: Rate) -> float | None:

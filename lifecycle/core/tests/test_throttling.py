@@ -4,8 +4,12 @@ rates; 429 with Retry-After; and requests let through when the cache is away."""
 from __future__ import annotations
 
 import logging
+import shutil
+import time
+from typing import Any
 
 import pytest
+import redis
 from django.core.cache import cache
 from django.test import override_settings
 
@@ -15,6 +19,7 @@ from lifecycle.core.tokens.services import issue_token
 from lifecycle.testing.api import Api
 from lifecycle.testing.dashboard import signed_in
 from lifecycle.testing.factories import ExecutionReportFactory
+from lifecycle.testing.redis import own_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +179,34 @@ def test_parse_rate__accepted_forms(text, rate):
 def test_parse_rate__bad__refused(text):
     with pytest.raises(ValueError, match="is not a rate"):
         parse_rate(text)
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server (installed by .ci/run)")
+def test_throttle__on_redis__one_round_trip_counts_expires_and_limits(tmp_path):
+    # Given the counters in a Redis of the test's own, as in production
+    with own_redis(tmp_path) as redis_server, override_settings(CACHES=redis_cache(redis_server.url)):
+        limit = parse_rate("3/m")
+        # When one caller is counted five times in a window
+        waits = [throttling.count_request("user", "token:7", limit) for _ in range(5)]
+        # Then the first three pass, the others wait for the window's end
+        assert waits[:3] == [None, None, None]
+        assert all(wait is not None and 0 < wait <= 60 for wait in waits[3:])
+        # and the window's counter is Django's integer (cache.get reads it) with an expiry just over the window
+        key = f"throttle:user:token:7:{int(time.time() // 60)}"
+        assert cache.get(key) == 5
+        client = redis.Redis.from_url(redis_server.url)
+        assert 0 < client.ttl(cache.make_and_validate_key(key)) <= 61
+        # and each count was one round trip (a pipeline of SET NX and INCRBY), not EXISTS then INCRBY
+        commands = client.execute_command("INFO", "commandstats")
+        assert "cmdstat_exists" not in commands
+        assert commands["cmdstat_incrby"]["calls"] == 5
+
+
+def redis_cache(url: str) -> dict[str, Any]:
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+        }
+    }
