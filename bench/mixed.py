@@ -1,7 +1,9 @@
 """`make bench`, mixed load: the production topology on this machine under everything at once, for a minute.
 
 PostgreSQL (a throwaway cluster, stock settings), Redis (a throwaway redis-server), gunicorn with several
-workers, a Celery worker and beat, started as `make run` starts them. First the render ceiling of this
+workers, a Celery worker and beat, started as `make run` starts them, and nginx in front, the proxy that
+buffers requests production needs before gunicorn's sync workers (README; `--no-proxy`: clients straight
+to gunicorn, whose workers then wait through each paced connection's delay). First the render ceiling of this
 topology is measured (wrk, as fast as it can, as the render benchmark does); then, for `--duration`
 seconds, at once:
 
@@ -29,7 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -45,6 +47,7 @@ from bench.common import (
     free_port,
     gunicorn_workers,
     honcho_installed,
+    http_get,
     http_post_json,
     percentile,
     run_in_work_dir,
@@ -205,6 +208,71 @@ def redis_server(work_dir: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+_NGINX_CONF = """\
+{user}worker_processes 1;
+daemon off;
+pid {folder}/nginx.pid;
+error_log {folder}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/client_body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    upstream web {{ server 127.0.0.1:{upstream}; }}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{
+            proxy_pass http://web;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def buffering_proxy(work_dir: Path, upstream: int) -> Iterator[int]:
+    """nginx in front of gunicorn, as production has a proxy that buffers each request (README, "Production"):
+    it keeps clients' connections (keep-alive) and hands gunicorn a whole request at once. Its port."""
+    if not shutil.which("nginx"):
+        if os.geteuid() != 0:
+            raise BenchError("nginx is not installed (e.g. sudo apt-get install -y nginx), or use --no-proxy")
+        say("bench: nginx is not installed; installing Debian's nginx package with apt-get")
+        apt_install("nginx")
+    folder = work_dir / "nginx"
+    folder.mkdir()
+    port = free_port()
+    conf = folder / "nginx.conf"
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(_NGINX_CONF.format(user=user, folder=folder, upstream=upstream, port=port))
+    process = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if http_get(f"http://127.0.0.1:{port}/api/health", timeout=2.0)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (folder / "nginx-error.log").read_text() if (folder / "nginx-error.log").exists() else ""
+                raise BenchError(f"nginx did not pass /api/health on within 10 s: {log[-500:]}")
+            time.sleep(0.1)
+        say(f"bench: nginx (buffering proxy) on 127.0.0.1:{port} in front of gunicorn")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 @contextmanager
 def socket_to(port: int) -> Iterator[Any]:
     import socket
@@ -273,8 +341,10 @@ def measure(args: argparse.Namespace, wrk: str, work_dir: Path) -> None:
         ).split()[-1]
         log_path = work_dir / "server.log"
         say(f"bench: starting the topology on port {port} ({args.web_workers} web workers; log: {log_path})")
-        with running_server(env, port, log_path) as server:
-            base = server.base
+        with running_server(env, port, log_path) as server, ExitStack() as front:
+            # Clients reach gunicorn through the buffering proxy production puts in front (--no-proxy: directly).
+            port = front.enter_context(buffering_proxy(work_dir, port)) if args.proxy else port
+            base = f"http://127.0.0.1:{port}" if args.proxy else server.base
             render_path = f"/api/templates/{template_id}/render"
             body = {"environment": ENVIRONMENT, "variables": target["variables"]}
             status, raw = http_post_json(base + render_path, body, token)
@@ -486,6 +556,12 @@ def main() -> int:
     parser.add_argument("--versions", type=int, default=3, help="versions per template (default 3)")
     parser.add_argument("--quick", action="store_true", help="20 s of load, 5 s ceiling: a try, not a figure")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, log)")
+    parser.add_argument(
+        "--no-proxy",
+        dest="proxy",
+        action="store_false",
+        help="clients straight to gunicorn, without nginx (buffering, keep-alive) in front",
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.ceiling_seconds = 20, 5
