@@ -263,6 +263,11 @@ def _running_server(tmp: Path, *, separately: bool, extra_env: dict[str, str]) -
         "LOG_FORMAT": "json",
         "METRICS_TOKEN": uuid.uuid4().hex,
         "WORKER_METRICS_PORT": str(free_port()),
+        # Rate limits count every request, as in production, but stop none of the tests' bursts (a fault test
+        # sends 180 batches as fast as the server answers; bench_env does the same). A test may set its own.
+        "THROTTLE_RATE_RENDER": "1000000/s",
+        "THROTTLE_RATE_INGESTION": "1000000/s",
+        "THROTTLE_RATE_USER": "1000000/s",
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
         **extra_env,
     }
