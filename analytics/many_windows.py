@@ -27,7 +27,7 @@ from analytics import histogram
 from analytics.aggregates import ROW_SUMS, STAT_FIELDS, TimeBucket, bucket_start
 from analytics.models import Execution, HourlyStats, LatencyHistogram, PendingBatch
 from analytics.selectors import Totals, may_read_to_the_hour
-from analytics.windows import Span, Window, ceil_hour, floor_hour
+from analytics.windows import Span, Window, ceil_hour
 from lifecycle.core.db.bulk import max_query_params
 from lifecycle.core.db.values import as_uuid, driver_rows
 
@@ -111,7 +111,7 @@ def _as_read(windows: Sequence[Asked]) -> dict[Asked, Asked]:
     read = {one: one for one in windows}
     ending: dict[datetime, list[Asked]] = defaultdict(list)
     for one in windows:
-        if ceil_hour(one.end) != one.end and one.start <= floor_hour(one.end) and may_read_to_the_hour(one.end):
+        if may_read_to_the_hour(one.start, one.end):
             ending[one.end].append(one)
     for end, these in ending.items():
         hour_end = ceil_hour(end)

@@ -144,23 +144,25 @@ def window_to_read(scope: Scope, window: Window) -> Window:
     end and the end of its hour (one look in an index of executed_at), the window is read up to the end of
     that hour: its rollup, and that hour's pending rows, answer exactly what the raw rows did.
     """
-    hour_end = ceil_hour(window.end)
-    if hour_end == window.end or (window.start is not None and window.start > floor_hour(window.end)):
-        return window  # nothing to gain: it ends on the hour, or it lies within one hour (read raw either way)
-    if not may_read_to_the_hour(window.end):
+    if not may_read_to_the_hour(window.start, window.end):
         return window
+    hour_end = ceil_hour(window.end)
     if Execution.objects.filter(executed_at__gte=window.end, executed_at__lt=hour_end, **scope).exists():
         return window
     return Window(window.start, hour_end)
 
 
-def may_read_to_the_hour(end: datetime) -> bool:
-    """Whether the raw executions tell what lies between `end` and the end of its hour, for as long as the
-    reads that follow: that hour's raw rows are kept still (retention deletes older ones, whose rollups
-    stay), and the reads share the look's snapshot (lifecycle.core.db.snapshots.reads_share_one_snapshot;
-    else an execution committed in between, after the end, would be counted)."""
+def may_read_to_the_hour(start: datetime | None, end: datetime) -> bool:
+    """Whether reading [start, end) to the end of end's hour may pay and the raw executions can tell if it
+    holds the same: the window ends inside an hour and does not lie within that hour (else it is read raw
+    either way), that hour's raw rows are kept still (retention deletes older ones, whose rollups stay),
+    and the reads share the look's snapshot (lifecycle.core.db.snapshots.reads_share_one_snapshot; else an
+    execution committed in between, after the end, would be counted)."""
+    hour = floor_hour(end)
+    if hour == end or (start is not None and start > hour):
+        return False
     kept_since = timezone.now() - timedelta(days=settings.EXECUTION_RETENTION_DAYS)
-    return floor_hour(end) >= kept_since and reads_share_one_snapshot()
+    return hour >= kept_since and reads_share_one_snapshot()
 
 
 def raw_rows(scope: Scope, window: Window) -> list[QuerySet[Execution]]:
